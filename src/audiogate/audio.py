@@ -1,0 +1,78 @@
+"""Read any sample's audio as 16 kHz mono float32 (soundfile + soxr)."""
+
+from __future__ import annotations
+
+import io
+import wave
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from audiogate.errors import AudioError
+
+TARGET_RATE = 16_000
+
+
+def load_audio(path: Path, start: float | None = None, end: float | None = None) -> np.ndarray:
+    """Decode ``path`` (optionally the [start, end) seconds of it) to 16 kHz mono float32.
+
+    Raises AudioError naming the file for anything unreadable: missing, empty, corrupt,
+    compressed SPHERE, or a segment that lies beyond the end of the audio.
+    """
+    if not path.exists():
+        raise AudioError(f"{path}: audio file not found")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: audio file is empty (0 bytes)")
+    _refuse_compressed_sphere(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            first = 0 if start is None else int(round(start * rate))
+            last = f.frames if end is None else int(round(end * rate))
+            if first >= f.frames or last > f.frames + rate // 100:
+                raise AudioError(
+                    f"{path}: segment {start}-{end} s lies beyond the end of the audio "
+                    f"({f.frames / rate:.2f} s)"
+                )
+            f.seek(first)
+            data = f.read(max(0, min(last, f.frames) - first), dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise AudioError(f"{path}: cannot decode audio ({exc})") from exc
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if rate != TARGET_RATE:
+        mono = soxr.resample(mono, rate, TARGET_RATE, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _refuse_compressed_sphere(path: Path) -> None:
+    """libsndfile cannot read shorten-compressed NIST SPHERE; say how to convert it."""
+    with path.open("rb") as f:
+        head = f.read(1024)
+    if head.startswith(b"NIST_1A") and b"sample_coding" in head:
+        coding = head.split(b"sample_coding", 1)[1].split(b"\n", 1)[0]
+        if b"shorten" in coding or b"wavpack" in coding or b"shortpack" in coding:
+            raise AudioError(
+                f"{path}: compressed NIST SPHERE ({coding.decode(errors='replace').strip()}); "
+                "convert it first, e.g. `sph2pipe -f wav in.sph out.wav` "
+                "or `sox in.sph -t sph -e signed-integer out.sph`"
+            )
+
+
+def to_wav_bytes(audio: np.ndarray, rate: int = TARGET_RATE) -> bytes:
+    """16-bit PCM WAV bytes of a float32 array (what chat APIs accept as input_audio)."""
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def duration_seconds(audio: np.ndarray, rate: int = TARGET_RATE) -> float:
+    return float(len(audio)) / rate

@@ -1,0 +1,1 @@
+"""Inference engines. An engine knows nothing of datasets or scoring."""

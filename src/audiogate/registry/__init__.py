@@ -1,0 +1,1 @@
+"""Registry data: datasets, models and prompts are YAML, not code."""

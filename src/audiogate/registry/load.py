@@ -1,0 +1,136 @@
+"""Load the dataset and model registries (package YAML plus optional user files)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from audiogate.errors import RegistryError
+
+METRICS = ("wer", "cer", "acc")
+LOWER_IS_BETTER = {"wer": True, "cer": True, "acc": False}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One registered benchmark: how to load it and how to score it."""
+
+    name: str
+    task: str
+    language: str
+    loader: str
+    path: str
+    metric: str
+    expected_samples: int | None = None
+    abnormal_limit: float | None = None
+    fetch: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered model: which engine runs it and with what settings."""
+
+    name: str
+    engine: str
+    tasks: tuple[str, ...]
+    languages: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def supports(self, dataset: DatasetSpec) -> bool:
+        return dataset.task in self.tasks and dataset.language in self.languages
+
+
+_DATASET_KEYS = {"task", "language", "loader", "path", "metric", "expected_samples",
+                 "abnormal_limit", "fetch"}
+
+
+def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = YAML(typ="safe").load(text)
+    except Exception as exc:  # ruamel raises many error types; all mean "not YAML"
+        raise RegistryError(f"{origin}: not valid YAML ({exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RegistryError(f"{origin}: expected a mapping of names to entries")
+    return data
+
+
+def _package_yaml(name: str) -> dict[str, Any]:
+    text = resources.files("audiogate.registry").joinpath(name).read_text(encoding="utf-8")
+    return _read_yaml(text, f"audiogate/registry/{name}")
+
+
+def _dataset(name: str, raw: Any, origin: str) -> DatasetSpec:
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{origin}: dataset {name!r} must be a mapping")
+    missing = {"task", "language", "loader", "path", "metric"} - raw.keys()
+    if missing:
+        raise RegistryError(f"{origin}: dataset {name!r} lacks {sorted(missing)}")
+    if raw["metric"] not in METRICS:
+        raise RegistryError(f"{origin}: dataset {name!r}: unknown metric {raw['metric']!r}")
+    options = {k: v for k, v in raw.items() if k not in _DATASET_KEYS}
+    return DatasetSpec(
+        name=name, task=raw["task"], language=raw["language"], loader=raw["loader"],
+        path=str(raw["path"]), metric=raw["metric"],
+        expected_samples=raw.get("expected_samples"),
+        abnormal_limit=raw.get("abnormal_limit"), fetch=raw.get("fetch"), options=options,
+    )
+
+
+def _model(name: str, raw: Any, origin: str) -> ModelSpec:
+    if not isinstance(raw, dict) or "engine" not in raw:
+        raise RegistryError(f"{origin}: model {name!r} must be a mapping with an 'engine'")
+    options = {k: v for k, v in raw.items() if k not in {"engine", "tasks", "languages"}}
+    return ModelSpec(
+        name=name, engine=raw["engine"], tasks=tuple(raw.get("tasks", ["asr"])),
+        languages=tuple(raw.get("languages", ["en"])), options=options,
+    )
+
+
+@cache
+def _builtin_datasets() -> dict[str, DatasetSpec]:
+    return {n: _dataset(n, r, "datasets.yaml") for n, r in _package_yaml("datasets.yaml").items()}
+
+
+@cache
+def _builtin_models() -> dict[str, ModelSpec]:
+    return {n: _model(n, r, "models.yaml") for n, r in _package_yaml("models.yaml").items()}
+
+
+def datasets(extra: Path | None = None) -> dict[str, DatasetSpec]:
+    """All registered datasets; ``extra`` is a user YAML file whose entries add or override."""
+    found = dict(_builtin_datasets())
+    if extra is not None:
+        raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra))
+        found.update({n: _dataset(n, r, str(extra)) for n, r in raw.items()})
+    return found
+
+
+def models(extra: Path | None = None) -> dict[str, ModelSpec]:
+    """All registered models; ``extra`` is a user YAML file whose entries add or override."""
+    found = dict(_builtin_models())
+    if extra is not None:
+        raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra))
+        found.update({n: _model(n, r, str(extra)) for n, r in raw.items()})
+    return found
+
+
+def dataset(name: str, extra: Path | None = None) -> DatasetSpec:
+    known = datasets(extra)
+    if name not in known:
+        raise RegistryError(f"unknown dataset {name!r}; registered: {', '.join(sorted(known))}")
+    return known[name]
+
+
+def model(name: str, extra: Path | None = None) -> ModelSpec:
+    known = models(extra)
+    if name not in known:
+        raise RegistryError(f"unknown model {name!r}; registered: {', '.join(sorted(known))}")
+    return known[name]

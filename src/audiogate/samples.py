@@ -1,0 +1,47 @@
+"""The unit of evaluation: one utterance (or question) with its reference."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One item of a dataset.
+
+    ``error`` is set by a loader when the item is known to be unusable (a transcript
+    line with no audio, audio with no transcript line): such a sample is never sent to
+    an engine, it is reported and counted against the gate.
+    """
+
+    id: str
+    reference: str
+    audio_path: Path | None
+    start: float | None = None  # seconds into audio_path (segmented corpora: TED-LIUM)
+    end: float | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an engine receives: the sample, its 16 kHz mono audio, and the task context."""
+
+    sample: Sample
+    audio: Any  # numpy float32 array at 16 kHz, or None for engines that need no audio
+    task: str  # "asr" or "mmau"
+    language: str  # ISO code: "en", "zh"
+    prompt: str | None = None  # rendered text prompt (chat engines); None for plain ASR
+
+
+@dataclass
+class Output:
+    """What an engine returns for one request. Exactly one of ``text`` / ``error`` is set."""
+
+    sample_id: str
+    text: str | None
+    seconds: float  # wall time spent on this request (inference only)
+    error: str | None = None

@@ -1,0 +1,1 @@
+"""Scoring: extract answer -> normalize -> tokenize -> align -> corpus metric."""

@@ -1,0 +1,52 @@
+"""Word-level Levenshtein alignment (jiwer) and the corpus error rate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import jiwer
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """Edit counts of one hypothesis against one reference, on scoring tokens."""
+
+    hits: int
+    substitutions: int
+    deletions: int
+    insertions: int
+
+    @property
+    def errors(self) -> int:
+        return self.substitutions + self.deletions + self.insertions
+
+    @property
+    def ref_len(self) -> int:
+        return self.hits + self.substitutions + self.deletions
+
+    @property
+    def percent(self) -> float:
+        """Per-sample error rate in percent (can exceed 100 with insertions)."""
+        return self.errors / self.ref_len * 100
+
+
+def align(ref_tokens: list[str], hyp_tokens: list[str]) -> Alignment:
+    """Align token lists; the reference must not be empty (that sample is an error)."""
+    if not ref_tokens:
+        raise ValueError("empty reference after normalization")
+    if not hyp_tokens:
+        return Alignment(0, 0, len(ref_tokens), 0)
+    out = jiwer.process_words(" ".join(ref_tokens), " ".join(hyp_tokens))
+    return Alignment(out.hits, out.substitutions, out.deletions, out.insertions)
+
+
+def corpus_percent(alignments: Iterable[Alignment]) -> float:
+    """Σ edit distance / Σ reference tokens × 100 — not a mean of per-sample rates."""
+    errors = ref = 0
+    for a in alignments:
+        errors += a.errors
+        ref += a.ref_len
+    if ref == 0:
+        raise ValueError("no reference tokens to score")
+    return errors / ref * 100
