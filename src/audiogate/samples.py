@@ -34,7 +34,9 @@ class Request:
     audio: Any  # numpy float32 array at 16 kHz, or None for engines that need no audio
     task: str  # "asr" or "mmau"
     language: str  # ISO code: "en", "zh"
-    prompt: str | None = None  # rendered text prompt (chat engines); None for plain ASR
+    # The user turn for chat engines, in order: ("text", "...") and ("audio", "") parts.
+    # None for plain ASR engines (Whisper, /v1/audio/transcriptions).
+    prompt: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass
