@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from audiogate.errors import AudiogateError
 
 # Each module exposes add_parser(subparsers) that sets `func` (args -> exit code).
-SUBCOMMANDS: list[str] = []
+SUBCOMMANDS: list[str] = [
+    "audiogate.cli_serve",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

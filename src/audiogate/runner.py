@@ -1,0 +1,220 @@
+"""Run one (model, dataset) pair: samples -> engine (or store) -> outcomes -> score."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from audiogate.audio import duration_seconds, load_audio
+from audiogate.datasets import load_dataset
+from audiogate.engines.base import Engine
+from audiogate.errors import AudiogateError
+from audiogate.registry.load import DatasetSpec, ModelSpec
+from audiogate.samples import Output, Request, Sample
+from audiogate.scoring.pair import Outcome, PairScore, SampleRecord, score
+from audiogate.thresholds import sample_set_fingerprint
+
+
+@dataclass
+class PairResult:
+    """Everything the gate, the reports and the merge command need about one pair."""
+
+    model: str
+    dataset: str
+    task: str
+    language: str
+    metric: str
+    score: PairScore
+    sample_set: str
+    audio_seconds: float
+    inference_seconds: float
+    wall_seconds: float
+    inferred: int
+    reused: int
+    engine: dict[str, Any]
+    error_samples: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pair_id(self) -> str:
+        return f"{self.model}/{self.dataset}"
+
+    @property
+    def rtfx(self) -> float | None:
+        """open_asr_leaderboard's RTFx: Σ audio seconds / Σ inference seconds."""
+        return self.audio_seconds / self.inference_seconds if self.inference_seconds > 0 else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rtfx"] = self.rtfx
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PairResult:
+        data = {k: v for k, v in data.items() if k != "rtfx"}
+        data["score"] = PairScore(**data["score"])
+        data["error_samples"] = [tuple(e) for e in data.get("error_samples", [])]
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    prompt: str | None = None  # overrides the model entry's prompt for the task
+    lenient: bool = False  # MMAU: map a bare option letter to its choice
+    rerun: bool = False  # ignore stored outputs and infer again
+
+
+def prompt_for(model: ModelSpec, dataset: DatasetSpec, override: str | None,
+               sample: Sample) -> tuple[tuple[str, str], ...] | None:
+    """The chat user turn for engines that take prompts; None for plain ASR engines."""
+    name = override or dict(model.options.get("prompts") or {}).get(dataset.task)
+    if not name:
+        return None
+    from audiogate.prompts import render
+
+    return render(str(name), sample)
+
+
+def answer_rules(model: ModelSpec, task: str) -> dict[str, Any]:
+    """`answer:` in a model entry, either flat or per task."""
+    rules = dict(model.options.get("answer") or {})
+    if task in rules and isinstance(rules[task], dict):
+        return dict(rules[task])
+    return rules
+
+
+class PairRun:
+    """One execution of a pair; kept small so the pytest fixture and the CLI share it."""
+
+    def __init__(self, model: ModelSpec, dataset: DatasetSpec, engine: Engine,
+                 data_root: Path, *, store: Any = None, options: RunOptions = RunOptions(),
+                 on_progress: Callable[[int, int, bool], None] | None = None) -> None:
+        self.model, self.dataset, self.engine = model, dataset, engine
+        self.data_root, self.store, self.options = data_root, store, options
+        self.on_progress = on_progress
+        self.identity = engine.identity()
+
+    def samples(self) -> list[Sample]:
+        return load_dataset(self.dataset, self.data_root)
+
+    def run(self, samples: list[Sample] | None = None) -> tuple[PairResult, list[SampleRecord]]:
+        samples = samples if samples is not None else self.samples()
+        by_id = {s.id: s for s in samples}
+        outcomes: dict[str, Outcome] = {}
+        pending: dict[str, tuple[str | None, float]] = {}  # id -> (store key, audio seconds)
+        rules = answer_rules(self.model, self.dataset.task)
+        started = time.perf_counter()
+
+        def requests() -> Iterator[Request]:
+            for sample in samples:
+                request = self._prepare(sample, outcomes, pending)
+                if request is not None:
+                    yield request
+
+        for output in self.engine.run(requests()):
+            key, audio_s = pending.pop(output.sample_id)
+            outcomes[output.sample_id] = self._outcome(by_id[output.sample_id], output,
+                                                       audio_s, rules, reused=False)
+            if self.store is not None and key is not None:
+                self._put(key, output, audio_s)
+            self._progress(len(outcomes), len(samples), False)
+        for sample_id in pending:
+            outcomes[sample_id] = self._outcome(by_id[sample_id], Output(
+                sample_id, None, 0.0, error="engine returned no output for this sample"),
+                pending[sample_id][1], rules, reused=False)
+        wall = time.perf_counter() - started
+        ordered = [outcomes[s.id] for s in samples]
+        pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient)
+        scored = [r for r in records if r.error is None]
+        result = PairResult(
+            model=self.model.name, dataset=self.dataset.name, task=self.dataset.task,
+            language=self.dataset.language, metric=self.dataset.metric, score=pair_score,
+            sample_set=sample_set_fingerprint(s.id for s in samples),
+            audio_seconds=sum(r.audio_seconds for r in scored),
+            inference_seconds=sum(r.seconds for r in scored),
+            wall_seconds=wall, inferred=sum(not o.reused for o in ordered),
+            reused=sum(o.reused for o in ordered), engine=self.identity,
+            error_samples=[(r.id, r.error) for r in records if r.error is not None],
+        )
+        return result, records
+
+    def _prepare(self, sample: Sample, outcomes: dict[str, Outcome],
+                 pending: dict[str, tuple[str | None, float]]) -> Request | None:
+        """Load audio, look in the store; return a Request only if inference is needed."""
+        rules = answer_rules(self.model, self.dataset.task)
+        if sample.error is not None:
+            outcomes[sample.id] = self._outcome(sample, Output(sample.id, None, 0.0,
+                                                               error=sample.error), 0.0, rules,
+                                                reused=False)
+            return None
+        audio = None
+        audio_s = 0.0
+        digest = None
+        if self.engine.needs_audio:
+            try:
+                audio = load_audio(sample.audio_path, sample.start, sample.end) \
+                    if sample.audio_path is not None else None
+            except AudiogateError as exc:
+                outcomes[sample.id] = self._outcome(sample, Output(sample.id, None, 0.0,
+                                                                   error=str(exc)), 0.0, rules,
+                                                    reused=False)
+                return None
+            if audio is None:
+                outcomes[sample.id] = self._outcome(sample, Output(
+                    sample.id, None, 0.0, error="sample has no audio path"), 0.0, rules,
+                    reused=False)
+                return None
+            audio_s = duration_seconds(audio)
+            if self.store is not None:
+                from audiogate.store import audio_hash
+
+                digest = audio_hash(audio)
+        try:
+            prompt = prompt_for(self.model, self.dataset, self.options.prompt, sample)
+        except AudiogateError as exc:
+            outcomes[sample.id] = self._outcome(sample, Output(sample.id, None, 0.0,
+                                                               error=str(exc)), audio_s, rules,
+                                                reused=False)
+            return None
+        key = None
+        if self.store is not None:
+            from audiogate.store import output_key
+
+            key = output_key(self.identity, self.dataset.task, prompt, self.dataset.name,
+                             sample.id, digest)
+            stored = None if self.options.rerun else self.store.get(key)
+            if stored is not None:
+                outcomes[sample.id] = self._outcome(sample, stored.to_output(), audio_s, rules,
+                                                    reused=True)
+                self._progress(len(outcomes), -1, True)
+                return None
+        pending[sample.id] = (key, audio_s)
+        return Request(sample, audio, self.dataset.task, self.dataset.language, prompt)
+
+    def _put(self, key: str, output: Output, audio_s: float) -> None:
+        from audiogate.store import StoredOutput
+
+        self.store.put(key, StoredOutput.from_output(output, model=self.model.name,
+                                                     dataset=self.dataset.name,
+                                                     audio_seconds=audio_s))
+
+    def _outcome(self, sample: Sample, output: Output, audio_s: float,
+                 rules: dict[str, Any], *, reused: bool) -> Outcome:
+        answer = None
+        if output.error is None and output.text is not None:
+            from audiogate.scoring.answer import extract_answer
+
+            answer = extract_answer(output.text, rules)
+        return Outcome(
+            sample_id=sample.id, reference=sample.reference,
+            audio_path=str(sample.audio_path) if sample.audio_path else None,
+            raw=output.text, answer=answer, error=output.error, seconds=output.seconds,
+            audio_seconds=audio_s, reused=reused, meta=dict(sample.meta),
+        )
+
+    def _progress(self, done: int, total: int, reused: bool) -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, total, reused)

@@ -1,0 +1,275 @@
+"""thresholds.yaml: what each (model, dataset, metric) scored, its one-sided limit, and the
+sample set it was recorded on. Loading validates every key; only `update()` ever writes.
+
+Schema (a mapping model -> dataset -> list of entries)::
+
+    whisper-tiny.en:
+      librispeech-test-clean:
+        - metric: wer
+          value: 4.27        # the recorded score
+          max: 4.70          # lower-is-better metrics: a max; accuracy: a min
+          samples: 6         # size of the sample set it was recorded on
+          sample_set: 1f9c…  # fingerprint of its sample ids (optional when only size is known)
+          max_errors: 0      # samples allowed to error (default 0)
+          note: free text
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from audiogate.errors import ThresholdsError
+from audiogate.registry.load import LOWER_IS_BETTER, DatasetSpec, ModelSpec
+
+ENTRY_KEYS = {"metric", "value", "max", "min", "samples", "sample_set", "max_errors", "note",
+              # statistical gates (paired bootstrap against a stored baseline)
+              "gate", "margin", "confidence", "baseline"}
+
+
+def sample_set_fingerprint(ids: Iterable[str]) -> str:
+    """16 hex chars of sha256 over the sorted sample ids: same ids ⇔ same fingerprint."""
+    digest = hashlib.sha256("\n".join(sorted(ids)).encode("utf-8")).hexdigest()
+    return digest[:16]
+
+
+@dataclass(frozen=True)
+class Entry:
+    model: str
+    dataset: str
+    metric: str
+    value: float
+    limit: float
+    samples: int
+    sample_set: str | None
+    max_errors: int
+    line: int
+    raw: Mapping[str, Any]
+
+    @property
+    def lower_is_better(self) -> bool:
+        return LOWER_IS_BETTER[self.metric]
+
+    def matches(self, total: int, fingerprint: str) -> bool:
+        if self.sample_set is not None:
+            return self.sample_set == fingerprint
+        return self.samples == total
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # "pass" | "fail" | "ungated"
+    reason: str
+    entry: Entry | None = None
+
+
+class Thresholds:
+    """The validated file, indexed by (model, dataset)."""
+
+    def __init__(self, path: Path, entries: list[Entry]) -> None:
+        self.path = path
+        self.entries = entries
+        self.used: set[tuple[str, str]] = set()
+
+    def for_pair(self, model: str, dataset: str) -> list[Entry]:
+        return [e for e in self.entries if e.model == model and e.dataset == dataset]
+
+    def is_gated(self, model: str, dataset: str) -> bool:
+        return bool(self.for_pair(model, dataset))
+
+    def unused(self, collected: Iterable[tuple[str, str]]) -> list[Entry]:
+        seen = set(collected)
+        return [e for e in self.entries if (e.model, e.dataset) not in seen]
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def _line(node: Any, key: Any = None) -> int:
+    try:
+        if key is not None:
+            return int(node.lc.key(key)[0]) + 1
+        return int(node.lc.line) + 1
+    except (AttributeError, KeyError, TypeError):
+        return 0
+
+
+def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, DatasetSpec]
+         ) -> Thresholds:
+    """Read and validate; any problem raises ThresholdsError naming file, line and key."""
+    if not path.exists():
+        return Thresholds(path, [])
+    try:
+        data = _yaml().load(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # ruamel's parser/scanner errors carry the line in their text
+        raise ThresholdsError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return Thresholds(path, [])
+    if not isinstance(data, CommentedMap):
+        raise ThresholdsError(f"{path}: expected a mapping of model names at the top level")
+    entries: list[Entry] = []
+    for model, per_dataset in data.items():
+        where = f"{path}:{_line(data, model)}"
+        if model not in models:
+            raise ThresholdsError(f"{where}: unknown model {model!r} (registered: "
+                                  f"{', '.join(sorted(models))})")
+        if not isinstance(per_dataset, CommentedMap):
+            raise ThresholdsError(f"{where}: model {model!r} must map dataset names to entries")
+        for dataset, items in per_dataset.items():
+            where = f"{path}:{_line(per_dataset, dataset)}"
+            if dataset not in datasets:
+                raise ThresholdsError(f"{where}: unknown dataset {dataset!r} under {model!r}")
+            if not isinstance(items, CommentedSeq):
+                raise ThresholdsError(f"{where}: {model}/{dataset} must be a list of entries")
+            for item in items:
+                entries.append(_entry(path, model, datasets[dataset], item))
+    return Thresholds(path, entries)
+
+
+def _entry(path: Path, model: str, spec: DatasetSpec, item: Any) -> Entry:
+    line = _line(item)
+    where = f"{path}:{line}: {model}/{spec.name}"
+    if not isinstance(item, CommentedMap):
+        raise ThresholdsError(f"{where}: each entry must be a mapping")
+    unknown = set(item) - ENTRY_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ThresholdsError(f"{path}:{_line(item, key)}: {model}/{spec.name}: unknown key "
+                              f"{key!r} (allowed: {', '.join(sorted(ENTRY_KEYS))})")
+    metric = item.get("metric")
+    if metric not in LOWER_IS_BETTER:
+        raise ThresholdsError(f"{where}: unknown metric {metric!r} (known: wer, cer, acc)")
+    if metric != spec.metric:
+        raise ThresholdsError(f"{where}: metric {metric!r} does not apply: {spec.name} is "
+                              f"scored by {spec.metric!r}")
+    bound = "max" if LOWER_IS_BETTER[metric] else "min"
+    wrong = "min" if bound == "max" else "max"
+    if wrong in item:
+        raise ThresholdsError(f"{where}: {metric} is gated by a one-sided `{bound}`, not "
+                              f"`{wrong}` (improving never fails)")
+    for key in ("value", bound, "samples"):
+        if key not in item:
+            raise ThresholdsError(f"{where}: entry lacks `{key}`")
+    try:
+        value, limit = float(item["value"]), float(item[bound])
+        samples, max_errors = int(item["samples"]), int(item.get("max_errors", 0))
+    except (TypeError, ValueError) as exc:
+        raise ThresholdsError(f"{where}: value/{bound}/samples/max_errors must be numbers "
+                              f"({exc})") from exc
+    sample_set = item.get("sample_set")
+    return Entry(model, spec.name, metric, value, limit, samples,
+                 str(sample_set) if sample_set is not None else None, max_errors, line, item)
+
+
+def judge(entries: list[Entry], metric: str, value: float | None, total: int, errors: int,
+          fingerprint: str, *, record_hint: str) -> Verdict:
+    """Compare a score with the entry recorded on the same sample set, and only that one."""
+    candidates = [e for e in entries if e.metric == metric]
+    if not candidates:
+        return Verdict("ungated", f"no recorded threshold; record it with {record_hint}")
+    matching = [e for e in candidates if e.matches(total, fingerprint)]
+    if not matching:
+        same_size = [e for e in candidates if e.samples == total and e.sample_set is not None]
+        recorded = ", ".join(f"{e.samples} samples [{e.sample_set or 'any ids'}] "
+                             f"(line {e.line})" for e in candidates)
+        if same_size:
+            return Verdict("fail", f"recorded on a DIFFERENT sample set of the same size "
+                                   f"({recorded}); this run: {total} samples [{fingerprint}] — "
+                                   "not comparable; re-record deliberately with "
+                                   f"{record_hint}")
+        return Verdict("ungated", f"thresholds exist only for other sample sets ({recorded}); "
+                                  f"this run: {total} samples [{fingerprint}]; record it with "
+                                  f"{record_hint}")
+    entry = matching[0]
+    name = metric.upper()
+    bound = "max" if entry.lower_is_better else "min"
+    if errors > entry.max_errors:
+        return Verdict("fail", f"{errors} sample(s) errored (allowed {entry.max_errors})", entry)
+    if value is None:
+        return Verdict("fail", "nothing could be scored", entry)
+    delta = value - entry.value
+    worse = value > entry.limit if entry.lower_is_better else value < entry.limit
+    text = (f"{name} {value:.2f} {'>' if entry.lower_is_better else '<'} {bound} "
+            f"{entry.limit:.2f} (recorded {entry.value:.2f}, {delta:+.2f})")
+    if worse:
+        return Verdict("fail", f"regressed: {text}", entry)
+    return Verdict("pass", f"{name} {value:.2f} within {bound} {entry.limit:.2f} "
+                           f"(recorded {entry.value:.2f}, {delta:+.2f})", entry)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A pair's result as the update flow records it."""
+
+    model: str
+    dataset: str
+    metric: str
+    value: float
+    samples: int
+    sample_set: str
+
+
+def default_limit(metric: str, value: float) -> float:
+    """New entries: 10 % relative slack (at least 0.1 points) in the worse direction."""
+    slack = max(0.1, abs(value) * 0.10)
+    return round(value + slack, 2) if LOWER_IS_BETTER[metric] else round(value - slack, 2)
+
+
+def update(path: Path, measured: Iterable[Measured]) -> list[str]:
+    """Write measured values for the pairs that ran; keep comments, order and other entries.
+
+    An existing entry on the same sample set keeps its slack (limit - value); returns one
+    line per change.
+    """
+    yaml = _yaml()
+    data = yaml.load(path.read_text(encoding="utf-8")) if path.exists() else None
+    if data is None:
+        data = CommentedMap()
+    changes: list[str] = []
+    for m in measured:
+        per_model = data.setdefault(m.model, CommentedMap())
+        items = per_model.setdefault(m.dataset, CommentedSeq())
+        bound = "max" if LOWER_IS_BETTER[m.metric] else "min"
+        value = round(m.value, 2)
+        for item in items:
+            same_set = item.get("sample_set") == m.sample_set or (
+                item.get("sample_set") is None and int(item.get("samples", -1)) == m.samples)
+            if item.get("metric") == m.metric and same_set:
+                slack = float(item[bound]) - float(item["value"])
+                old = float(item["value"])
+                if old == value:
+                    break
+                item["value"] = value
+                item[bound] = round(value + slack, 2)
+                item["sample_set"] = m.sample_set
+                changes.append(f"{m.model}/{m.dataset} {m.metric}: {old:.2f} -> {value:.2f} "
+                               f"({bound} {item[bound]:.2f})")
+                break
+        else:
+            entry = CommentedMap()
+            entry["metric"] = m.metric
+            entry["value"] = value
+            entry[bound] = default_limit(m.metric, value)
+            entry["samples"] = m.samples
+            entry["sample_set"] = m.sample_set
+            items.append(entry)
+            changes.append(f"{m.model}/{m.dataset} {m.metric}: new entry {value:.2f} "
+                           f"({bound} {entry[bound]:.2f}, {m.samples} samples)")
+    if changes:
+        buf = io.StringIO()
+        yaml.dump(data, buf)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
+        tmp.replace(path)
+    return changes
