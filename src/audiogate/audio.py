@@ -29,8 +29,8 @@ def load_audio(path: Path, start: float | None = None, end: float | None = None)
     try:
         with sf.SoundFile(str(path)) as f:
             rate = f.samplerate
-            first = 0 if start is None else int(round(start * rate))
-            last = f.frames if end is None else int(round(end * rate))
+            first = 0 if start is None else round(start * rate)
+            last = f.frames if end is None else round(end * rate)
             if first >= f.frames or last > f.frames + rate // 100:
                 raise AudioError(
                     f"{path}: segment {start}-{end} s lies beyond the end of the audio "

@@ -11,6 +11,7 @@ from audiogate.errors import AudiogateError
 
 # Each module exposes add_parser(subparsers) that sets `func` (args -> exit code).
 SUBCOMMANDS: list[str] = [
+    "audiogate.cli_data",
     "audiogate.cli_serve",
 ]
 

@@ -8,6 +8,7 @@ write the same table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -70,7 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audiogate_task(name): the task this gated test covers")
-    if config.option.help or config.option.collectonly and False:
+    if config.option.help:
         return
     session = AudiogateSession(config)
     config.stash[KEY] = session
@@ -212,10 +213,8 @@ class AudiogateSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         for engine in self.engines.values():
-            try:
+            with contextlib.suppress(Exception):  # closing must not hide the run's result
                 engine.close()
-            except Exception:  # closing must not hide the run's result
-                pass
         if self._store is not None:
             self._store.close()
         if self.is_worker:
@@ -357,6 +356,8 @@ class Gate:
             status, reason = "updated", f"recorded by --update-thresholds ({reason})"
         if status == "ungated" and s.config.getoption("require_gate"):
             status, reason = "fail", f"--require-gate: {reason}"
+        if status == "fail" and result.notes:
+            reason += " — " + "; ".join(result.notes)
         if status == "fail" and result.error_samples:
             shown = "; ".join(f"{i}: {e}" for i, e in result.error_samples[:5])
             more = len(result.error_samples) - 5

@@ -35,7 +35,9 @@ class Row:
         r, s = self.result, self.result.score
         task = f"{r.task}({r.language})" if r.task == "asr" else r.task
         perf = "—" if s.value is None else f"{s.value:.2f}"
-        delta = "" if self.recorded is None or s.value is None else f"{s.value - self.recorded:+.2f}"
+        delta = ""
+        if self.recorded is not None and s.value is not None:
+            delta = f"{s.value - self.recorded:+.2f}"
         note = ""
         if s.abnormal_limit is not None:
             note = (f"Filtered abnormal samples ({s.metric.upper()} > {s.abnormal_limit:g}): "

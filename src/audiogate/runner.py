@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from audiogate.audio import duration_seconds, load_audio
-from audiogate.datasets import load_dataset
+from audiogate.datasets import ignore_missing_audio, load_dataset, missing_audio_summary
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError
 from audiogate.registry.load import DatasetSpec, ModelSpec
@@ -102,6 +102,11 @@ class PairRun:
 
     def run(self, samples: list[Sample] | None = None) -> tuple[PairResult, list[SampleRecord]]:
         samples = samples if samples is not None else self.samples()
+        notes = []
+        if not self.engine.needs_audio:  # replayed predictions: the audio is never read
+            samples = ignore_missing_audio(samples)
+        elif (missing := missing_audio_summary(samples)) is not None:
+            notes.append(missing)
         by_id = {s.id: s for s in samples}
         outcomes: dict[str, Outcome] = {}
         pending: dict[str, tuple[str | None, float]] = {}  # id -> (store key, audio seconds)
@@ -138,6 +143,7 @@ class PairRun:
             wall_seconds=wall, inferred=sum(not o.reused for o in ordered),
             reused=sum(o.reused for o in ordered), engine=self.identity,
             error_samples=[(r.id, r.error) for r in records if r.error is not None],
+            notes=notes,
         )
         return result, records
 

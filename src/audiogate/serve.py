@@ -62,7 +62,8 @@ def decode_audio(data: bytes) -> np.ndarray:
 
 def parse_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
     """Form fields of a multipart/form-data body, name -> raw bytes."""
-    if not content_type.lower().startswith("multipart/form-data") or "boundary=" not in content_type:
+    ctype = content_type.lower()
+    if not ctype.startswith("multipart/form-data") or "boundary=" not in ctype:
         raise ApiError(400, "expected multipart/form-data with a boundary")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = BytesParser(policy=HTTP).parsebytes(head + body)
@@ -164,7 +165,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     app: ModelServer  # set on the subclass built by make_server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         print(f"{self.address_string()} {format % args}", flush=True)
 
     def _send(self, status: int, body: dict[str, Any] | str) -> None:

@@ -11,6 +11,7 @@ process we started.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -112,7 +113,7 @@ class ServerProcess:
             self.port = free_port(self.host)
         argv = _argv(self.command, self.port, self.host)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("wb") as log:  # this run's log only
             log.write(f"# audiogate: starting {shlex.join(argv)[:2000]}\n".encode())
             log.flush()
             try:
@@ -178,10 +179,8 @@ class ServerProcess:
 
 
 def _killpg(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_alive(pgid: int) -> bool:

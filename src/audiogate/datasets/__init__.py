@@ -8,8 +8,9 @@ name) and are imported only when used. Problems with single items become Samples
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +27,7 @@ LOADERS: dict[str, str] = {
     "librispeech": "audiogate.datasets.librispeech:load",
     "manifest": "audiogate.datasets.manifest:load",
     "mmau": "audiogate.datasets.mmau:load",
+    "tedlium": "audiogate.datasets.tedlium:load",
 }
 
 
@@ -39,7 +41,8 @@ def loader_for(kind: str) -> Loader:
 
 def how_to_get(spec: DatasetSpec) -> str:
     if spec.fetch:
-        return f"run `audiogate data fetch {spec.fetch}` or pass --data-root / set AUDIOGATE_DATA_ROOT"
+        return (f"run `audiogate data fetch {spec.fetch}` or pass --data-root / "
+                "set AUDIOGATE_DATA_ROOT")
     return "pass --data-root / set AUDIOGATE_DATA_ROOT to a folder that holds it"
 
 
@@ -76,3 +79,36 @@ def load_dataset(spec: DatasetSpec, data_root: Path) -> list[Sample]:
     if not samples:
         raise DatasetMissing(f"dataset {spec.name!r}: {root} holds no samples; {how_to_get(spec)}")
     return sorted(samples, key=lambda s: s.id)
+
+
+def _is_missing_audio(sample: Sample) -> bool:
+    return sample.error is not None and bool(sample.meta.get("missing_audio"))
+
+
+def missing_audio_summary(samples: Sequence[Sample], show: int = 3) -> str | None:
+    """One line for a gated run whose audio is not all there, or None when none is missing.
+
+    Says how many files are missing, the folder(s) looked in, and the first few paths, so
+    the fix (unpack test-mini-audios into the dataset root) is obvious.
+    """
+    missing = [s.audio_path for s in samples if _is_missing_audio(s) and s.audio_path]
+    if not missing:
+        return None
+    folders = sorted({str(p.parent) for p in missing})
+    shown = ", ".join(str(p) for p in missing[:show])
+    more = f" (+{len(missing) - show} more)" if len(missing) > show else ""
+    return (
+        f"{len(missing)} of {len(samples)} audio files missing; looked in "
+        f"{', '.join(folders[:show])}{' ...' if len(folders) > show else ''}; "
+        f"first missing: {shown}{more}; MMAU ships its clips as a separate archive "
+        f"(test-mini-audios, linked from the Sakshi113/MMAU README): unpack it beside the JSON"
+    )
+
+
+def ignore_missing_audio(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples with missing-audio errors cleared, for engines with ``needs_audio=False``.
+
+    A replay of recorded predictions does not read audio, so a machine without the
+    (separately distributed) clips can still score and gate them.
+    """
+    return [dataclasses.replace(s, error=None) if _is_missing_audio(s) else s for s in samples]

@@ -9,7 +9,7 @@ from audiogate.samples import Sample
 
 
 def load(root: Path, spec: DatasetSpec) -> list[Sample]:
-    """Every utterance under ``root``; mismatches between audio and transcripts are error samples."""
+    """Every utterance under ``root``; audio/transcript mismatches become error samples."""
     references: dict[str, tuple[str, Path, int]] = {}
     samples: list[Sample] = []
     for trans in sorted(root.glob("*/*/*.trans.txt")):
@@ -30,8 +30,12 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
     audio = {p.stem: p for p in root.glob("*/*/*.flac")}
     for utt_id, (text, trans, number) in references.items():
         path = audio.get(utt_id, trans.parent / f"{utt_id}.flac")
-        error = None if utt_id in audio else f"{trans}:{number}: transcript line has no audio ({path})"
-        samples.append(Sample(utt_id, text, path, error=error))
+        if utt_id in audio:
+            samples.append(Sample(utt_id, text, path))
+        else:
+            samples.append(Sample(utt_id, text, path, meta={"missing_audio": True},
+                                  error=f"{trans}:{number}: transcript line has no audio "
+                                        f"({path})"))
     for utt_id, path in audio.items():
         if utt_id not in references:
             samples.append(Sample(utt_id, "", path,

@@ -12,12 +12,11 @@ Sample with ``error`` set, so it is counted and reported, never silently dropped
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from audiogate.datasets import ignore_missing_audio, missing_audio_summary
 from audiogate.errors import DataError, DatasetMissing
 from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
@@ -83,7 +82,8 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
         if isinstance(meta.get("choices"), list):
             meta["choices"] = tuple(meta["choices"])
         meta["item_index"] = index
-        reference = item.get("answer") if isinstance(item.get("answer"), str) else ""
+        answer = item.get("answer")
+        reference = answer if isinstance(answer, str) else ""
         problem = _problem(item)
         audio_path = root / item["audio_id"] if problem is None else None
         if item_id in first_seen:
@@ -100,34 +100,4 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
         ))
     return samples
 
-
-def _is_missing_audio(sample: Sample) -> bool:
-    return sample.error is not None and bool(sample.meta.get("missing_audio"))
-
-
-def missing_audio_summary(samples: Sequence[Sample], show: int = 3) -> str | None:
-    """One line for a gated run whose audio is not all there, or None when none is missing.
-
-    Says how many files are missing, the folder(s) looked in, and the first few paths, so
-    the fix (unpack test-mini-audios into the dataset root) is obvious.
-    """
-    missing = [s.audio_path for s in samples if _is_missing_audio(s) and s.audio_path]
-    if not missing:
-        return None
-    folders = sorted({str(p.parent) for p in missing})
-    shown = ", ".join(str(p) for p in missing[:show])
-    more = f" (+{len(missing) - show} more)" if len(missing) > show else ""
-    return (
-        f"{len(missing)} of {len(samples)} audio files missing; looked in "
-        f"{', '.join(folders[:show])}{' ...' if len(folders) > show else ''}; "
-        f"first missing: {shown}{more}"
-    )
-
-
-def ignore_missing_audio(samples: Sequence[Sample]) -> list[Sample]:
-    """The samples with missing-audio errors cleared, for engines with ``needs_audio=False``.
-
-    A replay of recorded predictions does not read audio, so a machine without the
-    (separately distributed) clips can still score and gate them.
-    """
-    return [dataclasses.replace(s, error=None) if _is_missing_audio(s) else s for s in samples]
+__all__ = ["MISSING_AUDIO", "ignore_missing_audio", "load", "missing_audio_summary"]

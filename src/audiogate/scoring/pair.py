@@ -81,7 +81,8 @@ def tokenizer_for(spec: DatasetSpec) -> tuple[Tokenize, Callable[[str], str]]:
     return english_tokens, normalize_english
 
 
-def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome]) -> tuple[PairScore, list[SampleRecord]]:
+def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome]
+              ) -> tuple[PairScore, list[SampleRecord]]:
     """Corpus WER/CER = Σ edits / Σ reference tokens × 100 over samples that are neither
     errored nor above the abnormal limit; every sample keeps its own record."""
     tokens, normalize = tokenizer_for(spec)

@@ -1,0 +1,298 @@
+"""Any OpenAI-compatible server (vLLM, Step-Audio's vLLM fork, hosted APIs) over HTTP.
+
+Two endpoint styles, chosen by the model entry:
+- ``transcriptions``: POST /v1/audio/transcriptions, multipart (file, model, language,
+  temperature, response_format=json);
+- ``chat``: POST /v1/chat/completions, the user turn built from ``Request.prompt``
+  (text parts, and ``input_audio`` parts holding base64 WAV, one per audio chunk), an
+  optional pre-filled assistant message, sampling fields and extra body fields
+  (``continue_final_message`` ...) merged into the JSON.
+
+Many requests are in flight at once (``EngineContext.concurrency``), each with a timeout;
+connection errors, 429 and 5xx are retried with exponential backoff a bounded number of
+times, other 4xx never (the server's message is the sample's error). A failed request is
+one errored sample; the run goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from audiogate.audio import TARGET_RATE, to_wav_bytes
+from audiogate.engines import EngineContext
+from audiogate.errors import EngineError, RegistryError
+from audiogate.registry.load import ModelSpec
+from audiogate.samples import Output, Request
+
+ENDPOINTS = {"chat": "/v1/chat/completions", "transcriptions": "/v1/audio/transcriptions"}
+DEFAULT_RETRIES = 4
+DEFAULT_BACKOFF = 1.0  # seconds before the first retry; doubles each time
+MAX_BACKOFF = 30.0
+
+
+def base_url(url: str) -> str:
+    """``http://h:p``, ``http://h:p/`` and ``http://h:p/v1`` all name the same server."""
+    url = url.strip().rstrip("/")
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def audio_chunks(audio: np.ndarray, seconds: float | None,
+                 rate: int = TARGET_RATE) -> list[np.ndarray]:
+    """Consecutive pieces of at most ``seconds`` (None or 0: the whole clip).
+
+    Step-Audio's client cuts at fixed 25 s boundaries (60 s -> 25 + 25 + 10). Unlike
+    that client, a clip of an exact multiple of the chunk length gets no empty last chunk.
+    """
+    if not seconds or len(audio) <= seconds * rate:
+        return [audio]
+    step = round(seconds * rate)
+    return [audio[i:i + step] for i in range(0, len(audio), step)]
+
+
+def _b64_wav(audio: np.ndarray) -> str:
+    return base64.b64encode(to_wav_bytes(audio)).decode("ascii")
+
+
+class ChatSettings:
+    """How a Request becomes chat messages (from the entry's ``chat:`` block)."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        known = {"user_role", "audio_chunk_seconds", "assistant_prefix", "system"}
+        unknown = set(raw) - known
+        if unknown:
+            raise RegistryError(f"chat: unknown setting(s) {sorted(unknown)}; known: "
+                                f"{sorted(known)}")
+        self.user_role = str(raw.get("user_role", "user"))
+        chunk = raw.get("audio_chunk_seconds")
+        self.chunk_seconds = float(chunk) if chunk else None
+        self.assistant_prefix: str | None = raw.get("assistant_prefix")
+        self.system: str | None = raw.get("system")
+
+    def identity(self) -> dict[str, Any]:
+        return {"user_role": self.user_role, "audio_chunk_seconds": self.chunk_seconds,
+                "assistant_prefix": self.assistant_prefix, "system": self.system}
+
+
+def build_messages(request: Request, chat: ChatSettings) -> list[dict[str, Any]]:
+    """The ``messages`` list for one request (shared with the in-process vLLM engine)."""
+    parts = request.prompt if request.prompt is not None else (("audio", ""),)
+    content: list[dict[str, Any]] = []
+    for kind, text in parts:
+        if kind == "text":
+            content.append({"type": "text", "text": text})
+        elif kind == "audio":
+            if request.audio is None:
+                raise EngineError(f"sample {request.sample.id}: prompt has audio, request none")
+            for chunk in audio_chunks(request.audio, chat.chunk_seconds):
+                content.append({"type": "input_audio",
+                                "input_audio": {"data": _b64_wav(chunk), "format": "wav"}})
+        else:
+            raise EngineError(f"sample {request.sample.id}: unknown prompt part {kind!r}")
+    messages: list[dict[str, Any]] = []
+    if chat.system:
+        messages.append({"role": "system", "content": chat.system})
+    messages.append({"role": chat.user_role, "content": content})
+    if chat.assistant_prefix is not None:
+        messages.append({"role": "assistant", "content": chat.assistant_prefix})
+    return messages
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt (connection lost, 429, 5xx)."""
+
+
+class OpenAIEngine:
+    """Sends each request to an OpenAI-compatible server; many in flight at once."""
+
+    needs_audio = True
+
+    def __init__(self, spec: ModelSpec, ctx: EngineContext, url: str,
+                 server: Any = None) -> None:
+        opts = spec.options
+        self.name = spec.name
+        self.endpoint = str(opts.get("endpoint", "chat"))
+        if self.endpoint not in ENDPOINTS:
+            raise RegistryError(f"model {spec.name!r}: endpoint must be one of "
+                                f"{sorted(ENDPOINTS)}, not {self.endpoint!r}")
+        self.model = str(opts.get("served_model_name") or spec.name)
+        self.sampling: dict[str, Any] = dict(opts.get("sampling") or {})
+        self.extra_body: dict[str, Any] = dict(opts.get("extra_body") or {})
+        self.chat = ChatSettings(dict(opts.get("chat") or {}))
+        self.prompts: dict[str, Any] = dict(opts.get("prompts") or {})
+        retry = dict(opts.get("retry") or {})
+        self.retries = int(retry.get("attempts", DEFAULT_RETRIES))
+        self.backoff = float(retry.get("backoff", DEFAULT_BACKOFF))
+        self.url = base_url(url)
+        self.concurrency = max(1, int(ctx.concurrency))
+        self.timeout = float(ctx.timeout)
+        self._server = server  # a server this engine launched itself (stopped in close)
+        headers = {"User-Agent": "audiogate"}
+        key = os.environ.get(str(opts.get("api_key_env") or "OPENAI_API_KEY"))
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        self._client = httpx.Client(
+            base_url=self.url, headers=headers,
+            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
+            limits=httpx.Limits(max_connections=self.concurrency,
+                                max_keepalive_connections=self.concurrency),
+        )
+        self._closed = threading.Event()
+
+    def identity(self) -> dict[str, Any]:
+        """What decides the output: never the URL (same model anywhere) nor the key."""
+        ident: dict[str, Any] = {
+            "engine": "openai", "model": self.model, "endpoint": self.endpoint,
+            "sampling": self.sampling, "extra_body": self.extra_body,
+        }
+        if self.endpoint == "chat":
+            ident["chat"] = self.chat.identity()
+            ident["prompts"] = self.prompts
+        return ident
+
+    # -- one request ------------------------------------------------------------------
+    def _post(self, request: Request) -> httpx.Response:
+        path = ENDPOINTS[self.endpoint]
+        if self.endpoint == "transcriptions":
+            if request.audio is None:
+                raise EngineError(f"sample {request.sample.id}: no audio to transcribe")
+            data = {"model": self.model, "language": request.language,
+                    "response_format": "json",
+                    "temperature": str(self.sampling.get("temperature", 0.0))}
+            data.update({k: str(v) for k, v in self.extra_body.items()})
+            files = {"file": ("audio.wav", to_wav_bytes(request.audio), "audio/wav")}
+            return self._client.post(path, data=data, files=files)
+        body: dict[str, Any] = {"model": self.model,
+                                "messages": build_messages(request, self.chat),
+                                "stream": False, **self.sampling, **self.extra_body}
+        return self._client.post(path, json=body)
+
+    def _attempt(self, request: Request) -> str:
+        try:
+            response = self._post(request)
+        except httpx.TimeoutException as exc:
+            # No retry: a server that did not answer within the timeout would just
+            # cost another full timeout.
+            raise EngineError(f"no answer from {self.url} within {self.timeout:g} s "
+                              f"({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise _Retryable(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Retryable(f"HTTP {response.status_code} from {self.url}: "
+                             f"{_server_message(response)}")
+        if response.status_code >= 400:
+            raise EngineError(f"HTTP {response.status_code} from {self.url}"
+                              f"{ENDPOINTS[self.endpoint]}: {_server_message(response)}")
+        return self._parse(response)
+
+    def _parse(self, response: httpx.Response) -> str:
+        try:
+            payload = response.json()
+        except ValueError as exc:
+            raise EngineError(f"answer is not JSON: {response.text[:300]!r}") from exc
+        try:
+            if self.endpoint == "transcriptions":
+                return str(payload["text"])
+            message = payload["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise EngineError(f"unexpected answer shape: {str(payload)[:300]}") from exc
+        content = message.get("content")
+        return "" if content is None else str(content)
+
+    def _one(self, request: Request) -> Output:
+        """Never raises: a failed request is an Output with ``error`` set."""
+        started = time.perf_counter()
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            if self._closed.is_set():
+                return Output(request.sample.id, None, time.perf_counter() - started,
+                              error="engine closed before the request finished")
+            try:
+                text = self._attempt(request)
+                return Output(request.sample.id, text, time.perf_counter() - started)
+            except _Retryable as exc:
+                if attempt == self.retries:
+                    return Output(request.sample.id, None, time.perf_counter() - started,
+                                  error=f"{exc} (gave up after {attempt + 1} attempts)")
+                if self._closed.wait(delay):
+                    continue
+                delay = min(delay * 2, MAX_BACKOFF)
+            except EngineError as exc:
+                return Output(request.sample.id, None, time.perf_counter() - started,
+                              error=str(exc))
+            except Exception as exc:  # a bug in one request must not kill the whole run
+                return Output(request.sample.id, None, time.perf_counter() - started,
+                              error=f"{type(exc).__name__}: {exc}")
+        raise AssertionError("unreachable")
+
+    # -- the run ----------------------------------------------------------------------
+    def run(self, requests: Iterable[Request]) -> Iterator[Output]:
+        """Keep ``concurrency`` requests in flight; yield outputs as they complete."""
+        pending: set[Future[Output]] = set()
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="audiogate-http") as pool:
+            for request in requests:
+                while len(pending) >= self.concurrency:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        yield future.result()
+                pending.add(pool.submit(self._one, request))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._client.close()
+        if self._server is not None:
+            self._server.stop()
+
+
+def _server_message(response: httpx.Response) -> str:
+    """The server's own words: OpenAI/vLLM put them in {"error": {"message"}} or {"detail"}."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    if isinstance(payload, dict):
+        error = payload.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:500]
+        if isinstance(error, str):
+            return error[:500]
+        for key in ("message", "detail"):
+            if payload.get(key):
+                return str(payload[key])[:500]
+    return str(payload)[:500]
+
+
+def from_spec(spec: ModelSpec, ctx: EngineContext) -> OpenAIEngine:
+    """Use ctx.engine_url; else launch the entry's server for this engine's lifetime."""
+    if ctx.engine_url:
+        return OpenAIEngine(spec, ctx, ctx.engine_url)
+    launch = spec.options.get("launch")
+    if not launch:
+        raise RegistryError(
+            f"model {spec.name!r} (engine openai) needs a server: pass --engine-url URL "
+            "or give the entry a `launch:` command"
+        )
+    from audiogate.server import ServerProcess
+
+    log_dir = ctx.log_dir or ctx.cache_dir / "logs"
+    server = ServerProcess(launch, Path(log_dir) / f"server-{spec.name}.log",
+                           startup_timeout=float(spec.options.get("launch_timeout", 600)))
+    url = server.start()
+    try:
+        return OpenAIEngine(spec, ctx, url, server=server)
+    except BaseException:
+        server.stop()
+        raise

@@ -1,0 +1,136 @@
+"""In-process vLLM (``vllm.LLM``): no HTTP, the batch goes straight to the scheduler.
+
+Written against vLLM's documented offline API (needs a GPU machine and
+``pip install -e '.[vllm]'``; the CPU install never imports vllm):
+- ``mode: chat`` -> ``LLM.chat(conversations, SamplingParams, chat_template=...,
+  add_generation_prompt=..., continue_final_message=...)`` with the same messages the
+  HTTP engine sends (``input_audio`` parts of base64 WAV);
+- ``mode: whisper`` -> ``LLM.generate`` with an encoder/decoder prompt: the audio as
+  ``multi_modal_data={"audio": (array, 16000)}`` on the encoder side and
+  ``<|startoftranscript|><|{lang}|><|transcribe|><|notimestamps|>`` as the decoder prompt;
+- ``mode: prompt`` -> ``LLM.generate({"prompt": template, "multi_modal_data":
+  {"audio": [(array, 16000), ...]}})`` with a model-specific text template holding one
+  audio placeholder per clip.
+Entry: ``vllm: {mode, llm: {LLM kwargs}, template, chat_template}``, ``sampling:``
+(SamplingParams fields), ``extra_body: {add_generation_prompt, continue_final_message}``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from audiogate.audio import TARGET_RATE
+from audiogate.engines import EngineContext
+from audiogate.engines.openai_engine import ChatSettings, build_messages
+from audiogate.errors import RegistryError
+from audiogate.registry.load import ModelSpec
+from audiogate.samples import Output, Request
+
+MODES = ("chat", "whisper", "prompt")
+BATCH = 256  # requests handed to vLLM at once (it schedules them itself)
+
+
+class VllmEngine:
+    """One ``vllm.LLM`` for the whole run."""
+
+    needs_audio = True
+
+    def __init__(self, spec: ModelSpec, vllm: Any) -> None:
+        block = dict(spec.options.get("vllm") or {})
+        self.name = spec.name
+        self.mode = str(block.get("mode", "chat"))
+        if self.mode not in MODES:
+            raise RegistryError(f"model {spec.name!r}: vllm.mode must be one of {MODES}")
+        self.llm_kwargs: dict[str, Any] = dict(block.get("llm") or {})
+        if "model" not in self.llm_kwargs:
+            raise RegistryError(f"model {spec.name!r}: vllm.llm.model is required")
+        self.template: str | None = block.get("template")
+        if self.mode == "prompt" and not self.template:
+            raise RegistryError(f"model {spec.name!r}: vllm.mode prompt needs vllm.template")
+        self.chat_template: str | None = block.get("chat_template")
+        self.sampling: dict[str, Any] = dict(spec.options.get("sampling") or {})
+        self.extra_body: dict[str, Any] = dict(spec.options.get("extra_body") or {})
+        self.chat = ChatSettings(dict(spec.options.get("chat") or {}))
+        self.prompts: dict[str, Any] = dict(spec.options.get("prompts") or {})
+        self._version = str(getattr(vllm, "__version__", "?"))
+        self._params = vllm.SamplingParams(**self.sampling)
+        self._llm = vllm.LLM(**self.llm_kwargs)
+
+    def identity(self) -> dict[str, Any]:
+        return {"engine": "vllm", "vllm": self._version, "mode": self.mode,
+                "llm": self.llm_kwargs, "template": self.template,
+                "chat_template": self.chat_template, "sampling": self.sampling,
+                "extra_body": self.extra_body, "chat": self.chat.identity(),
+                "prompts": self.prompts}
+
+    def _prompt_input(self, request: Request) -> dict[str, Any]:
+        if self.mode == "whisper":
+            return {
+                "encoder_prompt": {"prompt": "",
+                                   "multi_modal_data": {"audio": (request.audio, TARGET_RATE)}},
+                "decoder_prompt": f"<|startoftranscript|><|{request.language}|>"
+                                  "<|transcribe|><|notimestamps|>",
+            }
+        assert self.template is not None
+        texts = [t for kind, t in (request.prompt or ()) if kind == "text"]
+        n_audio = sum(1 for kind, _ in (request.prompt or (("audio", ""),)) if kind == "audio")
+        prompt = self.template.replace("{question}", "".join(texts))
+        return {"prompt": prompt,
+                "multi_modal_data": {"audio": [(request.audio, TARGET_RATE)] * n_audio}}
+
+    def _generate(self, batch: list[Request]) -> list[str]:
+        if self.mode == "chat":
+            conversations = [build_messages(r, self.chat) for r in batch]
+            results = self._llm.chat(
+                conversations, self._params, use_tqdm=False,
+                chat_template=self.chat_template,
+                add_generation_prompt=bool(self.extra_body.get("add_generation_prompt", True)),
+                continue_final_message=bool(self.extra_body.get("continue_final_message",
+                                                                False)),
+            )
+        else:
+            results = self._llm.generate([self._prompt_input(r) for r in batch], self._params,
+                                         use_tqdm=False)
+        return [result.outputs[0].text for result in results]
+
+    def run(self, requests: Iterable[Request]) -> Iterator[Output]:
+        batch: list[Request] = []
+        for request in requests:
+            batch.append(request)
+            if len(batch) >= BATCH:
+                yield from self._run_batch(batch)
+                batch = []
+        if batch:
+            yield from self._run_batch(batch)
+
+    def _run_batch(self, batch: list[Request]) -> Iterator[Output]:
+        started = time.perf_counter()
+        try:
+            texts = self._generate(batch)
+        except Exception as exc:  # vLLM rejects a whole batch at once: fall back one by one
+            if len(batch) == 1:
+                yield Output(batch[0].sample.id, None, time.perf_counter() - started,
+                             error=f"vllm failed: {exc}")
+                return
+            for request in batch:
+                yield from self._run_batch([request])
+            return
+        each = (time.perf_counter() - started) / len(batch)
+        for request, text in zip(batch, texts, strict=True):
+            yield Output(request.sample.id, text, each)
+
+    def close(self) -> None:
+        self._llm = None
+
+
+def from_spec(spec: ModelSpec, ctx: EngineContext) -> VllmEngine:
+    try:
+        import vllm
+    except ImportError as exc:
+        raise RegistryError(
+            f"model {spec.name!r} (engine vllm) needs vLLM: pip install -e '.[vllm]' on a "
+            "GPU machine (or serve it with `vllm serve` and use an engine openai entry)"
+        ) from exc
+    return VllmEngine(spec, vllm)

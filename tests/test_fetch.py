@@ -1,0 +1,281 @@
+"""Fetch / verify / list against a real HTTP server on 127.0.0.1 serving real tarballs.
+
+The tarballs are built here from the shared LibriSpeech test-clean slice in the official
+archive layout (``LibriSpeech/test-clean/<spk>/<chapter>/...``), in tmp folders only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from audiogate.datasets import load_dataset
+from audiogate.errors import DataError
+from audiogate.fetch import ChecksumMismatch, UnsafeArchive, fetch, verify
+from audiogate.registry.load import dataset
+
+NAME = "librispeech-test-clean"
+
+
+@dataclass
+class Served:
+    """What the server holds and what it saw."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    cut_first_after: int | None = None  # close the connection after N bytes, once
+    requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range)
+
+
+def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:  # keep test output clean
+            pass
+
+        def do_GET(self) -> None:
+            rng = self.headers.get("Range")
+            state.requests.append((self.path, rng))
+            body = state.files.get(self.path)
+            if body is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            start = 0
+            if rng and rng.startswith("bytes="):
+                start = int(rng[6:].split("-")[0])
+                if start >= len(body):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(body)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            else:
+                self.send_response(200)
+            chunk = body[start:]
+            self.send_header("Content-Length", str(len(chunk)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            if state.cut_first_after is not None:
+                cut, state.cut_first_after = state.cut_first_after, None
+                self.wfile.write(chunk[:cut])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.wfile.write(chunk)
+
+    return Handler
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Served]]:
+    state = Served()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def _tarball(src: Path) -> bytes:
+    """test-clean slice as the official archive lays it out."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(src, arcname="LibriSpeech/test-clean")
+    return buf.getvalue()
+
+
+def _sources(body: bytes, *, md5: str | None = None, name: str = "test-clean.tar.gz",
+             base: str = "http://unused.invalid") -> dict[str, object]:
+    return {NAME: {
+        "base_url": base, "dest": "LibriSpeech/test-clean", "take": "LibriSpeech/test-clean",
+        "files": [{"path": f"resources/12/{name}", "extract": True,
+                   "md5": md5 if md5 is not None else hashlib.md5(body).hexdigest()}],
+    }}
+
+
+@pytest.fixture(scope="module")
+def archive(shared_data: Path) -> bytes:
+    return _tarball(shared_data / "LibriSpeech" / "test-clean")
+
+
+def _ids_refs(samples: list) -> list[tuple[str, str]]:
+    return [(s.id, s.reference) for s in samples]
+
+
+def test_fetch_verify_and_load_same_samples(server, archive, shared_data, tmp_path):
+    url, state = server
+    state.files["/resources/12/test-clean.tar.gz"] = archive
+    root = tmp_path / "data"
+    result = fetch(NAME, root, base_url=url, progress=False, sources=_sources(archive),
+                   keep_archive=True)
+    assert result.installed and result.dest == root / "LibriSpeech" / "test-clean"
+    assert result.observed["test-clean.tar.gz"]["md5"] == hashlib.md5(archive).hexdigest()
+
+    spec = dataset(NAME)
+    fetched = load_dataset(spec, root)
+    native = load_dataset(spec, shared_data)
+    assert _ids_refs(fetched) == _ids_refs(native)
+    assert len(fetched) == 6 and not any(s.error for s in fetched)
+
+    report = verify(NAME, root, sources=_sources(archive))
+    [status] = report.datasets
+    assert (status.found, status.expected, status.status) == (6, 2620, "partial")
+    assert report.archives == {"test-clean.tar.gz": "ok"}
+    # no temp folders or .part left behind; a second fetch sees it installed
+    assert sorted(p.name for p in root.iterdir()) == [".downloads", "LibriSpeech"]
+    assert not list((root / ".downloads").glob("*.part"))
+    again = fetch(NAME, root, base_url=url, progress=False, sources=_sources(archive))
+    assert not again.installed
+
+
+def test_cut_download_resumes_with_range(server, archive, tmp_path):
+    url, state = server
+    state.files["/resources/12/test-clean.tar.gz"] = archive
+    half = len(archive) // 2
+    state.cut_first_after = half
+    root = tmp_path / "data"
+    result = fetch(NAME, root, base_url=url, progress=False, sources=_sources(archive),
+                   backoff=0)
+    assert result.installed
+    assert state.requests[0][1] is None
+    assert state.requests[1][1] == f"bytes={half}-"
+    assert (root / "LibriSpeech" / "test-clean" / "1089").is_dir()
+
+
+def test_interrupted_without_retries_keeps_only_part_then_resumes(server, archive, tmp_path):
+    url, state = server
+    state.files["/resources/12/test-clean.tar.gz"] = archive
+    state.cut_first_after = 1000
+    root = tmp_path / "data"
+    with pytest.raises(DataError, match="interrupted at 1000 bytes"):
+        fetch(NAME, root, base_url=url, progress=False, sources=_sources(archive), retries=0)
+    assert not (root / "LibriSpeech").exists()
+    assert (root / ".downloads" / "test-clean.tar.gz.part").stat().st_size == 1000
+    assert [p.name for p in root.iterdir() if p.name.startswith(".fetch")] == []
+
+    fetch(NAME, root, base_url=url, progress=False, sources=_sources(archive), retries=0)
+    assert state.requests[-1][1] == "bytes=1000-"
+    assert (root / "LibriSpeech" / "test-clean").is_dir()
+
+
+def test_mirror_from_environment(server, archive, tmp_path, monkeypatch):
+    url, state = server
+    state.files["/mirror/resources/12/test-clean.tar.gz"] = archive
+    monkeypatch.setenv("AUDIOGATE_MIRROR", f"{url}/mirror")
+    root = tmp_path / "data"
+    assert fetch(NAME, root, progress=False, sources=_sources(archive)).installed
+
+
+def test_bad_checksum_deletes_download_and_errors(server, archive, tmp_path):
+    url, state = server
+    state.files["/resources/12/test-clean.tar.gz"] = archive
+    root = tmp_path / "data"
+    wrong = "0" * 32
+    with pytest.raises(ChecksumMismatch) as info:
+        fetch(NAME, root, base_url=url, progress=False, sources=_sources(archive, md5=wrong))
+    message = str(info.value)
+    assert f"expected md5 {wrong}" in message
+    assert f"got {hashlib.md5(archive).hexdigest()}" in message
+    assert not any((root / ".downloads").iterdir())
+    assert not (root / "LibriSpeech").exists()
+
+
+def test_source_without_checksum_needs_no_verify_and_records_sha256(server, archive,
+                                                                    tmp_path):
+    url, state = server
+    state.files["/resources/12/test-clean.tar.gz"] = archive
+    sources = _sources(archive)
+    sources[NAME]["files"][0]["md5"] = None  # type: ignore[index]
+    root = tmp_path / "data"
+    with pytest.raises(DataError, match="no official checksum"):
+        fetch(NAME, root, base_url=url, progress=False, sources=sources)
+    assert state.requests == []  # refused before downloading anything
+    fetch(NAME, root, base_url=url, progress=False, sources=sources, verify=False)
+    recorded = (root / ".downloads" / "test-clean.tar.gz.sha256").read_text()
+    assert recorded.split()[0] == hashlib.sha256(archive).hexdigest()
+
+
+def _evil(kind: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        ok = tarfile.TarInfo("LibriSpeech/test-clean/README")
+        ok.size = 2
+        tar.addfile(ok, io.BytesIO(b"ok"))
+        if kind == "dotdot":
+            bad = tarfile.TarInfo("LibriSpeech/test-clean/../../escaped.txt")
+            bad.size = 4
+            tar.addfile(bad, io.BytesIO(b"evil"))
+        else:
+            bad = tarfile.TarInfo("LibriSpeech/test-clean/passwd")
+            bad.type = tarfile.SYMTYPE
+            bad.linkname = "/etc/passwd"
+            tar.addfile(bad)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("kind", "member", "why"), [
+    ("dotdot", "LibriSpeech/test-clean/../../escaped.txt", "`..`"),
+    ("abs-symlink", "LibriSpeech/test-clean/passwd", "absolute path '/etc/passwd'"),
+])
+def test_unsafe_archive_is_refused_and_nothing_installed(server, tmp_path, kind, member, why):
+    url, state = server
+    body = _evil(kind)
+    state.files["/resources/12/test-clean.tar.gz"] = body
+    root = tmp_path / "data"
+    with pytest.raises(UnsafeArchive) as info:
+        fetch(NAME, root, base_url=url, progress=False, sources=_sources(body))
+    assert repr(member) in str(info.value) and why in str(info.value)
+    assert sorted(p.name for p in root.iterdir()) == [".downloads"]
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def _cli(*args: str, env_root: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AUDIOGATE_DATA_ROOT": str(env_root)}
+    return subprocess.run([sys.executable, "-m", "audiogate.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=120, check=False)
+
+
+def test_cli_data_list(server, archive, tmp_path):
+    url, state = server
+    state.files["/resources/12/test-clean.tar.gz"] = archive
+    root = tmp_path / "data"
+    sources = tmp_path / "sources.yaml"
+    md5 = hashlib.md5(archive).hexdigest()
+    sources.write_text(
+        f"{NAME}:\n  base_url: http://unused.invalid\n  dest: LibriSpeech/test-clean\n"
+        f"  take: LibriSpeech/test-clean\n  files:\n"
+        f"    - {{path: resources/12/test-clean.tar.gz, md5: {md5}, extract: true}}\n")
+    got = _cli("data", "fetch", NAME, "--mirror", url, "--sources", str(sources), "--quiet",
+               env_root=root)
+    assert got.returncode == 0, got.stderr
+    assert f"installed {root / 'LibriSpeech' / 'test-clean'}" in got.stdout
+
+    listed = _cli("data", "list", env_root=root)
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines()[2:]}
+    assert NAME in rows and "librispeech-dev-other" in rows
+    assert rows[NAME].split()[1:3] == ["partial", "6/2620"]
+    assert str(root / "LibriSpeech" / "test-clean") in rows[NAME]
+    assert rows["librispeech-dev-other"].split()[1:3] == ["missing", "0/2864"]
+
+    checked = _cli("data", "verify", NAME, env_root=root)
+    assert checked.returncode == 1  # partial: 6 of 2620
+    assert "partial" in checked.stdout
