@@ -107,7 +107,7 @@ def test_aishell_without_transcript_is_missing(shared_data: Path, tmp_path: Path
     root = _aishell_copy(shared_data, tmp_path, lines=[],
                          wavs={"BAC009S0764W0121": "BAC009S0764W0121"})
     (root / TRANSCRIPT).unlink()
-    with pytest.raises(DatasetMissing, match="aishell_transcript_v0.8.txt"):
+    with pytest.raises(DatasetMissing, match=r"aishell_transcript_v0\.8\.txt"):
         _load_aishell(root)
 
 

@@ -279,3 +279,30 @@ def test_cli_data_list(server, archive, tmp_path):
     checked = _cli("data", "verify", NAME, env_root=root)
     assert checked.returncode == 1  # partial: 6 of 2620
     assert "partial" in checked.stdout
+
+
+def test_write_error_keeps_only_resumable_part(server, archive, tmp_path):
+    """A real OSError from the kernel (EFBIG under RLIMIT_FSIZE) mid-download, like ENOSPC."""
+    resource = pytest.importorskip("resource")
+    import signal
+
+    url, state = server
+    state.files["/resources/12/test-clean.tar.gz"] = archive
+    root = tmp_path / "data"
+    limit = 100_000
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, old_limit[1]))
+    try:
+        with pytest.raises(DataError, match="partial download is kept"):
+            fetch(NAME, root, base_url=url, progress=False, sources=_sources(archive))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    part = root / ".downloads" / "test-clean.tar.gz.part"
+    kept = part.stat().st_size
+    assert 0 < kept <= limit
+    assert sorted(p.name for p in root.iterdir()) == [".downloads"]
+    fetch(NAME, root, base_url=url, progress=False, sources=_sources(archive))
+    assert state.requests[-1][1] == f"bytes={kept}-"
+    assert (root / "LibriSpeech" / "test-clean").is_dir()

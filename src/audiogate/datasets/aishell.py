@@ -78,6 +78,7 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
                     error = f"{where}: {utt_id} has an empty transcript"
                 elif utt_id not in wavs:
                     error = f"{where}: {utt_id} has no audio file {audio}"
+                    meta["missing_audio"] = True  # replay engines may still score it
             samples.append(Sample(id=utt_id, reference=reference, audio_path=audio,
                                   meta=meta, error=error))
 

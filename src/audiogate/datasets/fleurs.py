@@ -94,6 +94,7 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
                     error = f"{where}: {bad}"
                 elif not audio.is_file():
                     error = f"{where}: audio file {audio} not found"
+                    meta["missing_audio"] = True  # replay engines may still score it
             samples.append(Sample(id=sample_id, reference=reference, audio_path=audio,
                                   meta=meta, error=error))
     return samples

@@ -158,6 +158,7 @@ def scan(root: Path, spec: DatasetSpec) -> Scan:
             reference = clean_transcript(seg.transcript)
             sample_id = seg.id
             error: str | None = None
+            missing_audio = False
             if sample_id in seen:
                 error = f"{where}: same talk and times as {seen[sample_id]}"
                 sample_id = f"{sample_id}#line{seg.line}"
@@ -165,6 +166,7 @@ def scan(root: Path, spec: DatasetSpec) -> Scan:
                 seen[sample_id] = where
                 if not sph.is_file():
                     error = f"{where}: audio file {sph} not found"
+                    missing_audio = True  # replay engines may still score it
                 elif duration is not None and seg.end > duration + _END_SLACK:
                     error = (f"{where}: segment {seg.start:.2f}-{seg.end:.2f} s lies beyond the "
                              f"end of {sph} ({duration:.2f} s)")
@@ -174,7 +176,8 @@ def scan(root: Path, spec: DatasetSpec) -> Scan:
                 id=sample_id, reference=reference, audio_path=sph, start=seg.start,
                 end=seg.end,
                 meta={"talk": seg.talk, "speaker": seg.speaker, "label": seg.label,
-                      "stm": str(stm), "stm_line": seg.line, "stm_transcript": seg.transcript},
+                      "stm": str(stm), "stm_line": seg.line, "stm_transcript": seg.transcript,
+                      **({"missing_audio": True} if missing_audio else {})},
                 error=error,
             ))
     return result
