@@ -74,6 +74,7 @@ def test_aishell_problems_name_file_and_line(shared_data: Path, tmp_path: Path) 
     assert missing is not None
     assert f"{transcript}:2" in missing
     assert str(root / "data_aishell/wav/test/S0764/BAC009S0764W0122.wav") in missing
+    assert got["BAC009S0764W0122"].meta["missing_audio"] is True
 
     duplicate = got["BAC009S0764W0121#line4"].error
     assert duplicate is not None and f"{transcript}:4" in duplicate and "line 1" in duplicate
@@ -161,6 +162,7 @@ def test_fleurs_bad_rows_name_file_and_line(shared_data: Path, tmp_path: Path) -
 
     missing = got["1002"].error
     assert missing == f"{tsv}:2: audio file {root / 'audio/test/1002.wav'} not found"
+    assert got["1002"].meta["missing_audio"] is True
 
     short = got["test-line3"].error
     assert short is not None and short.startswith(f"{tsv}:3: 3 tab-separated columns")

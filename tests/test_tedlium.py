@@ -202,7 +202,9 @@ def test_segment_beyond_the_end_of_the_audio(release: tuple[Path, list[Talk]],
 def test_missing_sph_names_the_stm_line(release: tuple[Path, list[Talk]], tmp_path: Path) -> None:
     root = _copy_release(release, tmp_path)
     (root / "test/sph/QuilterA_2009.sph").unlink()
-    errors = [s.error for s in scan(root, _spec()).samples if s.error]
+    bad = [s for s in scan(root, _spec()).samples if s.error]
+    assert all(s.meta["missing_audio"] for s in bad)
+    errors = [s.error for s in bad]
     stm = root / "test/stm/QuilterA_2009.stm"
     assert errors == [
         f"{stm}:3: audio file {root / 'test/sph/QuilterA_2009.sph'} not found",

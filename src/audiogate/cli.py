@@ -13,6 +13,7 @@ from audiogate.errors import AudiogateError
 SUBCOMMANDS: list[str] = [
     "audiogate.cli_data",
     "audiogate.cli_serve",
+    "audiogate.cli_report",
 ]
 
 

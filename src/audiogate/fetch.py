@@ -32,6 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
+from filelock import FileLock
 
 from audiogate.datasets import hf_copy, load_dataset
 from audiogate.errors import AudiogateError, DataError, DatasetMissing, RegistryError
@@ -64,10 +65,11 @@ class SourceFile:
     extract: bool = False
     into: str = "."
     place: str | None = None
+    name: str | None = None  # local file name when the URL path does not end in one
 
     @property
     def filename(self) -> str:
-        return PurePosixPath(self.path).name
+        return self.name or PurePosixPath(self.path.split("?")[0]).name
 
     def url(self, mirror: str | None = None) -> str:
         return f"{(mirror or self.base_url).rstrip('/')}/{self.path.lstrip('/')}"
@@ -117,7 +119,7 @@ def _source(name: str, raw: Any, origin: str) -> Source:
         files.append(SourceFile(
             path=str(f["path"]), base_url=str(base), md5=f.get("md5"), sha256=f.get("sha256"),
             size=f.get("size"), extract=bool(f.get("extract")), into=str(f.get("into", ".")),
-            place=f.get("place"),
+            place=f.get("place"), name=f.get("filename"),
         ))
     return Source(name=name, dest=str(dest), files=tuple(files), take=str(raw.get("take", ".")),
                   nested=raw.get("nested"))
@@ -158,7 +160,7 @@ def mirror_from_env(mirror: str | None) -> str | None:
 
 
 def _progress_bar(total: int | None, initial: int, label: str, enabled: bool) -> Any:
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
                 desc=label, file=sys.stderr, disable=not enabled, leave=False)
@@ -338,33 +340,50 @@ def fetch(name: str, data_root: Path, *, base_url: str | None = None, progress: 
             "sends (its sha256 is then recorded in .downloads/)"
         )
     downloads = data_root / DOWNLOADS
+    downloads.mkdir(parents=True, exist_ok=True)
     result = FetchResult(source.name, dest, installed=True)
-    archives: list[tuple[SourceFile, Path]] = []
-    for file in source.files:
-        url = file.url(mirror)
-        final = downloads / file.filename
-        if final.exists():
-            # an archive kept from an earlier run (or one cut short at extraction);
-            # a mismatch deletes it and it is downloaded again
-            with contextlib.suppress(ChecksumMismatch):
-                result.observed[file.filename] = check(final, file, url)
-        if not final.exists():
-            part = downloads / f"{file.filename}.part"
-            download(url, part, size=file.size, progress=progress, retries=retries,
-                     backoff=backoff)
-            result.observed[file.filename] = check(part, file, url)
-            os.replace(part, final)
-        if not file.checksums:
-            sha = result.observed[file.filename]["sha256"]
-            (downloads / f"{file.filename}.sha256").write_text(
-                f"{sha}  {file.filename}\n# unverified: recorded at first download from {url}\n",
-                encoding="utf-8")
-        archives.append((file, final))
-    _install(source, archives, data_root, dest)
-    if not keep_archive:
-        for _, path in archives:
-            path.unlink(missing_ok=True)
+    # one fetch of a source at a time (two pytest workers, two shells): same .part file
+    with FileLock(str(downloads / f"{source.name}.lock")):
+        if dest.exists() and not force:
+            return FetchResult(source.name, dest, installed=False)
+        archives = [(f, _obtain(f, downloads, mirror, result, progress=progress,
+                                retries=retries, backoff=backoff)) for f in source.files]
+        _install(source, archives, data_root, dest)
+        if not keep_archive:
+            for _, path in archives:
+                path.unlink(missing_ok=True)
     return result
+
+
+def _obtain(file: SourceFile, downloads: Path, mirror: str | None, result: FetchResult, *,
+            progress: bool, retries: int, backoff: float) -> Path:
+    """The verified archive in ``downloads`` (kept from before, or downloaded now)."""
+    url = file.url(mirror)
+    final = downloads / file.filename
+    if final.exists():
+        # an archive kept from an earlier run (or one cut short at extraction);
+        # a mismatch deletes it and it is downloaded again
+        with contextlib.suppress(ChecksumMismatch):
+            result.observed[file.filename] = check(final, file, url)
+    if not final.exists():
+        part = downloads / f"{file.filename}.part"
+        download(url, part, size=file.size, progress=progress, retries=retries,
+                 backoff=backoff)
+        result.observed[file.filename] = check(part, file, url)
+        os.replace(part, final)
+    if not file.checksums:  # trust on first use, never silently: record and compare
+        sha = result.observed[file.filename]["sha256"]
+        record = downloads / f"{file.filename}.sha256"
+        if record.exists() and (before := record.read_text(encoding="utf-8").split()[0]) != sha:
+            final.unlink(missing_ok=True)
+            raise ChecksumMismatch(
+                f"{file.filename} from {url}: sha256 {sha} differs from the {before} recorded "
+                f"at its first download ({record}); the download was deleted. Delete the "
+                "record to accept the new file"
+            )
+        record.write_text(f"{sha}  {file.filename}\n# unverified: recorded at first download "
+                          f"from {url}\n", encoding="utf-8")
+    return final
 
 
 def _install(source: Source, archives: list[tuple[SourceFile, Path]], data_root: Path,

@@ -20,13 +20,28 @@ from audiogate.datasets import load_dataset
 from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, DatasetMissing
+from audiogate.paired import (
+    PerSample,
+    interval,
+    paired_verdict,
+    per_sample,
+    read_baseline,
+    write_baseline,
+)
 from audiogate.paths import cache_home, default_data_root
 from audiogate.progress import Progress
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
-from audiogate.report import Row, samples_path, table, write_reports, write_samples
+from audiogate.report import (
+    Row,
+    read_samples,
+    samples_path,
+    table,
+    write_reports,
+    write_samples,
+)
 from audiogate.runner import PairResult, PairRun, RunOptions
-from audiogate.thresholds import Measured, Thresholds, judge
+from audiogate.thresholds import Entry, Measured, Thresholds, judge
 from audiogate.thresholds import load as load_thresholds
 from audiogate.thresholds import update as update_thresholds
 
@@ -64,6 +79,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="ignore stored outputs: infer every sample again")
     group.addoption("--models-file", default=None, help="extra model registry YAML")
     group.addoption("--datasets-file", default=None, help="extra dataset registry YAML")
+    group.addoption("--bootstrap-resamples", type=int, default=10_000,
+                    help="resamples for the 95 %% bootstrap intervals and the paired gate")
     group.addoption("--progress-interval", type=float, default=10.0,
                     help="seconds between progress lines of a running pair")
     parser.addini("audiogate_data_root", "default data root for this project", default="")
@@ -123,6 +140,7 @@ class AudiogateSession:
         self.rows: list[Row] = []
         self.failures: dict[str, str] = {}  # pair id -> message, for pairs with no result
         self.ran_pairs: set[tuple[str, str]] = set()
+        self.per_sample: dict[str, PerSample] = {}  # pair id -> scored samples (this process)
         self.is_worker = hasattr(config, "workerinput")
 
     # -- parametrization ------------------------------------------------------------------
@@ -223,12 +241,20 @@ class AudiogateSession:
         if self.config.getoption("update_thresholds"):
             measured = [Measured(r.result.model, r.result.dataset, r.result.metric,
                                  r.result.score.value, r.result.score.total,
-                                 r.result.sample_set)
+                                 r.result.sample_set, self._write_baseline(r.result))
                         for r in self.rows
                         if r.result.score.value is not None and r.result.score.errors == 0]
             self.threshold_changes = update_thresholds(self.thresholds_path, measured)
         if self.rows:
             self.written = write_reports(self.rows, self.report_dir)
+
+    def _write_baseline(self, result: PairResult) -> str:
+        """Per-sample baseline of an accepted run, beside thresholds.yaml (relative path)."""
+        relative = Path("baselines") / result.model / f"{result.dataset}.jsonl"
+        records = read_samples(samples_path(self.report_dir, result.model, result.dataset))
+        write_baseline(self.thresholds_path.parent / relative,
+                       per_sample(records, result.metric), result.metric)
+        return relative.as_posix()
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -330,6 +356,10 @@ class Pair:
         if progress is not None:
             progress.finish()
         write_samples(records, samples_path(s.report_dir, self.model.name, self.dataset.name))
+        data = per_sample(records, result.metric)
+        s.per_sample[self.id] = data
+        result.interval = interval(data, result.metric,
+                                   n_resamples=s.config.getoption("bootstrap_resamples"))
         for name, value in (("metric", result.metric), ("value", result.score.value),
                             ("samples", result.score.total), ("errors", result.score.errors),
                             ("excluded", result.score.excluded), ("rtfx", result.rtfx)):
@@ -343,6 +373,25 @@ class Gate:
     def __init__(self, session: AudiogateSession, node: pytest.Item) -> None:
         self.session, self.node = session, node
 
+    def _paired(self, result: PairResult, entry: Entry, status: str, reason: str
+                ) -> tuple[str, str]:
+        """The paired bootstrap against the entry's baseline (same ids only)."""
+        s = self.session
+        assert entry.baseline is not None
+        try:
+            baseline = read_baseline(s.thresholds_path.parent / entry.baseline)
+        except AudiogateError as exc:
+            return "fail", str(exc)
+        worse, line = paired_verdict(
+            baseline, s.per_sample.get(result.pair_id, {}), result.metric, result.pair_id,
+            margin=entry.margin, confidence=entry.confidence,
+            n_resamples=s.config.getoption("bootstrap_resamples"))
+        if "limit" not in entry.gates:
+            return ("fail" if worse else "pass"), line
+        if worse:
+            return "fail", f"{line}; limit gate: {reason}"
+        return status, f"{reason}; paired: {line}"
+
     def check(self, result: PairResult) -> None:
         s = self.session
         entries = s.thresholds.for_pair(result.model, result.dataset)
@@ -351,6 +400,10 @@ class Gate:
         verdict = judge(entries, result.metric, result.score.value, result.score.total,
                         result.score.errors, result.sample_set, record_hint=hint)
         status, reason = verdict.status, verdict.reason
+        entry = verdict.entry
+        if entry is not None and "paired" in entry.gates and result.score.errors <= \
+                entry.max_errors:
+            status, reason = self._paired(result, entry, status, reason)
         if s.config.getoption("update_thresholds") and status != "pass" and \
                 result.score.errors == 0 and result.score.value is not None:
             status, reason = "updated", f"recorded by --update-thresholds ({reason})"
@@ -362,7 +415,6 @@ class Gate:
             shown = "; ".join(f"{i}: {e}" for i, e in result.error_samples[:5])
             more = len(result.error_samples) - 5
             reason += f" — errored samples: {shown}" + (f" (+{more} more)" if more > 0 else "")
-        entry = verdict.entry
         threshold = None
         if entry is not None:
             threshold = f"{'max' if entry.lower_is_better else 'min'} {entry.limit:.2f}"

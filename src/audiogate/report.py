@@ -15,7 +15,7 @@ from typing import Any
 from audiogate.runner import PairResult
 from audiogate.scoring.pair import SampleRecord
 
-COLUMNS = ("task", "dataset", "model", "measure", "performance", "threshold", "delta",
+COLUMNS = ("task", "dataset", "model", "measure", "performance", "95% CI", "threshold", "delta",
            "samples", "excluded", "errors", "RTFx", "status", "note")
 SCORING_LIBRARIES = ("jiwer", "sacrebleu", "whisper-normalizer", "faster-whisper",
                      "ctranslate2", "soundfile", "soxr")
@@ -38,6 +38,9 @@ class Row:
         delta = ""
         if self.recorded is not None and s.value is not None:
             delta = f"{s.value - self.recorded:+.2f}"
+        ci = ""
+        if r.interval:
+            ci = f"[{r.interval['low']:.2f}, {r.interval['high']:.2f}]"
         note = ""
         if s.abnormal_limit is not None:
             note = (f"Filtered abnormal samples ({s.metric.upper()} > {s.abnormal_limit:g}): "
@@ -46,7 +49,7 @@ class Row:
             note = f"{s.breakdown['rule']} MMAU rule"
         return {
             "task": task, "dataset": r.dataset, "model": r.model, "measure": s.metric,
-            "performance": perf, "threshold": self.threshold or "", "delta": delta,
+            "performance": perf, "95% CI": ci, "threshold": self.threshold or "", "delta": delta,
             "samples": f"{s.scored}/{s.total}", "excluded": str(s.excluded),
             "errors": str(s.errors), "RTFx": "" if r.rtfx is None else f"{r.rtfx:.1f}",
             "status": self.status.upper(), "note": note,
@@ -165,6 +168,12 @@ def write_samples(records: Sequence[SampleRecord], path: Path) -> Path:
             f.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
     tmp.replace(path)
     return path
+
+
+def read_samples(path: Path) -> list[SampleRecord]:
+    """The per-sample records written by write_samples."""
+    with path.open(encoding="utf-8") as f:
+        return [SampleRecord(**json.loads(line)) for line in f if line.strip()]
 
 
 def samples_path(report_dir: Path, model: str, dataset: str) -> Path:

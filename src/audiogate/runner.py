@@ -37,6 +37,7 @@ class PairResult:
     engine: dict[str, Any]
     error_samples: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    interval: dict[str, Any] | None = None  # bootstrap CI of the corpus score
 
     @property
     def pair_id(self) -> str:

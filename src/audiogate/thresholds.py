@@ -52,6 +52,10 @@ class Entry:
     max_errors: int
     line: int
     raw: Mapping[str, Any]
+    gates: tuple[str, ...] = ("limit",)  # "limit" and/or "paired"
+    margin: float = 0.0  # paired gate: allowed worsening, in metric points
+    confidence: float = 0.95
+    baseline: str | None = None  # paired gate: per-sample JSONL, relative to thresholds.yaml
 
     @property
     def lower_is_better(self) -> bool:
@@ -113,7 +117,9 @@ def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, Dat
     try:
         data = _yaml().load(path.read_text(encoding="utf-8"))
     except Exception as exc:  # ruamel's parser/scanner errors carry the line in their text
-        raise ThresholdsError(f"{path}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else f"{path}"
+        raise ThresholdsError(f"{where}: not valid YAML: {exc}") from exc
     if data is None:
         return Thresholds(path, [])
     if not isinstance(data, CommentedMap):
@@ -168,8 +174,24 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any) -> Entry:
         raise ThresholdsError(f"{where}: value/{bound}/samples/max_errors must be numbers "
                               f"({exc})") from exc
     sample_set = item.get("sample_set")
+    gates_raw = item.get("gate", "limit")
+    gates = tuple(gates_raw) if isinstance(gates_raw, list) else (str(gates_raw),)
+    if not gates or set(gates) - {"limit", "paired"}:
+        raise ThresholdsError(f"{path}:{_line(item, 'gate')}: {model}/{spec.name}: gate must be "
+                              f"limit, paired or a list of both, not {gates_raw!r}")
+    if "paired" in gates and not item.get("baseline"):
+        raise ThresholdsError(f"{where}: the paired gate needs a `baseline` file (written by "
+                              "--update-thresholds)")
+    try:
+        margin, confidence = float(item.get("margin", 0.0)), float(item.get("confidence", 0.95))
+    except (TypeError, ValueError) as exc:
+        raise ThresholdsError(f"{where}: margin/confidence must be numbers ({exc})") from exc
+    if not 0.5 <= confidence < 1.0:
+        raise ThresholdsError(f"{where}: confidence must be in [0.5, 1), not {confidence}")
+    baseline = item.get("baseline")
     return Entry(model, spec.name, metric, value, limit, samples,
-                 str(sample_set) if sample_set is not None else None, max_errors, line, item)
+                 str(sample_set) if sample_set is not None else None, max_errors, line, item,
+                 gates, margin, confidence, str(baseline) if baseline else None)
 
 
 def judge(entries: list[Entry], metric: str, value: float | None, total: int, errors: int,
@@ -218,6 +240,7 @@ class Measured:
     value: float
     samples: int
     sample_set: str
+    baseline: str | None = None  # path of the per-sample baseline, relative to the file
 
 
 def default_limit(metric: str, value: float) -> float:
@@ -248,11 +271,13 @@ def update(path: Path, measured: Iterable[Measured]) -> list[str]:
             if item.get("metric") == m.metric and same_set:
                 slack = float(item[bound]) - float(item["value"])
                 old = float(item["value"])
-                if old == value:
+                if old == value and item.get("baseline") == m.baseline:
                     break
                 item["value"] = value
                 item[bound] = round(value + slack, 2)
                 item["sample_set"] = m.sample_set
+                if m.baseline:
+                    item["baseline"] = m.baseline
                 changes.append(f"{m.model}/{m.dataset} {m.metric}: {old:.2f} -> {value:.2f} "
                                f"({bound} {item[bound]:.2f})")
                 break
@@ -263,6 +288,8 @@ def update(path: Path, measured: Iterable[Measured]) -> list[str]:
             entry[bound] = default_limit(m.metric, value)
             entry["samples"] = m.samples
             entry["sample_set"] = m.sample_set
+            if m.baseline:
+                entry["baseline"] = m.baseline
             items.append(entry)
             changes.append(f"{m.model}/{m.dataset} {m.metric}: new entry {value:.2f} "
                            f"({bound} {entry[bound]:.2f}, {m.samples} samples)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from audiogate.datasets._text import describe_unknown
 from audiogate.errors import DatasetMissing
@@ -63,7 +64,7 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
                 continue  # a line of another split
             where = f"{transcript}:{lineno}"
             audio = wavs.get(utt_id, wav_dir / (speaker or "?") / f"{utt_id}.wav")
-            meta = {"speaker": speaker, "split": split, "transcript_line": lineno}
+            meta: dict[str, Any] = {"speaker": speaker, "split": split, "transcript_line": lineno}
             reference = " ".join(text.split())
             error: str | None = None
             if utt_id in seen:

@@ -20,6 +20,7 @@ Sample ids are the audio file's stem, not the FLEURS ``id`` column: that column 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from audiogate.datasets._text import describe_unknown
 from audiogate.errors import DatasetMissing, RegistryError
@@ -74,8 +75,8 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
             row = dict(zip(COLUMNS, cols, strict=False))
             audio = audio_dir / row["file_name"]
             sample_id = Path(row["file_name"]).stem or f"{split}-line{lineno}"
-            meta = {"sentence_id": row["id"], "gender": row["gender"], "tsv_line": lineno,
-                    "reference_field": field}
+            meta: dict[str, Any] = {"sentence_id": row["id"], "gender": row["gender"],
+                                    "tsv_line": lineno, "reference_field": field}
             reference = row[field or "raw_transcription"].strip()
             if not reference and fallback and row[fallback].strip():
                 reference = row[fallback].strip()

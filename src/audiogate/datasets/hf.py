@@ -100,7 +100,7 @@ def cache_audio(data: bytes, path: str | None, cache: Path) -> Path:
 
 def _rows(files: list[Path]) -> Iterator[tuple[Path, int, dict[str, Any]]]:
     """Rows of every shard in batches, so a multi-GB split never sits in memory at once."""
-    import pyarrow.parquet as pq  # imported here: only the hf layout needs pyarrow
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]  # only hf needs pyarrow
 
     for file in files:
         try:
@@ -154,8 +154,8 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
             samples.append(Sample(utt_id, "", None, meta=meta, error=error))
             continue
         text = reference if isinstance(reference, str) else str(reference)
-        path, error = _audio_path(audio, root, cache, where, audio_field)
-        samples.append(Sample(utt_id, text.strip(), path, meta=meta, error=error))
+        path, problem = _audio_path(audio, root, cache, where, audio_field)
+        samples.append(Sample(utt_id, text.strip(), path, meta=meta, error=problem))
     return samples
 
 
