@@ -211,6 +211,12 @@ def test_source_without_checksum_needs_no_verify_and_records_sha256(server, arch
     fetch(NAME, root, base_url=url, progress=False, sources=sources, verify=False)
     recorded = (root / ".downloads" / "test-clean.tar.gz.sha256").read_text()
     assert recorded.split()[0] == hashlib.sha256(archive).hexdigest()
+    # the server now sends other bytes: the recorded sha256 catches it
+    state.files["/resources/12/test-clean.tar.gz"] = _tarball(root / "LibriSpeech")
+    with pytest.raises(ChecksumMismatch, match="recorded at its first download"):
+        fetch(NAME, root, base_url=url, progress=False, sources=sources, verify=False,
+              force=True)
+    assert (root / "LibriSpeech" / "test-clean" / "1089").is_dir()  # old copy untouched
 
 
 def _evil(kind: str) -> bytes:

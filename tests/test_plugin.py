@@ -68,7 +68,7 @@ class Bench:
 
     def run(self, *args: str, select: str = DATASET, data_root: Path | None = None,
             subprocess: bool = False) -> pytest.RunResult:
-        argv = ["-k", select, "--data-root", str(data_root or self.data_root), "-rA",
+        argv = ["-k", select, f"--data-root={data_root or self.data_root}", "-rA",
                 "-p", "no:cacheprovider", *args]
         if subprocess:
             return self.pytester.runpytest_subprocess(*argv, timeout=600)
@@ -266,7 +266,7 @@ def test_malformed_thresholds_is_a_usage_error_naming_file_and_line(
 
 def test_reports_markdown_json_samples_and_junit(bench: Bench) -> None:
     bench.entry(3.0, 50.0)
-    result = bench.run("--report-dir", "out", "--junitxml", "junit.xml")
+    result = bench.run("--report-dir=out", "--junitxml=junit.xml")
     result.assert_outcomes(passed=1)
     out_dir = bench.path / "out"
     assert not (bench.path / "reports").exists()  # --report-dir replaces the default
@@ -323,10 +323,10 @@ def test_xdist_gives_the_same_scores_as_a_serial_run(bench: Bench) -> None:
         f"  path: {bench.data_root / SLICE}\n  metric: wer\n  abnormal_limit: 1000\n",
         encoding="utf-8")
     bench.entry(3.0, 50.0)
-    common = ("--no-store", "--datasets-file", "datasets.yaml")
-    serial = bench.run(*common, "--report-dir", "serial", subprocess=True)
+    common = ("--no-store", "--datasets-file=datasets.yaml")
+    serial = bench.run(*common, "--report-dir=serial", subprocess=True)
     serial.assert_outcomes(passed=2)
-    parallel = bench.run(*common, "--report-dir", "xdist", "-p", "xdist", "-n", "2",
+    parallel = bench.run(*common, "--report-dir=xdist", "-p", "xdist", "-n", "2",
                          subprocess=True)
     parallel.assert_outcomes(passed=2)
     assert "2 workers" in parallel.stdout.str() or "gw1" in parallel.stdout.str()

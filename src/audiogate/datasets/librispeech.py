@@ -11,6 +11,7 @@ from audiogate.samples import Sample
 def load(root: Path, spec: DatasetSpec) -> list[Sample]:
     """Every utterance under ``root``; audio/transcript mismatches become error samples."""
     references: dict[str, tuple[str, Path, int]] = {}
+    listed: set[str] = set()  # every id with a transcript line, even an unusable one
     samples: list[Sample] = []
     for trans in sorted(root.glob("*/*/*.trans.txt")):
         for number, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), start=1):
@@ -18,6 +19,7 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
                 continue
             utt_id, _, text = line.strip().partition(" ")
             where = f"{trans}:{number}"
+            listed.add(utt_id)
             if not text.strip():
                 samples.append(Sample(utt_id, "", trans.parent / f"{utt_id}.flac",
                                       error=f"{where}: transcript line has no text"))
@@ -37,7 +39,7 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
                                   error=f"{trans}:{number}: transcript line has no audio "
                                         f"({path})"))
     for utt_id, path in audio.items():
-        if utt_id not in references:
+        if utt_id not in listed:
             samples.append(Sample(utt_id, "", path,
                                   error=f"{path}: audio has no transcript line in "
                                         f"{path.parent}/*.trans.txt"))
