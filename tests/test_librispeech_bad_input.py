@@ -17,6 +17,7 @@ import soundfile as sf
 import soxr
 
 from audiogate.audio import TARGET_RATE, load_audio
+from audiogate.datasets import load_dataset
 from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.base import Engine
 from audiogate.errors import AudioError
@@ -129,9 +130,6 @@ def test_counts(run: tuple[PairResult, dict[str, SampleRecord]]) -> None:
     assert result.reused == 0  # no store: nothing taken from it
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: runner.py counts every non-reused outcome as inferred, including samples "
-    "that errored before reaching the engine"))
 def test_errored_samples_are_not_counted_as_inferred(
         run: tuple[PairResult, dict[str, SampleRecord]]) -> None:
     result, _ = run
@@ -205,12 +203,10 @@ def test_stereo_44k_scored_like_the_mono_original(
     assert abs(stereo.score - mono.score) <= 20.0  # at most one word of five
 
 
-def test_transcript_line_without_text_names_file_and_line(layout: Path,
-                                                         spec: DatasetSpec) -> None:
-    """Loader only (no engine): an id with no words is an error sample, not a reference."""
-    from audiogate.datasets import load_dataset
-
-    root = layout.parent / "no-text"
+def test_transcript_line_without_text_names_file_and_line(layout: Path, spec: DatasetSpec,
+                                                         tmp_path: Path) -> None:
+    """Loader only (no engine): an id with no words is ONE error sample, not a reference."""
+    root = tmp_path
     chapter = root / "LibriSpeech" / "test-clean" / "1089" / "134691"
     chapter.mkdir(parents=True)
     shutil.copyfile(_split(layout) / "1089" / "134691" / f"{SHORT}.flac",
@@ -219,6 +215,23 @@ def test_transcript_line_without_text_names_file_and_line(layout: Path,
     trans.write_text(f"\n{SHORT}\n", encoding="utf-8")
     (sample,) = load_dataset(spec, root)
     assert sample.id == SHORT and sample.error == f"{trans}:2: transcript line has no text"
+
+
+def test_duplicate_transcript_id_is_counted_as_an_error(
+        layout: Path, spec: DatasetSpec, tiny: ModelSpec, engine: Engine,
+        tmp_path: Path) -> None:
+    chapter = tmp_path / "LibriSpeech" / "test-clean" / "1089" / "134691"
+    chapter.mkdir(parents=True)
+    shutil.copyfile(_split(layout) / "1089" / "134691" / f"{SHORT}.flac",
+                    chapter / f"{SHORT}.flac")
+    trans = chapter / "1089-134691.trans.txt"
+    trans.write_text(f"{SHORT} HE COULD WAIT NO LONGER\n{SHORT} HE COULD WAIT NO LONGER\n",
+                     encoding="utf-8")
+    samples = load_dataset(spec, tmp_path)
+    assert any(s.error and s.error.startswith(f"{trans}:2: duplicate id") for s in samples)
+    result, _ = PairRun(tiny, spec, engine, tmp_path).run()
+    assert (result.score.scored, result.score.errors) == (1, 1)
+    assert any("duplicate id" in message for _, message in result.error_samples)
 
 
 def test_stereo_44k_loads_as_16k_mono(layout: Path, shared_data: Path) -> None:

@@ -171,7 +171,10 @@ def test_update_thresholds_records_an_entry_keeping_comments_then_gates(bench: B
     entries = data[MODEL][DATASET]
     assert len(entries) == 1
     entry = entries[0]
-    assert set(entry) == {"metric", "value", "max", "samples", "sample_set"}
+    assert {"metric", "value", "max", "samples", "sample_set"} <= set(entry)
+    assert "min" not in entry  # WER is gated by a one-sided max
+    if "baseline" in entry:  # the per-sample baseline goes beside the file, not elsewhere
+        assert (bench.path / entry["baseline"]).is_file()
     assert entry["metric"] == "wer"
     assert entry["value"] == round(measured, 2)
     assert entry["value"] < entry["max"]
@@ -245,8 +248,10 @@ def test_threshold_on_a_different_sample_set_of_the_same_size_fails(bench: Bench
     pytest.param(f"# header\n{MODEL}:\n  {DATASET}:\n    - metric: wer\n      value: 3.0\n"
                  "      maxx: 5.0\n      samples: 6\n", 6, "unknown key 'maxx'", id="bad-key"),
     pytest.param(f"{MODEL}:\n  {DATASET}:\n    - metric: wer\n      value: 3.0\n"
-                 "      max: 5.0\n      samples: 6\n      sample_set: [oops\n", 7,
-                 "not valid YAML", id="bad-yaml"),
+                 "     max: 5.0\n      samples: 6\n", 5, "not valid YAML", id="bad-indent"),
+    pytest.param(f"{MODEL}:\n  {DATASET}:\n    - metric: wer\n      value: 3.0\n"
+                 "      max: 5.0\n      max: 6.0\n      samples: 6\n", 6, "not valid YAML",
+                 id="duplicate-key"),
     pytest.param(f"{MODEL}:\n  {DATASET}:\n    - metric: cer\n      value: 3.0\n"
                  "      max: 5.0\n      samples: 6\n", 3, "metric 'cer' does not apply",
                  id="wrong-metric"),
@@ -286,12 +291,17 @@ def test_reports_markdown_json_samples_and_junit(bench: Bench) -> None:
 
     md = (out_dir / "audiogate-report.md").read_text(encoding="utf-8")
     assert md.startswith("# audiogate results — PASS")
-    table_rows = [line for line in md.splitlines() if line.startswith("| asr(en)")]
-    assert len(table_rows) == 1
-    cells = [c.strip() for c in table_rows[0].strip("|").split("|")]
-    assert cells[:7] == ["asr(en)", DATASET, MODEL, "wer", f"{value:.2f}", "max 50.00",
-                         f"{value - 3.0:+.2f}"]
-    assert "6/6" in cells and "PASS" in cells
+    lines = md.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| task"))
+    names = [c.strip() for c in lines[header].strip().strip("|").split("|")]
+    table_rows = [dict(zip(names, (c.strip() for c in line.strip().strip("|").split("|")),
+                           strict=True))
+                  for line in lines[header + 2:] if line.startswith("|")]
+    assert table_rows == [table_rows[0]] and table_rows[0] | {
+        "task": "asr(en)", "dataset": DATASET, "model": MODEL, "measure": "wer",
+        "performance": f"{value:.2f}", "threshold": "max 50.00", "delta": f"{value - 3.0:+.2f}",
+        "samples": "6/6", "errors": "0", "status": "PASS"} == table_rows[0]
+    assert table_rows[0]["RTFx"] == f"{res['rtfx']:.1f}"
     assert f"**{PAIR}**: PASS" in md
 
     records = bench.samples("out")

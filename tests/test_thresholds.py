@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -112,6 +113,7 @@ def test_malformed_yaml_names_file_and_line(tmp_path: Path, registry) -> None:
               max: 4.70
         """, registry)
     assert "not valid YAML" in message
+    assert re.search(r"thresholds\.yaml:[45]: not valid YAML", message)  # file:line first
     assert "line 4" in message  # the unclosed flow sequence
 
 
@@ -257,6 +259,22 @@ def test_entries_must_be_a_list(tmp_path: Path, registry) -> None:
             metric: wer
         """, registry)
     assert ":2:" in message and "must be a list of entries" in message
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("      gate: bootstrap\n", ":7: whisper-tiny.en/librispeech-test-clean: gate must be"),
+    ("      gate: paired\n", ":3: whisper-tiny.en/librispeech-test-clean: the paired gate "
+                            "needs a `baseline`"),
+    ("      confidence: 1.5\n", ":3: whisper-tiny.en/librispeech-test-clean: confidence must "
+                               "be in [0.5, 1)"),
+    ("      margin: lots\n", ":3: whisper-tiny.en/librispeech-test-clean: margin/confidence "
+                            "must be numbers"),
+])
+def test_statistical_gate_keys_validated(tmp_path: Path, registry, extra: str,
+                                         expected: str) -> None:
+    text = ("whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n"
+            "      value: 4.27\n      max: 4.70\n      samples: 6\n" + extra)
+    assert expected in _error(tmp_path, text, registry)
 
 
 # --- judge() ---------------------------------------------------------------------------------

@@ -113,6 +113,7 @@ class PairRun:
         pending: dict[str, tuple[str | None, float]] = {}  # id -> (store key, audio seconds)
         rules = answer_rules(self.model, self.dataset.task)
         started = time.perf_counter()
+        inferred = 0
 
         def requests() -> Iterator[Request]:
             for sample in samples:
@@ -122,6 +123,7 @@ class PairRun:
 
         for output in self.engine.run(requests()):
             key, audio_s = pending.pop(output.sample_id)
+            inferred += 1
             outcomes[output.sample_id] = self._outcome(by_id[output.sample_id], output,
                                                        audio_s, rules, reused=False)
             if self.store is not None and key is not None:
@@ -141,7 +143,7 @@ class PairRun:
             sample_set=sample_set_fingerprint(s.id for s in samples),
             audio_seconds=sum(r.audio_seconds for r in scored),
             inference_seconds=sum(r.seconds for r in scored),
-            wall_seconds=wall, inferred=sum(not o.reused for o in ordered),
+            wall_seconds=wall, inferred=inferred,
             reused=sum(o.reused for o in ordered), engine=self.identity,
             error_samples=[(r.id, r.error) for r in records if r.error is not None],
             notes=notes,

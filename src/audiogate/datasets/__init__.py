@@ -78,7 +78,25 @@ def load_dataset(spec: DatasetSpec, data_root: Path) -> list[Sample]:
     samples = loader_for(spec.loader)(root, spec)
     if not samples:
         raise DatasetMissing(f"dataset {spec.name!r}: {root} holds no samples; {how_to_get(spec)}")
-    return sorted(samples, key=lambda s: s.id)
+    return sorted(unique_ids(samples), key=lambda s: s.id)
+
+
+def unique_ids(samples: Sequence[Sample]) -> list[Sample]:
+    """Every sample keeps its own record: a repeated id (the same utterance listed twice) is
+    renamed ``<id>#<n>`` and made an error, so it is counted, never silently dropped or
+    scored twice."""
+    seen: dict[str, int] = {}
+    out = []
+    # a usable sample keeps the plain id; the loader's own duplicate errors take the suffix
+    for sample in sorted(samples, key=lambda s: s.error is not None):
+        count = seen.get(sample.id, 0)
+        seen[sample.id] = count + 1
+        if count == 0:
+            out.append(sample)
+            continue
+        error = sample.error or f"duplicate id {sample.id!r} (occurrence {count + 1})"
+        out.append(replace(sample, id=f"{sample.id}#{count + 1}", error=error))
+    return out
 
 
 def _is_missing_audio(sample: Sample) -> bool:

@@ -135,7 +135,7 @@ def score_accuracy(
                               lenient=lenient)
             rec.score = 100.0 if ok else 0.0
         correct.append({**o.meta, "correct": rec.score == 100.0})
-    value = sum(r["correct"] for r in correct) / len(correct) * 100 if correct else None
+    value = 100 * sum(r["correct"] for r in correct) / len(correct) if correct else None
     summary = _summary(spec, value, records, len(correct))
     summary.breakdown = {"rule": "lenient" if lenient else "official",
                          **(accuracy_breakdown(correct) if correct else {})}
