@@ -200,7 +200,7 @@ def test_missing_data_fails_a_gated_pair_and_skips_an_ungated_one(bench: Bench) 
     result = bench.run(select="librispeech-test-clean or librispeech-dev-clean",
                        data_root=empty)
     result.assert_outcomes(failed=1, skipped=1)
-    passed, skipped, failed = result.reprec.listoutcomes()  # type: ignore[attr-defined]
+    _, skipped, failed = result.reprec.listoutcomes()  # type: ignore[attr-defined]
     assert [r.nodeid for r in failed] == [f"test_asr.py::test_asr[{PAIR}]"]
     assert [r.nodeid for r in skipped] == [f"test_asr.py::test_asr[{MODEL}/librispeech-dev-clean]"]
     out = result.stdout.str()

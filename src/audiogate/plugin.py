@@ -45,6 +45,9 @@ from audiogate.thresholds import Entry, Measured, Thresholds, judge
 from audiogate.thresholds import load as load_thresholds
 from audiogate.thresholds import update as update_thresholds
 
+# The serving options (--engine-url, ...) and the one-server-per-run hooks.
+pytest_plugins = ["audiogate.plugin_server"]
+
 KEY = pytest.StashKey["AudiogateSession"]()
 RESULT_PROPERTY = "audiogate.row"
 PAIR_PROPERTY = "audiogate.pair"
@@ -93,12 +96,6 @@ def pytest_configure(config: pytest.Config) -> None:
     session = AudiogateSession(config)
     config.stash[KEY] = session
     config.pluginmanager.register(session, "audiogate-session")
-    try:
-        import audiogate.plugin_server as server_plugin
-    except ImportError:
-        return
-    if not config.pluginmanager.is_registered(server_plugin):
-        config.pluginmanager.register(server_plugin, "audiogate-server")
 
 
 def _path_option(config: pytest.Config, name: str, default: Path) -> Path:
@@ -165,13 +162,9 @@ class AudiogateSession:
 
     # -- engines and store ----------------------------------------------------------------
     def engine_context(self) -> EngineContext:
-        url = None
-        try:
-            from audiogate.plugin_server import engine_url
+        from audiogate.plugin_server import engine_url
 
-            url = engine_url(self.config)
-        except ImportError:
-            pass
+        url = engine_url(self.config)
         predictions = self.config.getoption("predictions")
         return EngineContext(
             engine_url=url,
