@@ -7,6 +7,7 @@ to a per-test behaviour: fixed text, 500s, a 400, a hang, a shutdown mid-run, a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import threading
@@ -105,10 +106,8 @@ def recorder_factory() -> Iterator[Callable[[Behaviour], Recorder]]:
 
     yield make
     for r in made:
-        try:
+        with contextlib.suppress(OSError):
             r.kill()
-        except OSError:
-            pass
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if outcome == "pass" else 1
 
 
+def _detectable(args: argparse.Namespace) -> int:
+    """The smallest regression the paired gate can see on this baseline's sample set."""
+    import numpy as np
+
+    from audiogate.paired import read_baseline
+    from audiogate.stats import min_detectable_regression
+
+    data = read_baseline(Path(args.baseline))
+    errors = np.array([v[0] for v in data.values()])
+    lens = np.array([v[1] for v in data.values()])
+    mdr = min_detectable_regression(errors, lens, confidence=args.confidence, power=args.power)
+    print(f"{args.baseline}: {len(data)} samples; the paired gate detects a regression of "
+          f"{mdr:.2f} points (+ its margin) with {args.power:.0%} power at "
+          f"{args.confidence:.0%} confidence")
+    return 0
+
+
 def add_parser(subparsers: Any) -> None:
     report = subparsers.add_parser("report", help="work with audiogate reports")
     sub = report.add_subparsers(dest="report_command", required=True)
@@ -53,3 +70,9 @@ def add_parser(subparsers: Any) -> None:
     merge_parser.add_argument("-o", "--output", default="reports/merged",
                               help="folder for the merged report (default reports/merged)")
     merge_parser.set_defaults(func=_run)
+    detect = sub.add_parser("detectable", help="smallest regression the paired gate can "
+                                               "detect on a baseline's sample set")
+    detect.add_argument("baseline", help="a baseline JSONL written by --update-thresholds")
+    detect.add_argument("--confidence", type=float, default=0.95)
+    detect.add_argument("--power", type=float, default=0.8)
+    detect.set_defaults(func=_detectable)
