@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from audiogate.datasets import load_dataset
+from audiogate.datasets import load_dataset_with_notes
 from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, DatasetMissing
@@ -322,7 +322,7 @@ class Pair:
         """Load the data, run the shared engine (or reuse stored outputs), score."""
         s = self.session
         try:
-            samples = load_dataset(self.dataset, s.data_root)
+            samples, notes = load_dataset_with_notes(self.dataset, s.data_root)
         except DatasetMissing as exc:
             if self.gated or s.config.getoption("require_gate"):
                 pytest.fail(f"{self.id} is gated but its data is missing: {exc}", pytrace=False)
@@ -343,7 +343,7 @@ class Pair:
                          on_progress=(lambda done, total, reused: progress.update(
                              reused=reused)) if progress else None)
         try:
-            result, records = runner.run(samples)
+            result, records = runner.run(samples, notes)
         except AudiogateError as exc:
             pytest.fail(f"{self.id}: {exc}", pytrace=False)
         if progress is not None:
@@ -411,7 +411,8 @@ class Gate:
         threshold = None
         if entry is not None:
             threshold = f"{'max' if entry.lower_is_better else 'min'} {entry.limit:.2f}"
-        row = Row(result, status, reason, threshold, entry.value if entry else None)
+        row = Row(result, status, reason, threshold, entry.value if entry else None,
+                  entry.limit if entry else None)
         self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
         if status == "fail":
             pytest.fail(f"{result.pair_id}: {reason}", pytrace=False)

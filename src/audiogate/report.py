@@ -28,8 +28,9 @@ class Row:
     result: PairResult
     status: str  # pass | fail | ungated | updated | error
     reason: str
-    threshold: str | None = None
+    threshold: str | None = None  # "max 4.15" / "min 71.00", as shown
     recorded: float | None = None
+    limit: float | None = None
 
     def cells(self) -> dict[str, str]:
         r, s = self.result, self.result.score
@@ -57,12 +58,12 @@ class Row:
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result.to_json(), "status": self.status, "reason": self.reason,
-                "threshold": self.threshold, "recorded": self.recorded}
+                "threshold": self.threshold, "recorded": self.recorded, "limit": self.limit}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Row:
         return cls(PairResult.from_json(data["result"]), data["status"], data["reason"],
-                   data.get("threshold"), data.get("recorded"))
+                   data.get("threshold"), data.get("recorded"), data.get("limit"))
 
 
 def table(rows: Sequence[Row], *, markdown: bool) -> str:
@@ -111,6 +112,8 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
           ""]
     for row in ordered:
         md.append(f"- **{row.result.pair_id}**: {row.status.upper()} — {row.reason}")
+        for note in row.result.notes:
+            md.append(f"  - {note}")
         for sample_id, error in row.result.error_samples[:20]:
             md.append(f"  - error `{sample_id}`: {error}")
         if row.result.score.breakdown:
@@ -144,15 +147,19 @@ def write_chart(rows: Sequence[Row], path: Path) -> Path | None:
     xs = range(len(scored))
     colors = ["tab:red" if r.status == "fail" else "tab:green" if r.status == "pass"
               else "tab:gray" for r in scored]
-    ax.bar(list(xs), [r.result.score.value or 0.0 for r in scored], color=colors)
+    values = [r.result.score.value or 0.0 for r in scored]
+    errors = [[v - (r.result.interval or {}).get("low", v) for v, r in zip(values, scored,
+                                                                          strict=True)],
+              [(r.result.interval or {}).get("high", v) - v for v, r in zip(values, scored,
+                                                                          strict=True)]]
+    ax.bar(list(xs), values, color=colors, yerr=errors, capsize=4)
     for x, r in zip(xs, scored, strict=True):
-        if r.threshold:
-            limit = float(r.threshold.split()[-1])
-            ax.hlines(limit, x - 0.4, x + 0.4, colors="black", linestyles="dashed")
+        if r.limit is not None:
+            ax.hlines(r.limit, x - 0.4, x + 0.4, colors="black", linestyles="dashed")
     ax.set_xticks(list(xs))
     ax.set_xticklabels([f"{r.result.model}\n{r.result.dataset}" for r in scored], fontsize=7)
     ax.set_ylabel("score (WER/CER %, accuracy %)")
-    ax.set_title("audiogate: score (bar) vs limit (dashed)")
+    ax.set_title("audiogate: score (bar, 95 % interval) vs limit (dashed)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -101,9 +101,10 @@ class PairRun:
     def samples(self) -> list[Sample]:
         return load_dataset(self.dataset, self.data_root)
 
-    def run(self, samples: list[Sample] | None = None) -> tuple[PairResult, list[SampleRecord]]:
+    def run(self, samples: list[Sample] | None = None, notes: list[str] | None = None
+            ) -> tuple[PairResult, list[SampleRecord]]:
         samples = samples if samples is not None else self.samples()
-        notes = []
+        notes = list(notes or [])
         if not self.engine.needs_audio:  # replayed predictions: the audio is never read
             samples = ignore_missing_audio(samples)
         elif (missing := missing_audio_summary(samples)) is not None:

@@ -68,6 +68,15 @@ def hf_copy(spec: DatasetSpec, data_root: Path) -> tuple[DatasetSpec, Path] | No
 
 def load_dataset(spec: DatasetSpec, data_root: Path) -> list[Sample]:
     """All samples of ``spec`` under ``data_root``, sorted by id."""
+    return load_dataset_with_notes(spec, data_root)[0]
+
+
+def load_dataset_with_notes(spec: DatasetSpec, data_root: Path
+                            ) -> tuple[list[Sample], list[str]]:
+    """The samples, and the loader's notes for the report (e.g. segments it ignored).
+
+    A loader module may define ``notes(root, spec) -> list[str]``.
+    """
     root = Path(spec.path) if Path(spec.path).is_absolute() else data_root / spec.path
     if not root.exists() and (copy := hf_copy(spec, data_root)) is not None:
         spec, root = copy  # the native layout is absent: read the Hugging Face copy
@@ -78,7 +87,9 @@ def load_dataset(spec: DatasetSpec, data_root: Path) -> list[Sample]:
     samples = loader_for(spec.loader)(root, spec)
     if not samples:
         raise DatasetMissing(f"dataset {spec.name!r}: {root} holds no samples; {how_to_get(spec)}")
-    return sorted(unique_ids(samples), key=lambda s: s.id)
+    module = importlib.import_module(LOADERS[spec.loader].split(":")[0])
+    notes = module.notes(root, spec) if hasattr(module, "notes") else []
+    return sorted(unique_ids(samples), key=lambda s: s.id), notes
 
 
 def unique_ids(samples: Sequence[Sample]) -> list[Sample]:

@@ -191,3 +191,10 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
 def ignored_segments(root: Path, spec: DatasetSpec) -> int:
     """How many STM segments of the split are excluded from scoring (for the report)."""
     return scan(root, spec).ignored
+
+
+def notes(root: Path, spec: DatasetSpec) -> list[str]:
+    """What the report says about this split beyond its samples."""
+    ignored = scan(root, spec).ignored
+    return [f"{ignored} segment(s) ignored (ignore_time_segment_in_scoring / "
+            "inter_segment_gap), as in the official scoring"] if ignored else []

@@ -127,7 +127,7 @@ class VllmEngine:
 
 def from_spec(spec: ModelSpec, ctx: EngineContext) -> VllmEngine:
     try:
-        import vllm
+        import vllm  # type: ignore[import-not-found]
     except ImportError as exc:
         raise RegistryError(
             f"model {spec.name!r} (engine vllm) needs vLLM: pip install -e '.[vllm]' on a "
