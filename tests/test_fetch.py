@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,10 @@ from audiogate.errors import DataError
 from audiogate.fetch import ChecksumMismatch, UnsafeArchive, fetch, verify
 from audiogate.registry.load import dataset
 
+pytest_plugins = ["pytester"]
+
 NAME = "librispeech-test-clean"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -366,3 +370,57 @@ def test_aishell_nested_speaker_archives_are_extracted(server, shared_data, tmp_
     assert sorted(p.name for p in wav.iterdir()) == ["test"]  # the inner archive is gone
     spec = dataset("aishell-1")
     assert _ids_refs(load_dataset(spec, root)) == _ids_refs(load_dataset(spec, shared_data))
+
+
+def _gated_run(pytester: pytest.Pytester, data_root: Path) -> dict:
+    """`pytest benchmarks -k librispeech-test-clean` in a pytester project; the pair's row."""
+    result = pytester.runpytest("-k", "librispeech-test-clean", "--model=whisper-tiny.en",
+                                f"--data-root={data_root}", "--no-store", "--require-gate",
+                                "-p", "no:cacheprovider", "--bootstrap-resamples=500")
+    result.assert_outcomes(passed=1)
+    report = json.loads((pytester.path / "reports" / "audiogate-report.json").read_text())
+    [row] = report["rows"]
+    return row
+
+
+def test_fetched_copy_passes_the_gate_like_the_native_slice(server, archive, shared_data,
+                                                            tmp_path, pytester, monkeypatch):
+    """`audiogate data fetch` from 127.0.0.1, then the real whisper-tiny.en gated on it."""
+    from audiogate.thresholds import sample_set_fingerprint
+
+    url, state = server
+    state.files["/resources/12/test-clean.tar.gz"] = archive
+    root = tmp_path / "data"
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"{NAME}:\n  base_url: http://unused.invalid\n  dest: LibriSpeech/test-clean\n"
+        f"  take: LibriSpeech/test-clean\n  files:\n"
+        f"    - {{path: resources/12/test-clean.tar.gz, md5: {hashlib.md5(archive).hexdigest()}, "
+        f"extract: true}}\n")
+    got = _cli("data", "fetch", NAME, "--mirror", url, "--sources", str(sources), "--quiet",
+               env_root=root)
+    assert got.returncode == 0, got.stderr
+    assert (root / "LibriSpeech" / "test-clean").is_dir()
+    assert state.requests == [("/resources/12/test-clean.tar.gz", None)]
+
+    native_ids = [s.id for s in load_dataset(dataset(NAME), shared_data)]
+    assert sample_set_fingerprint(native_ids) == "f2d755642e8259f3"
+    monkeypatch.syspath_prepend(str(REPO))
+    monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
+    pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
+    pytester.makepyfile(test_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    (pytester.path / "thresholds.yaml").write_text(
+        "whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n      value: 3.77\n"
+        "      max: 4.15\n      samples: 6\n      sample_set: f2d755642e8259f3\n")
+
+    fetched = _gated_run(pytester, root)
+    assert fetched["status"] == "pass", fetched["reason"]
+    assert fetched["result"]["sample_set"] == "f2d755642e8259f3"
+    assert fetched["result"]["score"]["total"] == 6 and fetched["result"]["score"]["errors"] == 0
+    assert round(fetched["result"]["score"]["value"], 2) == 3.77
+    for sample in load_dataset(dataset(NAME), root):
+        assert sample.audio_path is not None and sample.audio_path.is_relative_to(root)
+
+    native = _gated_run(pytester, shared_data)
+    assert native["status"] == "pass"
+    assert fetched["result"]["score"] == native["result"]["score"]

@@ -86,3 +86,37 @@ def test_missing_split_names_the_layouts_tried(shared_data: Path, tmp_path: Path
                    root / spec.options["hf"]["path"])
     with pytest.raises(DatasetMissing, match=r"no parquet shards for split 'dev_other'"):
         load_dataset(spec, root)
+
+
+def test_hf_copy_scores_like_native_with_the_real_model(shared_data: Path,
+                                                        tmp_path: Path) -> None:
+    """whisper-tiny.en on 3 clips read from each layout: same hypotheses, same corpus WER."""
+    from audiogate.engines import EngineContext, make_engine
+    from audiogate.registry.load import model
+    from audiogate.runner import PairRun
+
+    spec = dataset(NAME)
+    root = tmp_path / "data"
+    _write_hf_copy(shared_data / spec.path, root / spec.options["hf"]["path"])
+    tiny = model("whisper-tiny.en")
+    engine = make_engine(tiny, EngineContext(cache_dir=tmp_path / "cache"))
+    try:
+        runs = {}
+        for layout, data_root in (("native", shared_data), ("hf", root)):
+            run = PairRun(tiny, spec, engine, data_root, store=None)
+            samples = run.samples()[:3]
+            assert all((s.meta.get("layout") == "hf") == (layout == "hf") for s in samples)
+            runs[layout] = run.run(samples)
+    finally:
+        engine.close()
+    (native, native_records), (hf, hf_records) = runs["native"], runs["hf"]
+    assert [r.id for r in hf_records] == [r.id for r in native_records]
+    assert len(native_records) == 3 and not any(r.error for r in native_records + hf_records)
+    assert [(r.raw_output, r.normalized_hypothesis, r.normalized_reference, r.score)
+            for r in hf_records] == [
+        (r.raw_output, r.normalized_hypothesis, r.normalized_reference, r.score)
+        for r in native_records]
+    assert (hf.inferred, hf.reused) == (native.inferred, native.reused) == (3, 0)
+    assert hf.sample_set == native.sample_set
+    assert hf.score == native.score
+    assert hf.score.value is not None and hf.score.total == 3

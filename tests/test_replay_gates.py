@@ -21,8 +21,10 @@ CONFTEST = 'pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n'
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.syspath_prepend(str(REPO))
     pytester.makeconftest(CONFTEST)
-    for name in ("test_asr", "test_mmau"):
-        pytester.makepyfile(**{name: (REPO / "benchmarks" / f"{name}.py").read_text()})
+    # renamed: tests/test_mmau.py is already a module of this session
+    for name in ("asr", "mmau"):
+        source = (REPO / "benchmarks" / f"test_{name}.py").read_text()
+        pytester.makepyfile(**{f"test_gated_{name}": source})
     return pytester
 
 

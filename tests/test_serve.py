@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from audiogate.audio import load_audio
+from audiogate.audio import to_wav_bytes as wav_bytes
 from audiogate.engines import EngineContext, make_engine
-from audiogate.engines.openai_engine import wav_bytes
 from audiogate.registry.load import model
 from audiogate.samples import Request, Sample
 
 # 1089-134686-0001 is one where whisper-tiny.en changes words if the WAV round trip is
-# not exact (see openai_engine.wav_bytes).
+# not exact (see audio.to_wav_bytes).
 CLIPS = ("1089/134686/1089-134686-0001", "1089/134691/1089-134691-0000")
 
 

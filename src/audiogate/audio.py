@@ -63,14 +63,20 @@ def _refuse_compressed_sphere(path: Path) -> None:
 
 
 def to_wav_bytes(audio: np.ndarray, rate: int = TARGET_RATE) -> bytes:
-    """16-bit PCM WAV bytes of a float32 array (what chat APIs accept as input_audio)."""
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
+    """16-bit PCM WAV that decodes back to exactly ``audio`` when it came from 16-bit PCM.
+
+    Readers (soundfile, librosa, vLLM) map int16 to float by dividing by 32768, so this
+    scales by 32768 and rounds; scaling by 32767 is off by up to one step, enough to change
+    greedy Whisper output on some LibriSpeech clips (served scores would then differ from
+    in-process ones).
+    """
+    pcm = np.clip(np.round(np.asarray(audio, dtype=np.float64) * 32768.0), -32768, 32767)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
+        w.writeframes(pcm.astype("<i2").tobytes())
     return buf.getvalue()
 
 

@@ -161,10 +161,10 @@ class AudiogateSession:
                              ids=[f"{m.name}/{d.name}" for m, d in pairs])
 
     # -- engines and store ----------------------------------------------------------------
-    def engine_context(self) -> EngineContext:
+    def engine_context(self, model: ModelSpec) -> EngineContext:
         from audiogate.plugin_server import engine_url
 
-        url = engine_url(self.config)
+        url = engine_url(self.config, model.name)
         predictions = self.config.getoption("predictions")
         return EngineContext(
             engine_url=url,
@@ -180,7 +180,7 @@ class AudiogateSession:
             raise AudiogateError(self.engine_errors[model.name])
         if model.name not in self.engines:
             try:
-                self.engines[model.name] = make_engine(model, self.engine_context())
+                self.engines[model.name] = make_engine(model, self.engine_context(model))
             except AudiogateError as exc:
                 self.engine_errors[model.name] = f"engine for {model.name}: {exc}"
                 raise AudiogateError(self.engine_errors[model.name]) from exc

@@ -17,11 +17,9 @@ one errored sample; the run goes on.
 from __future__ import annotations
 
 import base64
-import io
 import os
 import threading
 import time
-import wave
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -30,7 +28,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from audiogate.audio import TARGET_RATE
+from audiogate.audio import TARGET_RATE, to_wav_bytes
 from audiogate.engines import EngineContext
 from audiogate.errors import EngineError, RegistryError
 from audiogate.registry.load import ModelSpec
@@ -61,26 +59,10 @@ def audio_chunks(audio: np.ndarray, seconds: float | None,
     return [audio[i:i + step] for i in range(0, len(audio), step)]
 
 
-def wav_bytes(audio: np.ndarray, rate: int = TARGET_RATE) -> bytes:
-    """16-bit PCM WAV that decodes back to exactly ``audio`` when it came from 16-bit PCM.
-
-    Readers (soundfile, librosa, vLLM) map int16 to float by dividing by 32768, so this
-    scales by 32768 and rounds. (audio.to_wav_bytes scales by 32767: off by up to one
-    step, which is enough to change greedy whisper-tiny output on some LibriSpeech clips,
-    so the served scores would differ from the in-process ones.)
-    """
-    pcm = np.clip(np.round(np.asarray(audio, dtype=np.float64) * 32768.0), -32768, 32767)
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.astype("<i2").tobytes())
-    return buf.getvalue()
 
 
 def _b64_wav(audio: np.ndarray) -> str:
-    return base64.b64encode(wav_bytes(audio)).decode("ascii")
+    return base64.b64encode(to_wav_bytes(audio)).decode("ascii")
 
 
 class ChatSettings:
@@ -189,7 +171,7 @@ class OpenAIEngine:
                     "response_format": "json",
                     "temperature": str(self.sampling.get("temperature", 0.0))}
             data.update({k: str(v) for k, v in self.extra_body.items()})
-            files = {"file": ("audio.wav", wav_bytes(request.audio), "audio/wav")}
+            files = {"file": ("audio.wav", to_wav_bytes(request.audio), "audio/wav")}
             return self._client.post(path, data=data, files=files)
         body: dict[str, Any] = {"model": self.model,
                                 "messages": build_messages(request, self.chat),
