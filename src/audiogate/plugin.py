@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from audiogate.paired import (
     read_baseline,
     write_baseline,
 )
-from audiogate.paths import cache_home, default_data_root
+from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
 from audiogate.progress import Progress
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
@@ -119,8 +120,8 @@ class AudiogateSession:
             if name not in self.models:
                 raise pytest.UsageError(f"--model {name}: unknown model; registered: "
                                         f"{', '.join(sorted(self.models))}")
-        ini_root = config.getini("audiogate_data_root")
-        data_default = (root / ini_root) if ini_root and not default_data_root_env() \
+        ini_root = config.getini("audiogate_data_root")  # a project's own default
+        data_default = root / ini_root if ini_root and not os.environ.get(DATA_ROOT_ENV) \
             else default_data_root()
         self.data_root = _path_option(config, "data_root", data_default)
         self.thresholds_path = _path_option(config, "thresholds", root / "thresholds.yaml")
@@ -168,8 +169,8 @@ class AudiogateSession:
         predictions = self.config.getoption("predictions")
         return EngineContext(
             engine_url=url,
-            concurrency=int(_opt(self.config, "engine_concurrency", 8)),
-            timeout=float(_opt(self.config, "engine_timeout", 600.0)),
+            concurrency=int(self.config.getoption("engine_concurrency")),
+            timeout=float(self.config.getoption("engine_timeout")),
             predictions=Path(predictions).resolve() if predictions else None,
             cache_dir=cache_home(), log_dir=self.report_dir,
         )
@@ -283,20 +284,6 @@ class AudiogateSession:
                 tr.write_line(f"  {e.model}/{e.dataset} {e.metric} (line {e.line})")
         for path in getattr(self, "written", []):
             tr.write_line(f"report: {path}")
-
-
-def default_data_root_env() -> bool:
-    import os
-
-    return bool(os.environ.get("AUDIOGATE_DATA_ROOT"))
-
-
-def _opt(config: pytest.Config, name: str, default: Any) -> Any:
-    try:
-        value = config.getoption(name)
-    except ValueError:
-        return default
-    return default if value is None else value
 
 
 def _short(report: pytest.TestReport) -> str:

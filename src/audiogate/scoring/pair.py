@@ -52,6 +52,12 @@ class SampleRecord:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_outcome(cls, o: Outcome) -> SampleRecord:
+        """The record before scoring: identity, raw output, timing, error."""
+        return cls(o.sample_id, o.audio_path, o.reference, o.raw, o.answer, error=o.error,
+                   seconds=o.seconds, audio_seconds=o.audio_seconds, meta=o.meta)
+
 
 @dataclass
 class PairScore:
@@ -89,9 +95,7 @@ def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome]
     records: list[SampleRecord] = []
     kept = []
     for o in outcomes:
-        rec = SampleRecord(o.sample_id, o.audio_path, o.reference, o.raw, o.answer,
-                           error=o.error, seconds=o.seconds, audio_seconds=o.audio_seconds,
-                           meta=o.meta)
+        rec = SampleRecord.from_outcome(o)
         records.append(rec)
         if rec.error is not None:
             continue
@@ -122,9 +126,7 @@ def score_accuracy(
     records: list[SampleRecord] = []
     correct: list[dict[str, Any]] = []
     for o in outcomes:
-        rec = SampleRecord(o.sample_id, o.audio_path, o.reference, o.raw, o.answer,
-                           error=o.error, seconds=o.seconds, audio_seconds=o.audio_seconds,
-                           meta=o.meta)
+        rec = SampleRecord.from_outcome(o)
         records.append(rec)
         if rec.error is not None:
             continue
