@@ -408,7 +408,7 @@ def test_fetched_copy_passes_the_gate_like_the_native_slice(server, archive, sha
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
     pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
-    pytester.makepyfile(test_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
     (pytester.path / "thresholds.yaml").write_text(
         "whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n      value: 3.77\n"
         "      max: 4.15\n      samples: 6\n      sample_set: f2d755642e8259f3\n")

@@ -104,7 +104,7 @@ def test_hf_copy_scores_like_native_with_the_real_model(shared_data: Path,
         runs = {}
         for layout, data_root in (("native", shared_data), ("hf", root)):
             run = PairRun(tiny, spec, engine, data_root, store=None)
-            samples = run.samples()[:3]
+            samples = load_dataset(spec, data_root)[:3]
             assert all((s.meta.get("layout") == "hf") == (layout == "hf") for s in samples)
             runs[layout] = run.run(samples)
     finally:

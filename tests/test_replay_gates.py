@@ -137,3 +137,15 @@ def test_merge_of_two_shards_equals_one_run(project: pytest.Pytester, shared_dat
 
     assert scores(both) == scores(full)
     assert len(scores(full)) == 2
+
+
+def test_progress_lines_show_while_output_is_captured(project: pytest.Pytester,
+                                                      shared_data: Path) -> None:
+    preds = project.path / "preds.jsonl"
+    librispeech_predictions(shared_data, preds, damage=0)
+    result = project.runpytest("-k", "test-other", "--model=replay", f"--predictions={preds}",
+                               f"--data-root={shared_data}", "--no-store",
+                               "--progress-interval=0", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["replay/librispeech-test-other: 1/42 (2.4%)*",
+                                 "replay/librispeech-test-other: 42/42 (100.0%)*done in*"])

@@ -85,7 +85,7 @@ def test_tedlium_pair_runs_and_reports_ignored_segments(
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
     pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
     result = pytester.runpytest("-k", "tedlium", "--model=whisper-tiny.en",
                                 f"--data-root={data_root}", "--no-store",
                                 "-p", "no:cacheprovider", "--bootstrap-resamples=500")

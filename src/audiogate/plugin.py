@@ -202,8 +202,14 @@ class AudiogateSession:
         if self.config.get_verbosity() < -1:
             return None
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
         if reporter is not None and not self.is_worker:
-            return lambda line: reporter.write_line(line)
+            def write(line: str) -> None:
+                # past pytest's capture (like -s would), so the line shows while it runs
+                with capture.global_and_fixture_disabled() if capture is not None \
+                        else contextlib.nullcontext():
+                    reporter.write_line(line)
+            return write
         return lambda line: print(line, file=sys.__stderr__, flush=True)
 
     # -- collecting results (controller or serial) ---------------------------------------

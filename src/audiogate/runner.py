@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from audiogate.audio import duration_seconds, load_audio
-from audiogate.datasets import ignore_missing_audio, load_dataset, missing_audio_summary
+from audiogate.datasets import (
+    ignore_missing_audio,
+    load_dataset_with_notes,
+    missing_audio_summary,
+)
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError
 from audiogate.registry.load import DatasetSpec, ModelSpec
@@ -98,12 +102,10 @@ class PairRun:
         self.on_progress = on_progress
         self.identity = engine.identity()
 
-    def samples(self) -> list[Sample]:
-        return load_dataset(self.dataset, self.data_root)
-
     def run(self, samples: list[Sample] | None = None, notes: list[str] | None = None
             ) -> tuple[PairResult, list[SampleRecord]]:
-        samples = samples if samples is not None else self.samples()
+        if samples is None:
+            samples, notes = load_dataset_with_notes(self.dataset, self.data_root)
         notes = list(notes or [])
         if not self.engine.needs_audio:  # replayed predictions: the audio is never read
             samples = ignore_missing_audio(samples)
