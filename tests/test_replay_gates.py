@@ -140,12 +140,17 @@ def test_merge_of_two_shards_equals_one_run(project: pytest.Pytester, shared_dat
 
 
 def test_progress_lines_show_while_output_is_captured(project: pytest.Pytester,
-                                                      shared_data: Path) -> None:
+                                                      shared_data: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
     preds = project.path / "preds.jsonl"
     librispeech_predictions(shared_data, preds, damage=0)
-    result = project.runpytest("-k", "test-other", "--model=replay", f"--predictions={preds}",
-                               f"--data-root={shared_data}", "--no-store",
-                               "--progress-interval=0", "-p", "no:cacheprovider")
+    # a subprocess: in-process pytester runs do not capture at the file-descriptor level
+    project.makeini("[pytest]\n")
+    result = project.runpytest_subprocess(
+        "-k", "test-other", "--model=replay", f"--predictions={preds}",
+        f"--data-root={shared_data}", "--no-store", "--progress-interval=0",
+        "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["replay/librispeech-test-other: 1/42 (2.4%)*",
                                  "replay/librispeech-test-other: 42/42 (100.0%)*done in*"])
