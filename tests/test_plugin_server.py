@@ -36,14 +36,9 @@ FAKE_SERVER = textwrap.dedent("""
     HTTPServer(("127.0.0.1", port), H).serve_forever()
 """)
 
-CONFTEST = textwrap.dedent("""
-    pytest_plugins = ["audiogate.plugin_server"]
-
-    def pytest_addoption(parser):
-        parser.addoption("--model", action="append", default=None)
-        parser.addoption("--report-dir", default=None)
-        parser.addoption("--models-file", default=None)
-""")
+# audiogate's plugin (an installed pytest11 entry point) brings --model, --report-dir,
+# --models-file and, through it, the serving plugin under test.
+CONFTEST = 'pytest_plugins = ["audiogate.plugin"]\n'
 
 TESTS = textwrap.dedent("""
     import json, os, time

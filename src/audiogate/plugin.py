@@ -216,10 +216,10 @@ class AudiogateSession:
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
-        pair_id = props.get(PAIR_PROPERTY)
-        if pair_id is None:
+        if PAIR_PROPERTY not in props:
             return
-        model, dataset = str(pair_id).split("/", 1)
+        pair_id = str(props[PAIR_PROPERTY])
+        model, dataset = pair_id.split("/", 1)
         self.ran_pairs.add((model, dataset))
         if RESULT_PROPERTY in props and report.when == "call":
             row = Row.from_json(json.loads(str(props[RESULT_PROPERTY])))

@@ -38,7 +38,7 @@ class Row:
         perf = "—" if s.value is None else f"{s.value:.2f}"
         delta = ""
         if self.recorded is not None and s.value is not None:
-            delta = f"{s.value - self.recorded:+.2f}"
+            delta = f"{round(s.value - self.recorded, 2) + 0.0:+.2f}"
         ci = ""
         if r.interval:
             ci = f"[{r.interval['low']:.2f}, {r.interval['high']:.2f}]"
@@ -82,7 +82,7 @@ def table(rows: Sequence[Row], *, markdown: bool) -> str:
 
 def run_metadata() -> dict[str, Any]:
     """Versions of the scoring stack, git commit, host: what makes a number reproducible."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in ("audiogate", *SCORING_LIBRARIES):
         try:
             versions[name] = version(name)

@@ -180,7 +180,7 @@ def audio_hash(array: Any) -> str:
     Converting first means a float64 copy of the same samples hashes the same.
     """
     data = np.ascontiguousarray(array, dtype="<f4")
-    return hashlib.sha256(memoryview(data).cast("B")).hexdigest()
+    return hashlib.sha256(data.tobytes()).hexdigest()
 
 
 def _where(model: str | None, dataset: str | None) -> tuple[str, list[str]]:

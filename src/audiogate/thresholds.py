@@ -220,7 +220,7 @@ def judge(entries: list[Entry], metric: str, value: float | None, total: int, er
         return Verdict("fail", f"{errors} sample(s) errored (allowed {entry.max_errors})", entry)
     if value is None:
         return Verdict("fail", "nothing could be scored", entry)
-    delta = value - entry.value
+    delta = round(value - entry.value, 2) + 0.0  # never "-0.00"
     worse = value > entry.limit if entry.lower_is_better else value < entry.limit
     text = (f"{name} {value:.2f} {'>' if entry.lower_is_better else '<'} {bound} "
             f"{entry.limit:.2f} (recorded {entry.value:.2f}, {delta:+.2f})")
