@@ -424,3 +424,39 @@ def test_fetched_copy_passes_the_gate_like_the_native_slice(server, archive, sha
     native = _gated_run(pytester, shared_data)
     assert native["status"] == "pass"
     assert fetched["result"]["score"] == native["result"]["score"]
+
+
+def test_download_flag_fetches_a_gated_dataset_before_running_it(server, archive, tmp_path,
+                                                                 pytester, monkeypatch):
+    """`--download`: the gated pair's missing data is fetched (from 127.0.0.1), then gated;
+    without the flag the same run fails and nothing is downloaded."""
+    url, state = server
+    state.files["/resources/12/test-clean.tar.gz"] = archive
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"{NAME}:\n  base_url: http://unused.invalid\n  dest: LibriSpeech/test-clean\n"
+        f"  take: LibriSpeech/test-clean\n  files:\n"
+        f"    - {{path: resources/12/test-clean.tar.gz, md5: {hashlib.md5(archive).hexdigest()}, "
+        f"extract: true}}\n")
+    monkeypatch.syspath_prepend(str(REPO))
+    monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
+    pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
+    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    (pytester.path / "thresholds.yaml").write_text(
+        "whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n      value: 3.77\n"
+        "      max: 4.15\n      samples: 6\n      sample_set: f2d755642e8259f3\n")
+    root = tmp_path / "empty-root"
+    args = ["-k", "librispeech-test-clean", "--model=whisper-tiny.en", f"--data-root={root}",
+            "--no-store", "-p", "no:cacheprovider", "--bootstrap-resamples=500"]
+    missing = pytester.runpytest(*args)
+    missing.assert_outcomes(failed=1)
+    missing.stdout.fnmatch_lines(["*is gated but its data is missing*LibriSpeech/test-clean*"])
+    assert state.requests == []
+
+    fetched = pytester.runpytest(*args, "--download", f"--mirror={url}", f"--sources={sources}")
+    fetched.assert_outcomes(passed=1)
+    assert state.requests == [("/resources/12/test-clean.tar.gz", None)]
+    report = json.loads((pytester.path / "reports" / "audiogate-report.json").read_text())
+    [row] = report["rows"]
+    assert row["status"] == "pass" and round(row["result"]["score"]["value"], 2) == 3.77
+

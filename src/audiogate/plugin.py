@@ -76,6 +76,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="JSONL of {id, prediction} for the replay engine")
     group.addoption("--mmau-lenient", action="store_true",
                     help="MMAU: map a bare option letter to its choice (default: official rule)")
+    group.addoption("--download", action="store_true",
+                    help="fetch a gated pair's missing dataset before running it (never "
+                         "without this flag)")
+    group.addoption("--mirror", default=None,
+                    help="with --download: base URL replacing the official hosts "
+                         "(default $AUDIOGATE_MIRROR)")
+    group.addoption("--sources", default=None,
+                    help="with --download: a sources YAML replacing the built-in one (private "
+                         "mirrors with their own archives and checksums)")
     group.addoption("--store", default=None,
                     help="per-sample store (default: .audiogate/store.sqlite in the rootdir)")
     group.addoption("--no-store", action="store_true", help="do not read or write the store")
@@ -307,6 +316,21 @@ class Pair:
         self.id = f"{model.name}/{dataset.name}"
         node.user_properties.append((PAIR_PROPERTY, self.id))
 
+    def _download(self) -> tuple[list[Any], list[str]]:
+        """--download: fetch the dataset (once: fetch locks and skips what is installed)."""
+        from audiogate.fetch import fetch
+
+        s = self.session
+        assert self.dataset.fetch is not None
+        try:
+            sources = s.config.getoption("sources")
+            fetch(self.dataset.fetch, s.data_root, base_url=s.config.getoption("mirror"),
+                  sources=Path(sources) if sources else None, progress=False)
+            return load_dataset_with_notes(self.dataset, s.data_root)
+        except AudiogateError as exc:
+            pytest.fail(f"{self.id}: --download could not install {self.dataset.fetch!r} into "
+                        f"{s.data_root}: {exc}", pytrace=False)
+
     @property
     def gated(self) -> bool:
         return self.session.thresholds.is_gated(self.model.name, self.dataset.name)
@@ -314,12 +338,15 @@ class Pair:
     def run(self) -> PairResult:
         """Load the data, run the shared engine (or reuse stored outputs), score."""
         s = self.session
+        must_run = self.gated or s.config.getoption("require_gate")
         try:
             samples, notes = load_dataset_with_notes(self.dataset, s.data_root)
         except DatasetMissing as exc:
-            if self.gated or s.config.getoption("require_gate"):
+            if not must_run:
+                pytest.skip(f"{self.id} (not gated): {exc}")
+            if not (s.config.getoption("download") and self.dataset.fetch):
                 pytest.fail(f"{self.id} is gated but its data is missing: {exc}", pytrace=False)
-            pytest.skip(f"{self.id} (not gated): {exc}")
+            samples, notes = self._download()
         try:
             engine = s.engine_for(self.model)
         except AudiogateError as exc:
