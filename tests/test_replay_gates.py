@@ -154,3 +154,10 @@ def test_progress_lines_show_while_output_is_captured(project: pytest.Pytester,
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["replay/librispeech-test-other: 1/42 (2.4%)*",
                                  "replay/librispeech-test-other: 42/42 (100.0%)*done in*"])
+    # under pytest-xdist each worker prints its own lines (tagged) on the shared stderr
+    result = project.runpytest_subprocess(
+        "-k", "test-other or test-clean", "--model=replay", f"--predictions={preds}",
+        f"--data-root={shared_data}", "--no-store", "--progress-interval=0",
+        "-p", "no:cacheprovider", "-p", "xdist", "-n", "2")
+    result.assert_outcomes(passed=2)
+    result.stderr.fnmatch_lines(["[[]gw?[]] replay/librispeech-test-other: 42/42 (100.0%)*"])

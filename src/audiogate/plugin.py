@@ -208,18 +208,24 @@ class AudiogateSession:
 
     # -- progress -------------------------------------------------------------------------
     def progress_writer(self) -> Any:
+        """Lines that reach the terminal while a pair runs, past pytest's output capture
+        (like -s would): through the terminal reporter, or a worker's own stderr (which
+        pytest-xdist workers inherit from the controller)."""
         if self.config.get_verbosity() < -1:
             return None
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         capture = self.config.pluginmanager.get_plugin("capturemanager")
-        if reporter is not None and not self.is_worker:
-            def write(line: str) -> None:
-                # past pytest's capture (like -s would), so the line shows while it runs
-                with capture.global_and_fixture_disabled() if capture is not None \
-                        else contextlib.nullcontext():
+        worker = getattr(self.config, "workerinput", {}).get("workerid")
+        prefix = f"[{worker}] " if worker else ""
+
+        def write(line: str) -> None:
+            with capture.global_and_fixture_disabled() if capture is not None \
+                    else contextlib.nullcontext():
+                if reporter is not None and not self.is_worker:
                     reporter.write_line(line)
-            return write
-        return lambda line: print(line, file=sys.__stderr__, flush=True)
+                else:
+                    print(prefix + line, file=sys.__stderr__, flush=True)
+        return write
 
     # -- collecting results (controller or serial) ---------------------------------------
     @pytest.hookimpl
