@@ -512,9 +512,6 @@ def test_update_unchanged_value_does_not_rewrite(tmp_path: Path) -> None:
     assert not path.with_suffix(".yaml.tmp").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "library bug: ruamel attaches a comment that precedes a top-level key to the end of the "
-    "previous model's mapping; a dataset appended to that model lands below the comment"))
 def test_update_new_dataset_keeps_the_comment_above_the_next_model(tmp_path: Path) -> None:
     path = tmp_path / "thresholds.yaml"
     path.write_text(textwrap.dedent("""\
@@ -543,3 +540,56 @@ def test_default_limit() -> None:
     assert default_limit("cer", 0.5) == 0.6  # at least 0.1 points
     assert default_limit("acc", 80.0) == 72.0  # the worse direction of accuracy is down
     assert default_limit("acc", 0.5) == 0.4
+
+
+def test_update_appends_keep_every_comment_where_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(textwrap.dedent("""\
+        # header
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: 4.27
+              max: 4.70
+              samples: 6
+
+        # the reasoning model
+        step-audio-r1.1:
+          mmau-test-mini:
+            - metric: acc
+              value: 77.0
+              min: 75.0
+              samples: 1000
+        # trailing note
+        """), encoding="utf-8")
+    update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer", 9.0, 3, FP),
+                  Measured("step-audio-r1.1", "mmau-test-mini", "acc", 60.0, 10, FP)])
+    text = path.read_text(encoding="utf-8")
+    assert text == textwrap.dedent(f"""\
+        # header
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: 4.27
+              max: 4.70
+              samples: 6
+            - metric: wer
+              value: 9.0
+              max: 9.9
+              samples: 3
+              sample_set: {FP}
+
+        # the reasoning model
+        step-audio-r1.1:
+          mmau-test-mini:
+            - metric: acc
+              value: 77.0
+              min: 75.0
+              samples: 1000
+            - metric: acc
+              value: 60.0
+              min: 54.0
+              samples: 10
+              sample_set: {FP}
+        # trailing note
+        """)

@@ -261,10 +261,9 @@ def update(path: Path, measured: Iterable[Measured]) -> list[str]:
         data = CommentedMap()
     changes: list[str] = []
     for m in measured:
-        per_model = data.setdefault(m.model, CommentedMap())
-        items = per_model.setdefault(m.dataset, CommentedSeq())
         bound = "max" if LOWER_IS_BETTER[m.metric] else "min"
         value = round(m.value, 2)
+        items = data.get(m.model, {}).get(m.dataset, [])
         for item in items:
             same_set = item.get("sample_set") == m.sample_set or (
                 item.get("sample_set") is None and int(item.get("samples", -1)) == m.samples)
@@ -278,7 +277,8 @@ def update(path: Path, measured: Iterable[Measured]) -> list[str]:
                 item["sample_set"] = m.sample_set
                 if m.baseline:
                     item["baseline"] = m.baseline
-                changes.append(f"{m.model}/{m.dataset} {m.metric}: {old:.2f} -> {value:.2f} "
+                what = f"{old:.2f} -> {value:.2f}" if old != value else "baseline recorded"
+                changes.append(f"{m.model}/{m.dataset} {m.metric}: {what} "
                                f"({bound} {item[bound]:.2f})")
                 break
         else:
@@ -290,7 +290,7 @@ def update(path: Path, measured: Iterable[Measured]) -> list[str]:
             entry["sample_set"] = m.sample_set
             if m.baseline:
                 entry["baseline"] = m.baseline
-            items.append(entry)
+            _add_entry(data, m.model, m.dataset, entry)
             changes.append(f"{m.model}/{m.dataset} {m.metric}: new entry {value:.2f} "
                            f"({bound} {entry[bound]:.2f}, {m.samples} samples)")
     if changes:
@@ -300,3 +300,47 @@ def update(path: Path, measured: Iterable[Measured]) -> list[str]:
         tmp.write_text(buf.getvalue(), encoding="utf-8")
         tmp.replace(path)
     return changes
+
+
+def _add_entry(data: CommentedMap, model: str, dataset: str, entry: CommentedMap) -> None:
+    """Append ``entry`` under model/dataset where it belongs, keeping every comment in place.
+
+    ruamel keeps a comment that precedes a key (``# the reasoning model`` above the next
+    model) as a trailing comment of the last value before it; appending after that value
+    would put the new entry above the comment. So the comment moves to the new last value.
+    """
+    if model not in data:
+        container: CommentedMap | CommentedSeq = data
+        add = (lambda: data.__setitem__(model, CommentedMap({dataset: CommentedSeq([entry])})))
+    elif dataset not in data[model]:
+        container = data[model]
+        add = (lambda: data[model].__setitem__(dataset, CommentedSeq([entry])))
+    else:
+        container = data[model][dataset]
+        add = (lambda: data[model][dataset].append(entry))
+    before = _last_leaf(container)
+    add()
+    after = _last_leaf(container)
+    if before is None or after is None:
+        return
+    (old_node, old_key), (new_node, new_key) = before, after
+    slot_old = 2 if isinstance(old_node, CommentedMap) else 0
+    slot_new = 2 if isinstance(new_node, CommentedMap) else 0
+    tokens = old_node.ca.items.get(old_key)
+    if tokens is None or len(tokens) <= slot_old or tokens[slot_old] is None:
+        return
+    target = new_node.ca.items.setdefault(new_key, [None, None, None, None])
+    target[slot_new], tokens[slot_old] = tokens[slot_old], None
+
+
+def _last_leaf(node: Any) -> tuple[Any, Any] | None:
+    """(container, key or index) of the last scalar below ``node``: where a comment that
+    follows the node is attached."""
+    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
+        key = list(node.keys())[-1] if isinstance(node, CommentedMap) else len(node) - 1
+        child = node[key]
+        if isinstance(child, (CommentedMap, CommentedSeq)) and len(child):
+            node = child
+            continue
+        return node, key
+    return None
