@@ -309,17 +309,18 @@ def _add_entry(data: CommentedMap, model: str, dataset: str, entry: CommentedMap
     model) as a trailing comment of the last value before it; appending after that value
     would put the new entry above the comment. So the comment moves to the new last value.
     """
+    container: CommentedMap | CommentedSeq
     if model not in data:
-        container: CommentedMap | CommentedSeq = data
-        add = (lambda: data.__setitem__(model, CommentedMap({dataset: CommentedSeq([entry])})))
+        container, key, value = data, model, CommentedMap({dataset: CommentedSeq([entry])})
     elif dataset not in data[model]:
-        container = data[model]
-        add = (lambda: data[model].__setitem__(dataset, CommentedSeq([entry])))
+        container, key, value = data[model], dataset, CommentedSeq([entry])
     else:
-        container = data[model][dataset]
-        add = (lambda: data[model][dataset].append(entry))
+        container, key, value = data[model][dataset], None, entry
     before = _last_leaf(container)
-    add()
+    if key is None:
+        container.append(value)
+    else:
+        container[key] = value
     after = _last_leaf(container)
     if before is None or after is None:
         return
