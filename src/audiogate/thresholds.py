@@ -309,7 +309,8 @@ def _add_entry(data: CommentedMap, model: str, dataset: str, entry: CommentedMap
     model) as a trailing comment of the last value before it; appending after that value
     would put the new entry above the comment. So the comment moves to the new last value.
     """
-    container: CommentedMap | CommentedSeq
+    container: Any
+    value: Any
     if model not in data:
         container, key, value = data, model, CommentedMap({dataset: CommentedSeq([entry])})
     elif dataset not in data[model]:
