@@ -161,3 +161,28 @@ def test_progress_lines_show_while_output_is_captured(project: pytest.Pytester,
         "-p", "no:cacheprovider", "-p", "xdist", "-n", "2")
     result.assert_outcomes(passed=2)
     result.stderr.fnmatch_lines(["[[]gw?[]] replay/librispeech-test-other: 42/42 (100.0%)*"])
+
+
+def test_problems_of_a_predictions_file_are_reported_once_for_the_run(
+        project: pytest.Pytester, shared_data: Path) -> None:
+    preds = project.path / "preds.jsonl"
+    ids = librispeech_predictions(shared_data, preds, damage=0)
+    with preds.open("a") as f:
+        f.write('{"id": "not-a-librispeech-id", "prediction": "hello"}\n')
+        f.write("this line is not json\n")
+        f.write(json.dumps({"id": ids[0], "prediction": "a conflicting answer"}) + "\n")
+    result = project.runpytest("-k", "test-other", "--model=replay", f"--predictions={preds}",
+                               f"--data-root={shared_data}", "--no-store",
+                               "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)  # not gated: reported, not failed
+    result.stdout.fnmatch_lines([
+        f"predictions: {preds}:44: not valid JSON*",
+        f"predictions: {preds}: duplicate id {ids[0]} at lines 1, 45 (conflicting predictions)",
+        f"predictions: {preds}: 1 prediction id(s) match no requested sample: "
+        "not-a-librispeech-id",
+    ])
+    report = json.loads((project.path / "reports" / "audiogate-report.json").read_text())
+    assert len(report["meta"]["replay_problems"]) == 3
+    [row] = report["rows"]
+    assert row["result"]["score"]["errors"] == 1  # the conflicting id is an error sample
+    assert [i for i, _ in row["result"]["error_samples"]] == [ids[0]]

@@ -36,6 +36,7 @@ from audiogate.registry.load import DatasetSpec, ModelSpec
 from audiogate.report import (
     Row,
     read_samples,
+    run_metadata,
     samples_path,
     table,
     write_reports,
@@ -260,8 +261,28 @@ class AudiogateSession:
                         for r in self.rows
                         if r.result.score.value is not None and r.result.score.errors == 0]
             self.threshold_changes = update_thresholds(self.thresholds_path, measured)
+        self.replay_problems = self._replay_problems()
         if self.rows:
-            self.written = write_reports(self.rows, self.report_dir)
+            meta = run_metadata()
+            if self.replay_problems:
+                meta["replay_problems"] = self.replay_problems
+            self.written = write_reports(self.rows, self.report_dir, meta)
+
+    def _replay_problems(self) -> list[str]:
+        """Bad lines, duplicate ids and ids that match no sample of any pair that ran, for
+        a --predictions file (checked once, here, over every pair of the run)."""
+        predictions = self.config.getoption("predictions")
+        replayed = [r for r in self.rows if self.models[r.result.model].engine == "replay"]
+        if not predictions or not replayed:
+            return []
+        from audiogate.engines.replay import ReplayEngine
+
+        ran = {record.id for r in replayed for record in read_samples(
+            samples_path(self.report_dir, r.result.model, r.result.dataset))}
+        try:
+            return ReplayEngine(Path(predictions).resolve()).problems(ran)
+        except AudiogateError as exc:
+            return [str(exc)]
 
     def _write_baseline(self, result: PairResult) -> str:
         """Per-sample baseline of an accepted run, beside thresholds.yaml (relative path)."""
@@ -303,6 +324,8 @@ class AudiogateSession:
                           "not used by any test this run:")
             for e in unused:
                 tr.write_line(f"  {e.model}/{e.dataset} {e.metric} (line {e.line})")
+        for problem in getattr(self, "replay_problems", []):
+            tr.write_line(f"predictions: {problem}", yellow=True)
         for path in getattr(self, "written", []):
             tr.write_line(f"report: {path}")
 

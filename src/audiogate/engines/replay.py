@@ -113,11 +113,14 @@ class ReplayEngine:
             self._requested.add(request.sample.id)
             yield self._output(request.sample.id)
 
-    def problems(self) -> list[str]:
-        """Everything wrong with the file so far: bad lines, duplicate ids, ids never requested.
+    def problems(self, requested: Iterable[str] | None = None) -> list[str]:
+        """Everything wrong with the file: bad lines, duplicate ids, ids never requested.
 
-        Unknown ids are relative to the requests seen until now, so call this at the end.
+        Unknown ids are relative to ``requested`` (default: the requests this engine saw;
+        a run whose pairs ran in several processes or came from the store passes the ids of
+        every pair that ran).
         """
+        asked = self._requested if requested is None else set(requested)
         found = list(self._bad)
         for sample_id, entry in self._entries.items():
             if len(entry.lines) > 1:
@@ -125,7 +128,7 @@ class ReplayEngine:
                 lines = ", ".join(map(str, entry.lines))
                 found.append(f"{self.path}: duplicate id {sample_id} at lines {lines} "
                              f"({same} predictions)")
-        unknown = [i for i in self._entries if i not in self._requested]
+        unknown = [i for i in self._entries if i not in asked]
         if unknown:
             shown = ", ".join(unknown[:SHOW]) + (" ..." if len(unknown) > SHOW else "")
             found.append(f"{self.path}: {len(unknown)} prediction id(s) match no requested "
