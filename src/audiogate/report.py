@@ -112,6 +112,12 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
           ""]
     for row in ordered:
         md.append(f"- **{row.result.pair_id}**: {row.status.upper()} — {row.reason}")
+        md.append(f"  - engine: `{json.dumps(row.result.engine, sort_keys=True)}`; "
+                  f"{row.result.inferred} inferred, {row.result.reused} reused from the store")
+        if row.result.interval:
+            md.append(f"  - 95 % interval: [{row.result.interval['low']:.2f}, "
+                      f"{row.result.interval['high']:.2f}] ({row.result.interval['method']}, "
+                      f"{row.result.interval['n_resamples']} resamples)")
         for note in row.result.notes:
             md.append(f"  - {note}")
         for sample_id, error in row.result.error_samples[:20]:
