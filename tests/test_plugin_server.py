@@ -156,6 +156,24 @@ def test_server_stopped_after_a_signal(tmp_path: Path, sig: signal.Signals) -> N
     _check_one_server_all_gone(root)
 
 
+def test_server_dies_with_a_sigkilled_controller(tmp_path: Path) -> None:
+    """SIGKILL runs no cleanup at all: the server still goes (Linux parent-death signal)."""
+    root = _project(tmp_path)
+    proc = _pytest(root, "-p", "no:xdist", mode="hang")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _seen(root):
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.1)
+    [server] = _server_pids(root)
+    assert _alive(server)
+    proc.kill()
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(server):
+        time.sleep(0.1)
+    assert not _alive(server), "server outlived the SIGKILLed pytest process"
+
+
 def test_engine_url_given_means_no_launch_and_is_health_checked(tmp_path: Path) -> None:
     root = _project(tmp_path)
     proc = _pytest(root, "-p", "no:xdist", "--engine-url", "http://127.0.0.1:9/v1")

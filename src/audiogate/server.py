@@ -119,7 +119,7 @@ class ServerProcess:
             try:
                 self.proc = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True,
+                    start_new_session=True, preexec_fn=_exit_with_parent,
                     env={**os.environ, **self.env} if self.env is not None else None,
                 )
             except OSError as exc:
@@ -189,3 +189,15 @@ def _group_alive(pgid: int) -> bool:
     except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def _exit_with_parent() -> None:
+    """Runs in the child before exec: on Linux, SIGTERM it when its parent dies, even by
+    SIGKILL, so a killed pytest run cannot leave a GPU server behind (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
