@@ -372,6 +372,28 @@ def test_aishell_nested_speaker_archives_are_extracted(server, shared_data, tmp_
     assert _ids_refs(load_dataset(spec, root)) == _ids_refs(load_dataset(spec, shared_data))
 
 
+def _sources_file(tmp_path: Path, archive: bytes) -> Path:
+    """A sources YAML serving the test-clean slice's tarball (as a private mirror would)."""
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(
+        f"{NAME}:\n  base_url: http://unused.invalid\n  dest: LibriSpeech/test-clean\n"
+        f"  take: LibriSpeech/test-clean\n  files:\n"
+        f"    - {{path: resources/12/test-clean.tar.gz, md5: {hashlib.md5(archive).hexdigest()}, "
+        f"extract: true}}\n")
+    return sources
+
+
+def _gated_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pytester project gating whisper-tiny.en on the test-clean slice (WER 3.77)."""
+    monkeypatch.syspath_prepend(str(REPO))
+    monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
+    pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
+    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    (pytester.path / "thresholds.yaml").write_text(
+        "whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n      value: 3.77\n"
+        "      max: 4.15\n      samples: 6\n      sample_set: f2d755642e8259f3\n")
+
+
 def _gated_run(pytester: pytest.Pytester, data_root: Path) -> dict:
     """`pytest benchmarks -k librispeech-test-clean` in a pytester project; the pair's row."""
     result = pytester.runpytest("-k", "librispeech-test-clean", "--model=whisper-tiny.en",
@@ -391,12 +413,7 @@ def test_fetched_copy_passes_the_gate_like_the_native_slice(server, archive, sha
     url, state = server
     state.files["/resources/12/test-clean.tar.gz"] = archive
     root = tmp_path / "data"
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(
-        f"{NAME}:\n  base_url: http://unused.invalid\n  dest: LibriSpeech/test-clean\n"
-        f"  take: LibriSpeech/test-clean\n  files:\n"
-        f"    - {{path: resources/12/test-clean.tar.gz, md5: {hashlib.md5(archive).hexdigest()}, "
-        f"extract: true}}\n")
+    sources = _sources_file(tmp_path, archive)
     got = _cli("data", "fetch", NAME, "--mirror", url, "--sources", str(sources), "--quiet",
                env_root=root)
     assert got.returncode == 0, got.stderr
@@ -405,13 +422,7 @@ def test_fetched_copy_passes_the_gate_like_the_native_slice(server, archive, sha
 
     native_ids = [s.id for s in load_dataset(dataset(NAME), shared_data)]
     assert sample_set_fingerprint(native_ids) == "f2d755642e8259f3"
-    monkeypatch.syspath_prepend(str(REPO))
-    monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
-    pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
-    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
-    (pytester.path / "thresholds.yaml").write_text(
-        "whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n      value: 3.77\n"
-        "      max: 4.15\n      samples: 6\n      sample_set: f2d755642e8259f3\n")
+    _gated_project(pytester, monkeypatch)
 
     fetched = _gated_run(pytester, root)
     assert fetched["status"] == "pass", fetched["reason"]
@@ -432,19 +443,8 @@ def test_download_flag_fetches_a_gated_dataset_before_running_it(server, archive
     without the flag the same run fails and nothing is downloaded."""
     url, state = server
     state.files["/resources/12/test-clean.tar.gz"] = archive
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(
-        f"{NAME}:\n  base_url: http://unused.invalid\n  dest: LibriSpeech/test-clean\n"
-        f"  take: LibriSpeech/test-clean\n  files:\n"
-        f"    - {{path: resources/12/test-clean.tar.gz, md5: {hashlib.md5(archive).hexdigest()}, "
-        f"extract: true}}\n")
-    monkeypatch.syspath_prepend(str(REPO))
-    monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
-    pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
-    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
-    (pytester.path / "thresholds.yaml").write_text(
-        "whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n      value: 3.77\n"
-        "      max: 4.15\n      samples: 6\n      sample_set: f2d755642e8259f3\n")
+    sources = _sources_file(tmp_path, archive)
+    _gated_project(pytester, monkeypatch)
     root = tmp_path / "empty-root"
     args = ["-k", "librispeech-test-clean", "--model=whisper-tiny.en", f"--data-root={root}",
             "--no-store", "-p", "no:cacheprovider", "--bootstrap-resamples=500"]
