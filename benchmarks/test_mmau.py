@@ -2,8 +2,10 @@
 
 import pytest
 
+from audiogate.plugin import Gate, Pair
+
 pytestmark = pytest.mark.audiogate_task("mmau")
 
 
-def test_mmau(pair, gate):
+def test_mmau(pair: Pair, gate: Gate) -> None:
     gate.check(pair.run())
