@@ -38,10 +38,9 @@ class WhisperCpuEngine:
         self.name = name
         self.model_dir = model_dir
         self.settings = {**DEFAULT_SETTINGS, **settings}
-        threads = int(os.environ.get("AUDIOGATE_CPU_THREADS", "0"))
         self._model = WhisperModel(
             str(model_dir), device="cpu",
-            compute_type=self.settings["compute_type"], cpu_threads=threads,
+            compute_type=self.settings["compute_type"], cpu_threads=cpu_threads(),
         )
         self._version = _faster_whisper_version()
 
@@ -72,6 +71,15 @@ class WhisperCpuEngine:
 
     def close(self) -> None:
         self._model = None
+
+
+def cpu_threads() -> int:
+    """AUDIOGATE_CPU_THREADS, else the cores shared out among pytest-xdist workers (each
+    worker loads its own model; all of them using every core only adds contention)."""
+    if os.environ.get("AUDIOGATE_CPU_THREADS"):
+        return int(os.environ["AUDIOGATE_CPU_THREADS"])
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return max(1, (os.cpu_count() or 1) // workers)
 
 
 def _faster_whisper_version() -> str:
