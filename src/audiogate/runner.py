@@ -18,6 +18,7 @@ from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError
 from audiogate.registry.load import DatasetSpec, ModelSpec
 from audiogate.samples import Output, Request, Sample
+from audiogate.scoring.answer import extract_answer
 from audiogate.scoring.pair import Outcome, PairScore, SampleRecord, score
 from audiogate.thresholds import sample_set_fingerprint
 
@@ -101,6 +102,7 @@ class PairRun:
         self.data_root, self.store, self.options = data_root, store, options
         self.on_progress = on_progress
         self.identity = engine.identity()
+        self.rules = answer_rules(model, dataset.task)
 
     def run(self, samples: list[Sample] | None = None, notes: list[str] | None = None
             ) -> tuple[PairResult, list[SampleRecord]]:
@@ -114,7 +116,6 @@ class PairRun:
         by_id = {s.id: s for s in samples}
         outcomes: dict[str, Outcome] = {}
         pending: dict[str, tuple[str | None, float]] = {}  # id -> (store key, audio seconds)
-        rules = answer_rules(self.model, self.dataset.task)
         started = time.perf_counter()
         inferred = 0
 
@@ -127,15 +128,14 @@ class PairRun:
         for output in self.engine.run(requests()):
             key, audio_s = pending.pop(output.sample_id)
             inferred += 1
-            outcomes[output.sample_id] = self._outcome(by_id[output.sample_id], output,
-                                                       audio_s, rules, reused=False)
+            outcomes[output.sample_id] = self._outcome(by_id[output.sample_id], output, audio_s)
             if self.store is not None and key is not None:
                 self._put(key, output, audio_s)
             self._progress(len(outcomes), len(samples), False)
-        for sample_id in pending:
-            outcomes[sample_id] = self._outcome(by_id[sample_id], Output(
-                sample_id, None, 0.0, error="engine returned no output for this sample"),
-                pending[sample_id][1], rules, reused=False)
+        for sample_id, (_, audio_s) in pending.items():
+            outcomes[sample_id] = self._failed(by_id[sample_id],
+                                               "engine returned no output for this sample",
+                                               audio_s)
         wall = time.perf_counter() - started
         ordered = [outcomes[s.id] for s in samples]
         pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient)
@@ -159,11 +159,8 @@ class PairRun:
     def _prepare(self, sample: Sample, outcomes: dict[str, Outcome],
                  pending: dict[str, tuple[str | None, float]]) -> Request | None:
         """Load audio, look in the store; return a Request only if inference is needed."""
-        rules = answer_rules(self.model, self.dataset.task)
         if sample.error is not None:
-            outcomes[sample.id] = self._outcome(sample, Output(sample.id, None, 0.0,
-                                                               error=sample.error), 0.0, rules,
-                                                reused=False)
+            outcomes[sample.id] = self._failed(sample, sample.error)
             return None
         audio = None
         audio_s = 0.0
@@ -173,14 +170,10 @@ class PairRun:
                 audio = load_audio(sample.audio_path, sample.start, sample.end) \
                     if sample.audio_path is not None else None
             except AudiogateError as exc:
-                outcomes[sample.id] = self._outcome(sample, Output(sample.id, None, 0.0,
-                                                                   error=str(exc)), 0.0, rules,
-                                                    reused=False)
+                outcomes[sample.id] = self._failed(sample, str(exc))
                 return None
             if audio is None:
-                outcomes[sample.id] = self._outcome(sample, Output(
-                    sample.id, None, 0.0, error="sample has no audio path"), 0.0, rules,
-                    reused=False)
+                outcomes[sample.id] = self._failed(sample, "sample has no audio path")
                 return None
             audio_s = duration_seconds(audio)
             if self.store is not None:
@@ -190,9 +183,7 @@ class PairRun:
         try:
             prompt = prompt_for(self.model, self.dataset, self.options.prompt, sample)
         except AudiogateError as exc:
-            outcomes[sample.id] = self._outcome(sample, Output(sample.id, None, 0.0,
-                                                               error=str(exc)), audio_s, rules,
-                                                reused=False)
+            outcomes[sample.id] = self._failed(sample, str(exc), audio_s)
             return None
         key = None
         if self.store is not None:
@@ -202,7 +193,7 @@ class PairRun:
                              sample.id, digest)
             stored = None if self.options.rerun else self.store.get(key)
             if stored is not None:
-                outcomes[sample.id] = self._outcome(sample, stored.to_output(), audio_s, rules,
+                outcomes[sample.id] = self._outcome(sample, stored.to_output(), audio_s,
                                                     reused=True)
                 self._progress(len(outcomes), -1, True)
                 return None
@@ -216,13 +207,15 @@ class PairRun:
                                                      dataset=self.dataset.name,
                                                      audio_seconds=audio_s))
 
-    def _outcome(self, sample: Sample, output: Output, audio_s: float,
-                 rules: dict[str, Any], *, reused: bool) -> Outcome:
+    def _failed(self, sample: Sample, error: str, audio_s: float = 0.0) -> Outcome:
+        """A sample that never reached the engine (or got nothing back): an error outcome."""
+        return self._outcome(sample, Output(sample.id, None, 0.0, error=error), audio_s)
+
+    def _outcome(self, sample: Sample, output: Output, audio_s: float, *,
+                 reused: bool = False) -> Outcome:
         answer = None
         if output.error is None and output.text is not None:
-            from audiogate.scoring.answer import extract_answer
-
-            answer = extract_answer(output.text, rules)
+            answer = extract_answer(output.text, self.rules)
         return Outcome(
             sample_id=sample.id, reference=sample.reference,
             audio_path=str(sample.audio_path) if sample.audio_path else None,
