@@ -75,7 +75,9 @@ def load_dataset_with_notes(spec: DatasetSpec, data_root: Path
                             ) -> tuple[list[Sample], list[str]]:
     """The samples, and the loader's notes for the report (e.g. segments it ignored).
 
-    A loader module may define ``notes(root, spec) -> list[str]``.
+    A loader module that has more to say defines ``load_with_notes(root, spec) ->
+    (samples, notes)``, which is then used instead of its plain loader (one read of the
+    files for both).
     """
     root = Path(spec.path) if Path(spec.path).is_absolute() else data_root / spec.path
     if not root.exists() and (copy := hf_copy(spec, data_root)) is not None:
@@ -84,11 +86,11 @@ def load_dataset_with_notes(spec: DatasetSpec, data_root: Path
         raise DatasetMissing(
             f"dataset {spec.name!r}: nothing at {root} (data root {data_root}); {how_to_get(spec)}"
         )
-    samples = loader_for(spec.loader)(root, spec)
+    loader = loader_for(spec.loader)
+    with_notes = getattr(importlib.import_module(loader.__module__), "load_with_notes", None)
+    samples, notes = with_notes(root, spec) if with_notes else (loader(root, spec), [])
     if not samples:
         raise DatasetMissing(f"dataset {spec.name!r}: {root} holds no samples; {how_to_get(spec)}")
-    module = importlib.import_module(LOADERS[spec.loader].split(":")[0])
-    notes = module.notes(root, spec) if hasattr(module, "notes") else []
     return sorted(unique_ids(samples), key=lambda s: s.id), notes
 
 

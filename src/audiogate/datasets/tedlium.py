@@ -193,8 +193,9 @@ def ignored_segments(root: Path, spec: DatasetSpec) -> int:
     return scan(root, spec).ignored
 
 
-def notes(root: Path, spec: DatasetSpec) -> list[str]:
-    """What the report says about this split beyond its samples."""
-    ignored = scan(root, spec).ignored
-    return [f"{ignored} segment(s) ignored (ignore_time_segment_in_scoring / "
-            "inter_segment_gap), as in the official scoring"] if ignored else []
+def load_with_notes(root: Path, spec: DatasetSpec) -> tuple[list[Sample], list[str]]:
+    """The samples and, for the report, how many segments the official scoring ignores."""
+    found = scan(root, spec)
+    notes = [f"{found.ignored} segment(s) ignored (ignore_time_segment_in_scoring / "
+             "inter_segment_gap), as in the official scoring"] if found.ignored else []
+    return found.samples, notes
