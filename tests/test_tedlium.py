@@ -39,14 +39,13 @@ class Talk:
 
 
 def _utterance(shared_data: Path, utt_id: str) -> tuple[np.ndarray, str]:
-    spk, chapter, _ = utt_id.split("-")
-    folder = shared_data / "LibriSpeech/dev-clean" / spk / chapter
-    audio, rate = sf.read(str(folder / f"{utt_id}.flac"), dtype="float32")
+    """A real dev-clean utterance and its reference, found by the project's own loader."""
+    [sample] = [s for s in load_dataset(dataset("librispeech-dev-clean"), shared_data)
+                if s.id == utt_id]
+    assert sample.audio_path is not None
+    audio, rate = sf.read(str(sample.audio_path), dtype="float32")
     assert rate == RATE
-    for line in (folder / f"{spk}-{chapter}.trans.txt").read_text().splitlines():
-        if line.startswith(utt_id + " "):
-            return audio, line.split(" ", 1)[1]
-    raise AssertionError(f"{utt_id} not in its trans.txt")
+    return audio, sample.reference
 
 
 def _stm_line(talk: str, speaker: str, first: int, end: int, text: str) -> str:

@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audiogate.datasets import load_dataset
+from audiogate.registry.load import dataset
+
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,14 +33,13 @@ IGNORED = "1272-128104-0001"  # real speech inside the ignored segment
 
 
 def _utterance(shared_data: Path, utt_id: str) -> tuple[np.ndarray, str]:
-    spk, chapter, _ = utt_id.split("-")
-    folder = shared_data / "LibriSpeech" / "dev-clean" / spk / chapter
-    audio, rate = sf.read(str(folder / f"{utt_id}.flac"), dtype="float32")
+    """A real dev-clean utterance and its reference, found by the project's own loader."""
+    [sample] = [s for s in load_dataset(dataset("librispeech-dev-clean"), shared_data)
+                if s.id == utt_id]
+    assert sample.audio_path is not None
+    audio, rate = sf.read(str(sample.audio_path), dtype="float32")
     assert rate == RATE
-    for line in (folder / f"{spk}-{chapter}.trans.txt").read_text().splitlines():
-        if line.startswith(utt_id + " "):
-            return audio, line.split(" ", 1)[1]
-    raise AssertionError(f"{utt_id} not in its trans.txt")
+    return audio, sample.reference
 
 
 def _stm_line(speaker: str, first: int, end: int, text: str, label: str = LABEL) -> str:
