@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from audiogate.errors import DataError, RegistryError
-from audiogate.registry.load import _package_yaml, _read_yaml
+from audiogate.registry.load import lookup, registered
 from audiogate.samples import Sample
 
 Parts = tuple[tuple[str, str], ...]
@@ -64,27 +63,15 @@ def _prompt(name: str, raw: Any, origin: str) -> PromptSpec:
                       task=raw.get("task"), source=raw.get("source"))
 
 
-@cache
-def _builtin() -> dict[str, PromptSpec]:
-    raw = _package_yaml("prompts.yaml")
-    return {n: _prompt(n, r, "prompts.yaml") for n, r in raw.items()}
-
 
 def prompts(extra: Path | None = None) -> dict[str, PromptSpec]:
-    """All registered prompts; ``extra`` is a user YAML file whose entries add or override."""
-    found = dict(_builtin())
-    if extra is not None:
-        raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra))
-        found.update({n: _prompt(n, r, str(extra)) for n, r in raw.items()})
-    return found
+    """All registered prompts (plus a user file's)."""
+    return registered("prompts.yaml", _prompt, extra)
 
 
 def prompt(name: str, extra: Path | None = None) -> PromptSpec:
     """The prompt called ``name``; RegistryError listing the known names otherwise."""
-    known = prompts(extra)
-    if name not in known:
-        raise RegistryError(f"unknown prompt {name!r}; registered: {', '.join(sorted(known))}")
-    return known[name]
+    return lookup("prompt", name, prompts(extra))
 
 
 def _options(spec: PromptSpec, sample: Sample) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ruamel.yaml import YAML
 
@@ -94,43 +95,45 @@ def _model(name: str, raw: Any, origin: str) -> ModelSpec:
     )
 
 
-@cache
-def _builtin_datasets() -> dict[str, DatasetSpec]:
-    return {n: _dataset(n, r, "datasets.yaml") for n, r in _package_yaml("datasets.yaml").items()}
+Entry = TypeVar("Entry")
+Parse = Callable[[str, Any, str], Entry]
 
 
 @cache
-def _builtin_models() -> dict[str, ModelSpec]:
-    return {n: _model(n, r, "models.yaml") for n, r in _package_yaml("models.yaml").items()}
+def _builtin(filename: str, parse: Parse[Any]) -> dict[str, Any]:
+    return {n: parse(n, r, filename) for n, r in _package_yaml(filename).items()}
+
+
+def registered(filename: str, parse: Parse[Entry], extra: Path | None) -> dict[str, Entry]:
+    """The package's ``filename`` entries; ``extra`` is a user YAML file whose entries add
+    or override (the same for datasets, models and prompts)."""
+    found: dict[str, Entry] = dict(_builtin(filename, parse))
+    if extra is not None:
+        raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra))
+        found.update({n: parse(n, r, str(extra)) for n, r in raw.items()})
+    return found
+
+
+def lookup(kind: str, name: str, known: Mapping[str, Entry]) -> Entry:
+    """``known[name]``, or a RegistryError that lists the registered names."""
+    if name not in known:
+        raise RegistryError(f"unknown {kind} {name!r}; registered: {', '.join(sorted(known))}")
+    return known[name]
 
 
 def datasets(extra: Path | None = None) -> dict[str, DatasetSpec]:
-    """All registered datasets; ``extra`` is a user YAML file whose entries add or override."""
-    found = dict(_builtin_datasets())
-    if extra is not None:
-        raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra))
-        found.update({n: _dataset(n, r, str(extra)) for n, r in raw.items()})
-    return found
+    """All registered datasets (plus a user file's)."""
+    return registered("datasets.yaml", _dataset, extra)
 
 
 def models(extra: Path | None = None) -> dict[str, ModelSpec]:
-    """All registered models; ``extra`` is a user YAML file whose entries add or override."""
-    found = dict(_builtin_models())
-    if extra is not None:
-        raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra))
-        found.update({n: _model(n, r, str(extra)) for n, r in raw.items()})
-    return found
+    """All registered models (plus a user file's)."""
+    return registered("models.yaml", _model, extra)
 
 
 def dataset(name: str, extra: Path | None = None) -> DatasetSpec:
-    known = datasets(extra)
-    if name not in known:
-        raise RegistryError(f"unknown dataset {name!r}; registered: {', '.join(sorted(known))}")
-    return known[name]
+    return lookup("dataset", name, datasets(extra))
 
 
 def model(name: str, extra: Path | None = None) -> ModelSpec:
-    known = models(extra)
-    if name not in known:
-        raise RegistryError(f"unknown model {name!r}; registered: {', '.join(sorted(known))}")
-    return known[name]
+    return lookup("model", name, models(extra))
