@@ -309,3 +309,10 @@ def test_a_regression_of_the_min_detectable_size_is_detected_most_of_the_time() 
     # has power ~0.2.
     assert 24 <= detected <= 39, f"detected {detected}/40 at the min detectable size"
     assert detected_third < detected
+
+
+def test_paired_gates_refuse_runs_of_different_sizes() -> None:
+    with pytest.raises(ValueError, match="baseline has 3 samples but candidate has 2; align"):
+        paired_bootstrap([1, 0, 2], [5, 5, 5], [1, 0], [5, 5])
+    with pytest.raises(ValueError, match="baseline has 3 samples but candidate has 2; align"):
+        paired_bootstrap_accuracy([1, 0, 1], [1, 1])

@@ -216,11 +216,6 @@ def paired_bootstrap(
     """
     b_err, b_len = _check_pair(base_errors, base_lens, "base_errors", "base_lens")
     c_err, c_len = _check_pair(cand_errors, cand_lens, "cand_errors", "cand_lens")
-    if b_err.size != c_err.size:
-        raise ValueError(
-            f"baseline has {b_err.size} samples but candidate has {c_err.size}; "
-            "align them by sample id first (align_by_id)"
-        )
     return _paired(
         b_err, b_len, c_err, c_len, margin, confidence, n_resamples, seed, lower_is_better
     )
@@ -238,11 +233,6 @@ def paired_bootstrap_accuracy(
     """Paired bootstrap of candidate − baseline accuracy (higher is better), in points."""
     b_ok = _check_correct(base_correct, "base_correct")
     c_ok = _check_correct(cand_correct, "cand_correct")
-    if b_ok.size != c_ok.size:
-        raise ValueError(
-            f"baseline has {b_ok.size} samples but candidate has {c_ok.size}; "
-            "align them by sample id first (align_by_id)"
-        )
     ones = np.ones_like(b_ok)
     return _paired(b_ok, ones, c_ok, ones, margin, confidence, n_resamples, seed, False)
 
@@ -319,6 +309,11 @@ def _paired(
     lower_is_better: bool,
 ) -> PairedResult:
     """Shared core: resample utterance indices once, score both systems on them."""
+    if b_num.size != c_num.size:
+        raise ValueError(
+            f"baseline has {b_num.size} samples but candidate has {c_num.size}; "
+            "align them by sample id first (align_by_id)"
+        )
     _check_options(n_resamples, confidence)
     if margin < 0:
         raise ValueError(f"margin must be >= 0 (points of tolerated regression), got {margin}")
