@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpcore  # noqa: F401  (see below)
 import pytest
+
+# pytester's in-process runs drop the modules first imported inside them when they end.
+# httpx imports httpcore lazily and caches its exception map on first use, so an httpcore
+# first imported inside such a run would come back as a second copy whose errors httpx
+# no longer recognises (httpcore.ConnectError escaping instead of httpx.ConnectError).
+# Importing it here, once, keeps one copy for the whole session.
 
 REPO = Path(__file__).resolve().parents[1]
 

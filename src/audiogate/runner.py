@@ -4,66 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audiogate.audio import duration_seconds, load_audio
 from audiogate.datasets import (
     ignore_missing_audio,
     load_dataset_with_notes,
     missing_audio_summary,
 )
+from audiogate.datasets.audio import duration_seconds, load_audio
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError
 from audiogate.registry.load import DatasetSpec, ModelSpec
-from audiogate.samples import Output, Request, Sample
+from audiogate.results.pair_result import PairResult
+from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
 from audiogate.scoring.answer import extract_answer
-from audiogate.scoring.pair import Outcome, PairScore, SampleRecord, score
-from audiogate.thresholds import sample_set_fingerprint
-
-
-@dataclass
-class PairResult:
-    """Everything the gate, the reports and the merge command need about one pair."""
-
-    model: str
-    dataset: str
-    task: str
-    language: str
-    metric: str
-    score: PairScore
-    sample_set: str
-    audio_seconds: float
-    inference_seconds: float
-    wall_seconds: float
-    inferred: int
-    reused: int
-    engine: dict[str, Any]
-    error_samples: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    interval: dict[str, Any] | None = None  # bootstrap CI of the corpus score
-
-    @property
-    def pair_id(self) -> str:
-        return f"{self.model}/{self.dataset}"
-
-    @property
-    def rtfx(self) -> float | None:
-        """open_asr_leaderboard's RTFx: Σ audio seconds / Σ inference seconds."""
-        return self.audio_seconds / self.inference_seconds if self.inference_seconds > 0 else None
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["rtfx"] = self.rtfx
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PairResult:
-        data = {k: v for k, v in data.items() if k != "rtfx"}
-        data["score"] = PairScore(**data["score"])
-        data["error_samples"] = [tuple(e) for e in data.get("error_samples", [])]
-        return cls(**data)
+from audiogate.scoring.pair import Outcome, SampleRecord, score
 
 
 @dataclass(frozen=True)
@@ -79,7 +36,7 @@ def prompt_for(model: ModelSpec, dataset: DatasetSpec, override: str | None,
     name = override or dict(model.options.get("prompts") or {}).get(dataset.task)
     if not name:
         return None
-    from audiogate.prompts import render
+    from audiogate.engines.prompts import render
 
     return render(str(name), sample)
 
@@ -177,7 +134,7 @@ class PairRun:
                 return None
             audio_s = duration_seconds(audio)
             if self.store is not None:
-                from audiogate.store import audio_hash
+                from audiogate.results.store import audio_hash
 
                 digest = audio_hash(audio)
         try:
@@ -187,7 +144,7 @@ class PairRun:
             return None
         key = None
         if self.store is not None:
-            from audiogate.store import output_key
+            from audiogate.results.store import output_key
 
             key = output_key(self.identity, self.dataset.task, prompt, self.dataset.name,
                              sample.id, digest)
@@ -201,7 +158,7 @@ class PairRun:
         return Request(sample, audio, self.dataset.task, self.dataset.language, prompt)
 
     def _put(self, key: str, output: Output, audio_s: float) -> None:
-        from audiogate.store import StoredOutput
+        from audiogate.results.store import StoredOutput
 
         self.store.put(key, StoredOutput.from_output(output, model=self.model.name,
                                                      dataset=self.dataset.name,

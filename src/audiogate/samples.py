@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,8 @@ class Output:
     text: str | None
     seconds: float  # wall time spent on this request (inference only)
     error: str | None = None
+
+def sample_set_fingerprint(ids: Iterable[str]) -> str:
+    """16 hex chars of sha256 over the sorted sample ids: same ids ⇔ same fingerprint."""
+    digest = hashlib.sha256("\n".join(sorted(ids)).encode("utf-8")).hexdigest()
+    return digest[:16]

@@ -1,4 +1,4 @@
-"""Benchmarks for audiogate.stats (report only: benchmarks do not assert on time).
+"""Benchmarks for audiogate.gate.stats (report only: benchmarks do not assert on time).
 
 Run: .venv/bin/pytest tests/perf -q  (add --benchmark-disable to run each once, untimed).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audiogate.stats import bootstrap_corpus_rate, paired_bootstrap
+from audiogate.gate.stats import bootstrap_corpus_rate, paired_bootstrap
 
 N_UTTERANCES = 3_000
 N_RESAMPLES = 10_000

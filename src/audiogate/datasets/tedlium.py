@@ -18,7 +18,7 @@ normalizer (the WER path) would otherwise score them as words:
   the word "cough".
 * a trailing utterance key ``(talk-start-end)`` (release 1 train STMs carry one) is removed.
 ``<unk>``, ``<sil>`` and the alternate-pronunciation marks ``for(2)`` stay: the normalizer
-removes them (checked by tests/test_tedlium.py). The untouched line is in
+removes them (checked by tests/datasets/test_tedlium.py). The untouched line is in
 ``meta['stm_transcript']``.
 """
 

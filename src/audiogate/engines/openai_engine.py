@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from audiogate.audio import TARGET_RATE, to_wav_bytes
+from audiogate.datasets.audio import TARGET_RATE, to_wav_bytes
 from audiogate.engines import EngineContext
 from audiogate.errors import EngineError, RegistryError
 from audiogate.registry.load import ModelSpec
@@ -287,7 +287,7 @@ def from_spec(spec: ModelSpec, ctx: EngineContext) -> OpenAIEngine:
             f"model {spec.name!r} (engine openai) needs a server: pass --engine-url URL "
             "or give the entry a `launch:` command"
         )
-    from audiogate.server import ServerProcess
+    from audiogate.engines.launch import ServerProcess
 
     log_dir = ctx.log_dir or ctx.cache_dir / "logs"
     server = ServerProcess(launch, Path(log_dir) / f"server-{spec.name}.log",

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from audiogate.audio import TARGET_RATE
+from audiogate.datasets.audio import TARGET_RATE
 from audiogate.engines import EngineContext
 from audiogate.engines.openai_engine import ChatSettings, build_messages
 from audiogate.errors import RegistryError

@@ -1,0 +1,58 @@
+"""`audiogate serve`: an embedded CPU model behind OpenAI-compatible endpoints."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from audiogate.errors import RegistryError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "serve", help="serve a whisper-cpu model over /v1/audio/transcriptions and "
+                      "/v1/chat/completions (127.0.0.1 only by default)",
+    )
+    p.add_argument("--model", default="whisper-tiny.en", help="a whisper-cpu registry entry")
+    p.add_argument("--models-file", type=Path, default=None,
+                   help="extra model registry YAML (adds or overrides entries)")
+    p.add_argument("--served-model-name", default=None,
+                   help="the `model` name clients send (default: the registry name)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 = pick a free port (printed)")
+    p.set_defaults(func=run)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops serve_forever cleanly, like Ctrl-C
+
+
+def run(args: argparse.Namespace) -> int:
+    from audiogate.engines import EngineContext, make_engine
+    from audiogate.engines.embedded_server import make_server
+    from audiogate.registry.load import model as lookup
+
+    spec = lookup(args.model, args.models_file)
+    if spec.engine != "whisper-cpu":
+        raise RegistryError(
+            f"`audiogate serve` serves embedded CPU models (engine whisper-cpu); "
+            f"{spec.name!r} is engine {spec.engine!r}"
+        )
+    engine = make_engine(spec, EngineContext())
+    name = args.served_model_name or spec.name
+    server = make_server(engine, name, spec.languages[0], args.host, args.port)  # type: ignore[arg-type]
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    signal.signal(signal.SIGTERM, _terminate)
+    print(f"listening on http://{host}:{port} (model {name})", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        print("shutting down", flush=True)
+    finally:
+        server.server_close()
+        engine.close()
+    sys.stdout.flush()
+    return 0

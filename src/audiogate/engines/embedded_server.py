@@ -1,0 +1,231 @@
+"""Serve an embedded CPU model over the OpenAI-compatible endpoints vLLM exposes.
+
+Why: the `openai` engine, the launch/health/stop lifecycle and the one-server-per-run
+plugin can then be exercised for real on a laptop, with the same wire protocol a GPU
+run uses. Stdlib only (ThreadingHTTPServer + the `email` package for multipart), so
+serving adds no dependency.
+
+Endpoints: GET /health, GET /v1/models, POST /v1/audio/transcriptions (multipart),
+POST /v1/chat/completions (``input_audio`` parts; several parts are one recording split
+in chunks, so they are concatenated and transcribed once).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import threading
+import time
+import uuid
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from audiogate.datasets.audio import TARGET_RATE
+
+MAX_BODY = 512 * 1024 * 1024  # an hour of 16 kHz 16-bit WAV is ~115 MB
+
+
+class Transcriber(Protocol):
+    def transcribe(self, audio: Any, language: str) -> str: ...
+
+
+class ApiError(Exception):
+    """An error answered as OpenAI-style JSON: {"error": {"message", "type", "code"}}."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+
+
+def decode_audio(data: bytes) -> np.ndarray:
+    """Any libsndfile-readable bytes (WAV, FLAC, OGG) -> 16 kHz mono float32."""
+    if not data:
+        raise ApiError(400, "audio is empty")
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise ApiError(400, f"cannot decode audio: {exc}") from exc
+    mono = samples.mean(axis=1) if samples.shape[1] > 1 else samples[:, 0]
+    if rate != TARGET_RATE:
+        mono = soxr.resample(mono, rate, TARGET_RATE, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def parse_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
+    """Form fields of a multipart/form-data body, name -> raw bytes."""
+    ctype = content_type.lower()
+    if not ctype.startswith("multipart/form-data") or "boundary=" not in ctype:
+        raise ApiError(400, "expected multipart/form-data with a boundary")
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise ApiError(400, "malformed multipart body")
+    fields: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        payload = part.get_payload(decode=True)
+        fields[str(name)] = payload if isinstance(payload, bytes) else b""
+    return fields
+
+
+class ModelServer:
+    """The request logic, separate from HTTP so it is easy to reason about."""
+
+    def __init__(self, model: Transcriber, served_name: str, default_language: str) -> None:
+        self.model = model
+        self.served_name = served_name
+        self.default_language = default_language
+        self._lock = threading.Lock()  # faster-whisper's model is not safe for concurrent calls
+        self.created = int(time.time())
+
+    def _check_model(self, name: str | None) -> None:
+        if name and name != self.served_name:
+            raise ApiError(404, f"The model `{name}` does not exist; serving "
+                                f"`{self.served_name}`", "NotFoundError")
+
+    def _transcribe(self, audio: np.ndarray, language: str) -> str:
+        with self._lock:
+            try:
+                return self.model.transcribe(audio, language)
+            except Exception as exc:  # the model failed on this input: a 500 for this request
+                raise ApiError(500, f"transcription failed: {exc}", "InternalServerError") from exc
+
+    def models(self) -> dict[str, Any]:
+        return {"object": "list", "data": [
+            {"id": self.served_name, "object": "model", "created": self.created,
+             "owned_by": "audiogate"}]}
+
+    def transcriptions(self, fields: dict[str, bytes]) -> tuple[dict[str, Any] | str, str]:
+        if "file" not in fields:
+            raise ApiError(400, "missing form field `file`")
+        self._check_model(fields.get("model", b"").decode() or None)
+        language = fields.get("language", b"").decode().strip() or self.default_language
+        fmt = fields.get("response_format", b"json").decode().strip() or "json"
+        if fmt not in {"json", "text", "verbose_json"}:
+            raise ApiError(400, f"unsupported response_format {fmt!r}")
+        audio = decode_audio(fields["file"])
+        text = self._transcribe(audio, language)
+        if fmt == "text":
+            return text, fmt
+        result: dict[str, Any] = {"text": text}
+        if fmt == "verbose_json":
+            result.update(language=language, duration=len(audio) / TARGET_RATE)
+        return result, fmt
+
+    def chat(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            raise ApiError(400, "body must be a JSON object with a `messages` list")
+        self._check_model(body.get("model"))
+        chunks: list[np.ndarray] = []
+        for message in body["messages"]:
+            content = message.get("content") if isinstance(message, dict) else None
+            if not isinstance(content, list):
+                continue
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "input_audio":
+                    chunks.append(decode_audio(_b64(part.get("input_audio") or {})))
+        if not chunks:
+            raise ApiError(400, "no input_audio part in messages")
+        language = str(body.get("language") or self.default_language)
+        audio = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+        text = self._transcribe(audio, language)
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
+            "created": int(time.time()), "model": self.served_name,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": len(text.split()),
+                      "total_tokens": len(text.split())},
+        }
+
+
+def _b64(part: dict[str, Any]) -> bytes:
+    data = part.get("data")
+    if not isinstance(data, str):
+        raise ApiError(400, "input_audio.data must be a base64 string")
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, f"input_audio.data is not valid base64: {exc}") from exc
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "audiogate-serve"
+    protocol_version = "HTTP/1.1"
+    app: ModelServer  # set on the subclass built by make_server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        print(f"{self.address_string()} {format % args}", flush=True)
+
+    def _send(self, status: int, body: dict[str, Any] | str) -> None:
+        if isinstance(body, str):
+            data, ctype = body.encode(), "text/plain; charset=utf-8"
+        else:
+            data, ctype = json.dumps(body, ensure_ascii=False).encode(), "application/json"
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, exc: ApiError) -> None:
+        self._send(exc.status, {"error": {"message": str(exc), "type": exc.kind,
+                                          "code": exc.status}})
+
+    def _body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is None:
+            raise ApiError(411, "Content-Length required")
+        size = int(length)
+        if size > MAX_BODY:
+            raise ApiError(413, f"body too large ({size} bytes)")
+        return self.rfile.read(size)
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/health":
+            self._send(200, {"status": "ok"})
+        elif path == "/v1/models":
+            self._send(200, self.app.models())
+        else:
+            self._error(ApiError(404, f"no route GET {path}", "NotFoundError"))
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        try:
+            body = self._body()
+            if path == "/v1/audio/transcriptions":
+                fields = parse_multipart(self.headers.get("Content-Type", ""), body)
+                result, _ = self.app.transcriptions(fields)
+                self._send(200, result)
+            elif path == "/v1/chat/completions":
+                try:
+                    payload = json.loads(body)
+                except ValueError as exc:
+                    raise ApiError(400, f"body is not JSON: {exc}") from exc
+                self._send(200, self.app.chat(payload))
+            else:
+                raise ApiError(404, f"no route POST {path}", "NotFoundError")
+        except ApiError as exc:
+            self._error(exc)
+
+
+def make_server(model: Transcriber, served_name: str, default_language: str,
+                host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """Bind (port 0 = any free port) and return the server; call serve_forever() on it."""
+    handler = type("BoundHandler", (Handler,), {"app": ModelServer(model, served_name,
+                                                                   default_language)})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server

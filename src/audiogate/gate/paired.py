@@ -1,0 +1,120 @@
+"""Baselines and the paired gate: compare a candidate with an accepted run on the SAME ids.
+
+A baseline is the per-sample result of an accepted run, written by --update-thresholds
+next to thresholds.yaml as plain JSONL sorted by id (small, and reviewable in a pull
+request): ``{"id", "errors", "ref_tokens"}`` for WER/CER, ``{"id", "correct"}`` for accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from audiogate.errors import ThresholdsError
+from audiogate.gate.stats import (
+    Interval,
+    align_by_id,
+    bootstrap_accuracy,
+    bootstrap_corpus_rate,
+    paired_bootstrap,
+    paired_bootstrap_accuracy,
+    wilson_interval,
+)
+from audiogate.scoring.pair import SampleRecord
+
+# id -> (errors, reference tokens); accuracy uses (1 - correct, 1)
+PerSample = dict[str, tuple[int, int]]
+
+
+def per_sample(records: Sequence[SampleRecord], metric: str) -> PerSample:
+    """The samples that count in the corpus score (not errored, not excluded)."""
+    out: PerSample = {}
+    for r in records:
+        if r.error is not None or r.excluded or r.score is None:
+            continue
+        if metric == "acc":
+            out[r.id] = (0 if r.score == 100.0 else 1, 1)
+        else:
+            out[r.id] = (int(r.substitutions or 0) + int(r.deletions or 0)
+                         + int(r.insertions or 0), int(r.ref_tokens or 0))
+    return out
+
+
+def interval(data: PerSample, metric: str, *, n_resamples: int, seed: int = 0,
+             confidence: float = 0.95) -> dict[str, float | int | str] | None:
+    """95 % bootstrap interval over utterances (corpus ratio for WER/CER; mean for accuracy,
+    with Wilson's interval as a cross-check)."""
+    if not data:
+        return None
+    errors = np.array([v[0] for v in data.values()])
+    if metric == "acc":
+        correct = 1 - errors
+        boot: Interval = bootstrap_accuracy(correct, n_resamples=n_resamples, seed=seed,
+                                            confidence=confidence)
+        wilson = wilson_interval(int(correct.sum()), len(correct), confidence)
+        return {"low": boot.low, "high": boot.high, "confidence": confidence,
+                "n_resamples": n_resamples, "method": boot.method,
+                "wilson_low": wilson.low, "wilson_high": wilson.high}
+    lens = np.array([v[1] for v in data.values()])
+    boot = bootstrap_corpus_rate(errors, lens, n_resamples=n_resamples, seed=seed,
+                                 confidence=confidence)
+    return {"low": boot.low, "high": boot.high, "confidence": confidence,
+            "n_resamples": n_resamples, "method": boot.method}
+
+
+def write_baseline(path: Path, data: PerSample, metric: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for sample_id in sorted(data):
+        errors, ref = data[sample_id]
+        row = ({"id": sample_id, "correct": errors == 0} if metric == "acc"
+               else {"id": sample_id, "errors": errors, "ref_tokens": ref})
+        lines.append(json.dumps(row, ensure_ascii=False))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_baseline(path: Path) -> PerSample:
+    if not path.exists():
+        raise ThresholdsError(f"{path}: baseline file not found (record it with "
+                              "--update-thresholds)")
+    out: PerSample = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if "correct" in row:
+                out[str(row["id"])] = (0 if row["correct"] else 1, 1)
+            else:
+                out[str(row["id"])] = (int(row["errors"]), int(row["ref_tokens"]))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ThresholdsError(f"{path}:{number}: bad baseline line ({exc})") from exc
+    return out
+
+
+def paired_verdict(baseline: PerSample, candidate: PerSample, metric: str, pair_id: str, *,
+                   margin: float, confidence: float, n_resamples: int, seed: int = 0
+                   ) -> tuple[bool, str]:
+    """(worse, one-line reason) of the paired bootstrap on the ids both runs scored."""
+    aligned = align_by_id(baseline, candidate)
+    if len(aligned.ids) == 0:
+        return True, f"{pair_id}: no sample ids in common with the baseline"
+    if metric == "acc":
+        result = paired_bootstrap_accuracy(1 - aligned.base_err, 1 - aligned.cand_err,
+                                           margin=margin, confidence=confidence,
+                                           n_resamples=n_resamples, seed=seed)
+    else:
+        result = paired_bootstrap(aligned.base_err, aligned.base_len, aligned.cand_err,
+                                  aligned.cand_len, margin=margin, confidence=confidence,
+                                  n_resamples=n_resamples, seed=seed)
+    line = result.verdict_line(pair_id, metric.upper())
+    only = len(aligned.only_in_base) + len(aligned.only_in_cand)
+    if only:
+        line += (f" ({len(aligned.only_in_base)} id(s) only in the baseline, "
+                 f"{len(aligned.only_in_cand)} only in this run: excluded from the paired test)")
+    return result.worse, line

@@ -1,0 +1,468 @@
+"""The pytest plugin: options, one session object, parametrization, gate, end-of-run summary.
+
+Registered by the project's root conftest.py (``pytest_plugins``). Every (model, dataset)
+pair is one test; workers under pytest-xdist send each pair's result to the controller
+through the test report's ``user_properties``, so serial and ``-n auto`` runs print and
+write the same table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audiogate.datasets import load_dataset_with_notes
+from audiogate.engines import EngineContext, make_engine
+from audiogate.engines.base import Engine
+from audiogate.errors import AudiogateError, DatasetMissing
+from audiogate.gate.paired import (
+    PerSample,
+    interval,
+    paired_verdict,
+    per_sample,
+    read_baseline,
+    write_baseline,
+)
+from audiogate.gate.thresholds import Entry, Measured, Thresholds, judge
+from audiogate.gate.thresholds import load as load_thresholds
+from audiogate.gate.thresholds import update as update_thresholds
+from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
+from audiogate.registry import load as registry
+from audiogate.registry.load import DatasetSpec, ModelSpec
+from audiogate.results.pair_result import PairResult
+from audiogate.results.progress import Progress
+from audiogate.results.report import (
+    Row,
+    read_samples,
+    run_metadata,
+    samples_path,
+    table,
+    write_reports,
+    write_samples,
+)
+from audiogate.runner import PairRun, RunOptions
+
+# The serving options (--engine-url, ...) and the one-server-per-run hooks.
+pytest_plugins = ["audiogate.plugin.one_server"]
+
+KEY = pytest.StashKey["AudiogateSession"]()
+RESULT_PROPERTY = "audiogate.row"
+PAIR_PROPERTY = "audiogate.pair"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("audiogate", "audiogate: release gates for audio models")
+    group.addoption("--model", action="append", default=None,
+                    help="registered model to gate (repeatable; default: whisper-tiny.en)")
+    group.addoption("--data-root", default=None,
+                    help="folder holding the datasets (default: $AUDIOGATE_DATA_ROOT, the "
+                         "`audiogate_data_root` ini value, else ~/.cache/audiogate/data)")
+    group.addoption("--thresholds", default=None,
+                    help="thresholds file (default: thresholds.yaml in the rootdir)")
+    group.addoption("--report-dir", default=None,
+                    help="where reports go (default: reports/ in the rootdir)")
+    group.addoption("--update-thresholds", action="store_true",
+                    help="record the measured values of the pairs that ran in the thresholds "
+                         "file (the only way audiogate ever writes it)")
+    group.addoption("--require-gate", action="store_true",
+                    help="fail pairs that have no recorded threshold for their sample set")
+    group.addoption("--prompt", default=None,
+                    help="prompt template for chat models (overrides the model entry)")
+    group.addoption("--predictions", default=None,
+                    help="JSONL of {id, prediction} for the replay engine")
+    group.addoption("--mmau-lenient", action="store_true",
+                    help="MMAU: map a bare option letter to its choice (default: official rule)")
+    group.addoption("--download", action="store_true",
+                    help="fetch a gated pair's missing dataset before running it (never "
+                         "without this flag)")
+    group.addoption("--mirror", default=None,
+                    help="with --download: base URL replacing the official hosts "
+                         "(default $AUDIOGATE_MIRROR)")
+    group.addoption("--sources", default=None,
+                    help="with --download: a sources YAML replacing the built-in one (private "
+                         "mirrors with their own archives and checksums)")
+    group.addoption("--store", default=None,
+                    help="per-sample store (default: .audiogate/store.sqlite in the rootdir)")
+    group.addoption("--no-store", action="store_true", help="do not read or write the store")
+    group.addoption("--rerun", action="store_true",
+                    help="ignore stored outputs: infer every sample again")
+    group.addoption("--models-file", default=None, help="extra model registry YAML")
+    group.addoption("--datasets-file", default=None, help="extra dataset registry YAML")
+    group.addoption("--bootstrap-resamples", type=int, default=10_000,
+                    help="resamples for the 95 %% bootstrap intervals and the paired gate")
+    group.addoption("--progress-interval", type=float, default=10.0,
+                    help="seconds between progress lines of a running pair")
+    parser.addini("audiogate_data_root", "default data root for this project", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "audiogate_task(name): the task this gated test covers")
+    if config.option.help:
+        return
+    session = AudiogateSession(config)
+    config.stash[KEY] = session
+    config.pluginmanager.register(session, "audiogate-session")
+
+
+def _path_option(config: pytest.Config, name: str, default: Path) -> Path:
+    value = config.getoption(name)
+    path = Path(value).expanduser() if value else default
+    return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+
+
+class AudiogateSession:
+    """Per-process state: registries, thresholds, engines (one per model), the store."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        root = Path(config.rootpath)
+        extra_models = config.getoption("models_file")
+        extra_datasets = config.getoption("datasets_file")
+        self.models = registry.models(Path(extra_models) if extra_models else None)
+        self.datasets = registry.datasets(Path(extra_datasets) if extra_datasets else None)
+        self.model_names: list[str] = config.getoption("model") or ["whisper-tiny.en"]
+        for name in self.model_names:
+            if name not in self.models:
+                raise pytest.UsageError(f"--model {name}: unknown model; registered: "
+                                        f"{', '.join(sorted(self.models))}")
+        ini_root = config.getini("audiogate_data_root")  # a project's own default
+        data_default = root / ini_root if ini_root and not os.environ.get(DATA_ROOT_ENV) \
+            else default_data_root()
+        self.data_root = _path_option(config, "data_root", data_default)
+        self.thresholds_path = _path_option(config, "thresholds", root / "thresholds.yaml")
+        self.report_dir = _path_option(config, "report_dir", root / "reports")
+        self.store_path = _path_option(config, "store", root / ".audiogate" / "store.sqlite")
+        try:
+            self.thresholds: Thresholds = load_thresholds(self.thresholds_path, self.models,
+                                                          self.datasets)
+        except AudiogateError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        self.engines: dict[str, Engine] = {}
+        self.engine_errors: dict[str, str] = {}
+        self._store: Any = None
+        self.rows: list[Row] = []
+        self.failures: dict[str, str] = {}  # pair id -> message, for pairs with no result
+        self.ran_pairs: set[tuple[str, str]] = set()
+        self.per_sample: dict[str, PerSample] = {}  # pair id -> scored samples (this process)
+        self.is_worker = hasattr(config, "workerinput")
+
+    # -- parametrization ------------------------------------------------------------------
+    def pairs_for(self, task: str) -> list[tuple[ModelSpec, DatasetSpec]]:
+        found = []
+        for name in self.model_names:
+            model = self.models[name]
+            for dataset in self.datasets.values():
+                if dataset.task == task and model.supports(dataset):
+                    found.append((model, dataset))
+        return found
+
+    @pytest.hookimpl
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "pair" not in metafunc.fixturenames:
+            return
+        marker = metafunc.definition.get_closest_marker("audiogate_task")
+        task = marker.args[0] if marker else getattr(metafunc.module, "TASK", "asr")
+        pairs = self.pairs_for(task)
+        metafunc.parametrize("pair", [(m.name, d.name) for m, d in pairs], indirect=True,
+                             ids=[f"{m.name}/{d.name}" for m, d in pairs])
+
+    # -- engines and store ----------------------------------------------------------------
+    def engine_context(self, model: ModelSpec) -> EngineContext:
+        from audiogate.plugin.one_server import engine_url
+
+        url = engine_url(self.config, model.name)
+        predictions = self.config.getoption("predictions")
+        return EngineContext(
+            engine_url=url,
+            concurrency=int(self.config.getoption("engine_concurrency")),
+            timeout=float(self.config.getoption("engine_timeout")),
+            predictions=Path(predictions).resolve() if predictions else None,
+            cache_dir=cache_home(), log_dir=self.report_dir,
+        )
+
+    def engine_for(self, model: ModelSpec) -> Engine:
+        """One engine per model per process, created on first use and reused by every pair."""
+        if model.name in self.engine_errors:
+            raise AudiogateError(self.engine_errors[model.name])
+        if model.name not in self.engines:
+            try:
+                self.engines[model.name] = make_engine(model, self.engine_context(model))
+            except AudiogateError as exc:
+                self.engine_errors[model.name] = f"engine for {model.name}: {exc}"
+                raise AudiogateError(self.engine_errors[model.name]) from exc
+        return self.engines[model.name]
+
+    @property
+    def store(self) -> Any:
+        if self.config.getoption("no_store"):
+            return None
+        if self._store is None:
+            from audiogate.results.store import Store
+
+            self._store = Store.open(self.store_path)
+        return self._store
+
+    # -- progress -------------------------------------------------------------------------
+    def progress_writer(self) -> Any:
+        """Lines that reach the terminal while a pair runs, past pytest's output capture
+        (like -s would): through the terminal reporter, or a worker's own stderr (which
+        pytest-xdist workers inherit from the controller)."""
+        if self.config.get_verbosity() < -1:
+            return None
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        worker = getattr(self.config, "workerinput", {}).get("workerid")
+        prefix = f"[{worker}] " if worker else ""
+
+        def write(line: str) -> None:
+            with capture.global_and_fixture_disabled() if capture is not None \
+                    else contextlib.nullcontext():
+                if reporter is not None and not self.is_worker:
+                    reporter.write_line(line)
+                else:
+                    print(prefix + line, file=sys.__stderr__, flush=True)
+        return write
+
+    # -- collecting results (controller or serial) ---------------------------------------
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if PAIR_PROPERTY not in props:
+            return
+        pair_id = str(props[PAIR_PROPERTY])
+        model, dataset = pair_id.split("/", 1)
+        self.ran_pairs.add((model, dataset))
+        if RESULT_PROPERTY in props and report.when == "call":
+            row = Row.from_json(json.loads(str(props[RESULT_PROPERTY])))
+            self.rows.append(row)
+            self.failures.pop(pair_id, None)
+        elif report.failed and not any(r.result.pair_id == pair_id for r in self.rows):
+            self.failures[pair_id] = _short(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        for engine in self.engines.values():
+            with contextlib.suppress(Exception):  # closing must not hide the run's result
+                engine.close()
+        if self._store is not None:
+            self._store.close()
+        if self.is_worker:
+            return
+        self.threshold_changes: list[str] = []
+        if self.config.getoption("update_thresholds"):
+            measured = [Measured(r.result.model, r.result.dataset, r.result.metric,
+                                 r.result.score.value, r.result.score.total,
+                                 r.result.sample_set, self._write_baseline(r.result))
+                        for r in self.rows
+                        if r.result.score.value is not None and r.result.score.errors == 0]
+            self.threshold_changes = update_thresholds(self.thresholds_path, measured)
+        self.replay_problems = self._replay_problems()
+        if self.rows:
+            meta = run_metadata()
+            if self.replay_problems:
+                meta["replay_problems"] = self.replay_problems
+            self.written = write_reports(self.rows, self.report_dir, meta)
+
+    def _replay_problems(self) -> list[str]:
+        """Bad lines, duplicate ids and ids that match no sample of any pair that ran, for
+        a --predictions file (checked once, here, over every pair of the run)."""
+        predictions = self.config.getoption("predictions")
+        replayed = [r for r in self.rows if self.models[r.result.model].engine == "replay"]
+        if not predictions or not replayed:
+            return []
+        from audiogate.engines.replay import ReplayEngine
+
+        ran = {record.id for r in replayed for record in read_samples(
+            samples_path(self.report_dir, r.result.model, r.result.dataset))}
+        try:
+            return ReplayEngine(Path(predictions).resolve()).problems(ran)
+        except AudiogateError as exc:
+            return [str(exc)]
+
+    def _write_baseline(self, result: PairResult) -> str:
+        """Per-sample baseline of an accepted run, beside thresholds.yaml (relative path)."""
+        relative = Path("baselines") / result.model / f"{result.dataset}.jsonl"
+        records = read_samples(samples_path(self.report_dir, result.model, result.dataset))
+        write_baseline(self.thresholds_path.parent / relative,
+                       per_sample(records, result.metric), result.metric)
+        return relative.as_posix()
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or not (self.rows or self.failures):
+            return
+        tr = terminalreporter
+        tr.section("audiogate results")
+        rows = sorted(self.rows, key=lambda r: (r.result.task, r.result.dataset, r.result.model))
+        if rows:
+            tr.write_line(table(rows, markdown=False))
+            tr.write_line("")
+            for row in rows:
+                tr.write_line(f"{row.result.pair_id}: {row.status.upper()} — {row.reason}")
+        for pair_id, message in sorted(self.failures.items()):
+            tr.write_line(f"{pair_id}: FAILED before scoring — {message}", red=True)
+        ungated = [r for r in rows if r.status == "ungated"]
+        if ungated:
+            tr.write_sep("!", f"{len(ungated)} pair(s) NOT GATED (no threshold for their "
+                              "sample set)", yellow=True)
+            for row in ungated:
+                tr.write_line(f"  {row.result.pair_id}: {row.reason}", yellow=True)
+        changes = getattr(self, "threshold_changes", [])
+        if self.config.getoption("update_thresholds"):
+            tr.write_line(f"thresholds updated in {self.thresholds_path}:" if changes
+                          else f"thresholds unchanged in {self.thresholds_path}")
+            for line in changes:
+                tr.write_line(f"  {line}")
+        unused = [e for e in self.thresholds.unused(self.ran_pairs) if e.model in self.model_names]
+        if unused:
+            tr.write_line(f"{len(unused)} threshold entr(y/ies) for the selected model(s) "
+                          "not used by any test this run:")
+            for e in unused:
+                tr.write_line(f"  {e.model}/{e.dataset} {e.metric} (line {e.line})")
+        for problem in getattr(self, "replay_problems", []):
+            tr.write_line(f"predictions: {problem}", yellow=True)
+        for path in getattr(self, "written", []):
+            tr.write_line(f"report: {path}")
+
+
+def _short(report: pytest.TestReport) -> str:
+    text = str(report.longrepr) if report.longrepr else "failed"
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "failed"
+
+
+class Pair:
+    """The `pair` fixture's value: one (model, dataset) pair, ready to run and gate."""
+
+    def __init__(self, session: AudiogateSession, model: ModelSpec, dataset: DatasetSpec,
+                 node: pytest.Item) -> None:
+        self.session, self.model, self.dataset, self.node = session, model, dataset, node
+        self.id = f"{model.name}/{dataset.name}"
+        node.user_properties.append((PAIR_PROPERTY, self.id))
+
+    def _download(self) -> tuple[list[Any], list[str]]:
+        """--download: fetch the dataset (once: fetch locks and skips what is installed)."""
+        from audiogate.datasets.fetch import fetch
+
+        s = self.session
+        assert self.dataset.fetch is not None
+        try:
+            sources = s.config.getoption("sources")
+            fetch(self.dataset.fetch, s.data_root, base_url=s.config.getoption("mirror"),
+                  sources=Path(sources) if sources else None, progress=False)
+            return load_dataset_with_notes(self.dataset, s.data_root)
+        except AudiogateError as exc:
+            pytest.fail(f"{self.id}: --download could not install {self.dataset.fetch!r} into "
+                        f"{s.data_root}: {exc}", pytrace=False)
+
+    @property
+    def gated(self) -> bool:
+        return self.session.thresholds.is_gated(self.model.name, self.dataset.name)
+
+    def run(self) -> PairResult:
+        """Load the data, run the shared engine (or reuse stored outputs), score."""
+        s = self.session
+        must_run = self.gated or s.config.getoption("require_gate")
+        try:
+            samples, notes = load_dataset_with_notes(self.dataset, s.data_root)
+        except DatasetMissing as exc:
+            if not must_run:
+                pytest.skip(f"{self.id} (not gated): {exc}")
+            if not (s.config.getoption("download") and self.dataset.fetch):
+                pytest.fail(f"{self.id} is gated but its data is missing: {exc}", pytrace=False)
+            samples, notes = self._download()
+        try:
+            engine = s.engine_for(self.model)
+        except AudiogateError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        progress = None
+        write = s.progress_writer()
+        if write is not None:
+            progress = Progress(len(samples), self.id, write,
+                                interval=s.config.getoption("progress_interval"))
+        runner = PairRun(self.model, self.dataset, engine, s.data_root, store=s.store,
+                         options=RunOptions(prompt=s.config.getoption("prompt"),
+                                            lenient=s.config.getoption("mmau_lenient"),
+                                            rerun=s.config.getoption("rerun")),
+                         on_progress=(lambda done, total, reused: progress.update(
+                             reused=reused)) if progress else None)
+        try:
+            result, records = runner.run(samples, notes)
+        except AudiogateError as exc:
+            pytest.fail(f"{self.id}: {exc}", pytrace=False)
+        if progress is not None:
+            progress.finish()
+        write_samples(records, samples_path(s.report_dir, self.model.name, self.dataset.name))
+        data = per_sample(records, result.metric)
+        s.per_sample[self.id] = data
+        result.interval = interval(data, result.metric,
+                                   n_resamples=s.config.getoption("bootstrap_resamples"))
+        for name, value in (("metric", result.metric), ("value", result.score.value),
+                            ("samples", result.score.total), ("errors", result.score.errors),
+                            ("excluded", result.score.excluded), ("rtfx", result.rtfx)):
+            self.node.user_properties.append((f"audiogate.{name}", value))
+        return result
+
+
+class Gate:
+    """The `gate` fixture's value: the one shared check every gated test calls."""
+
+    def __init__(self, session: AudiogateSession, node: pytest.Item) -> None:
+        self.session, self.node = session, node
+
+    def _paired(self, result: PairResult, entry: Entry, status: str, reason: str
+                ) -> tuple[str, str]:
+        """The paired bootstrap against the entry's baseline (same ids only)."""
+        s = self.session
+        assert entry.baseline is not None
+        try:
+            baseline = read_baseline(s.thresholds_path.parent / entry.baseline)
+        except AudiogateError as exc:
+            return "fail", str(exc)
+        worse, line = paired_verdict(
+            baseline, s.per_sample.get(result.pair_id, {}), result.metric, result.pair_id,
+            margin=entry.margin, confidence=entry.confidence,
+            n_resamples=s.config.getoption("bootstrap_resamples"))
+        if "limit" not in entry.gates:
+            return ("fail" if worse else "pass"), line
+        if worse:
+            return "fail", f"{line}; limit gate: {reason}"
+        return status, f"{reason}; paired: {line}"
+
+    def check(self, result: PairResult) -> None:
+        s = self.session
+        entries = s.thresholds.for_pair(result.model, result.dataset)
+        hint = (f"`pytest benchmarks -k '{result.dataset}' --model {result.model} "
+                "--update-thresholds` (same --data-root)")
+        verdict = judge(entries, result.metric, result.score.value, result.score.total,
+                        result.score.errors, result.sample_set, record_hint=hint)
+        status, reason = verdict.status, verdict.reason
+        entry = verdict.entry
+        if entry is not None and "paired" in entry.gates and result.score.errors <= \
+                entry.max_errors:
+            status, reason = self._paired(result, entry, status, reason)
+        if s.config.getoption("update_thresholds") and status != "pass" and \
+                result.score.errors == 0 and result.score.value is not None:
+            status, reason = "updated", f"recorded by --update-thresholds ({reason})"
+        if status == "ungated" and s.config.getoption("require_gate"):
+            status, reason = "fail", f"--require-gate: {reason}"
+        if status == "fail" and result.notes:
+            reason += " — " + "; ".join(result.notes)
+        if status == "fail" and result.error_samples:
+            shown = "; ".join(f"{i}: {e}" for i, e in result.error_samples[:5])
+            more = len(result.error_samples) - 5
+            reason += f" — errored samples: {shown}" + (f" (+{more} more)" if more > 0 else "")
+        threshold = None
+        if entry is not None:
+            threshold = f"{'max' if entry.lower_is_better else 'min'} {entry.limit:.2f}"
+        row = Row(result, status, reason, threshold, entry.value if entry else None,
+                  entry.limit if entry else None)
+        self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
+        if status == "fail":
+            pytest.fail(f"{result.pair_id}: {reason}", pytrace=False)

@@ -1,0 +1,55 @@
+"""One pair's measured result: what the gate, the reports and the merge command read.
+
+It lives with the results (not with the runner that fills it) so the reports depend only
+on the record, never on the code that produces it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from audiogate.scoring.pair import PairScore
+
+
+@dataclass
+class PairResult:
+    """Everything the gate, the reports and the merge command need about one pair."""
+
+    model: str
+    dataset: str
+    task: str
+    language: str
+    metric: str
+    score: PairScore
+    sample_set: str
+    audio_seconds: float
+    inference_seconds: float
+    wall_seconds: float
+    inferred: int
+    reused: int
+    engine: dict[str, Any]
+    error_samples: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    interval: dict[str, Any] | None = None  # bootstrap CI of the corpus score
+
+    @property
+    def pair_id(self) -> str:
+        return f"{self.model}/{self.dataset}"
+
+    @property
+    def rtfx(self) -> float | None:
+        """open_asr_leaderboard's RTFx: Σ audio seconds / Σ inference seconds."""
+        return self.audio_seconds / self.inference_seconds if self.inference_seconds > 0 else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rtfx"] = self.rtfx
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PairResult:
+        data = {k: v for k, v in data.items() if k != "rtfx"}
+        data["score"] = PairScore(**data["score"])
+        data["error_samples"] = [tuple(e) for e in data.get("error_samples", [])]
+        return cls(**data)

@@ -1,0 +1,193 @@
+"""Results in the reference table's shape: terminal, Markdown, JSON, per-sample JSONL."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from audiogate.results.pair_result import PairResult
+from audiogate.scoring.pair import SampleRecord
+
+COLUMNS = ("task", "dataset", "model", "measure", "performance", "95% CI", "threshold", "delta",
+           "samples", "excluded", "errors", "RTFx", "status", "note")
+SCORING_LIBRARIES = ("jiwer", "sacrebleu", "whisper-normalizer", "faster-whisper",
+                     "ctranslate2", "soundfile", "soxr")
+
+
+@dataclass
+class Row:
+    """One pair's result with its verdict, as reported and as merged across shards."""
+
+    result: PairResult
+    status: str  # pass | fail | ungated | updated | error
+    reason: str
+    threshold: str | None = None  # "max 4.15" / "min 71.00", as shown
+    recorded: float | None = None
+    limit: float | None = None
+
+    def cells(self) -> dict[str, str]:
+        r, s = self.result, self.result.score
+        task = f"{r.task}({r.language})" if r.task == "asr" else r.task
+        perf = "—" if s.value is None else f"{s.value:.2f}"
+        delta = ""
+        if self.recorded is not None and s.value is not None:
+            delta = f"{round(s.value - self.recorded, 2) + 0.0:+.2f}"
+        ci = ""
+        if r.interval:
+            ci = f"[{r.interval['low']:.2f}, {r.interval['high']:.2f}]"
+        note = ""
+        if s.abnormal_limit is not None:
+            note = (f"Filtered abnormal samples ({s.metric.upper()} > {s.abnormal_limit:g}): "
+                    f"{s.excluded}")
+        if s.breakdown.get("rule"):
+            note = f"{s.breakdown['rule']} MMAU rule"
+        return {
+            "task": task, "dataset": r.dataset, "model": r.model, "measure": s.metric,
+            "performance": perf, "95% CI": ci, "threshold": self.threshold or "", "delta": delta,
+            "samples": f"{s.scored}/{s.total}", "excluded": str(s.excluded),
+            "errors": str(s.errors), "RTFx": "" if r.rtfx is None else f"{r.rtfx:.1f}",
+            "status": self.status.upper(), "note": note,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {"result": self.result.to_json(), "status": self.status, "reason": self.reason,
+                "threshold": self.threshold, "recorded": self.recorded, "limit": self.limit}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Row:
+        return cls(PairResult.from_json(data["result"]), data["status"], data["reason"],
+                   data.get("threshold"), data.get("recorded"), data.get("limit"))
+
+
+def table(rows: Sequence[Row], *, markdown: bool) -> str:
+    """A fixed-width (terminal) or pipe (Markdown) table of the rows."""
+    cells = [r.cells() for r in rows]
+    widths = {c: max([len(c)] + [len(x[c]) for x in cells]) for c in COLUMNS}
+    if markdown:
+        lines = ["| " + " | ".join(c.ljust(widths[c]) for c in COLUMNS) + " |",
+                 "| " + " | ".join("-" * widths[c] for c in COLUMNS) + " |"]
+        lines += ["| " + " | ".join(x[c].ljust(widths[c]) for c in COLUMNS) + " |" for x in cells]
+    else:
+        lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip()]
+        lines += ["  ".join(x[c].ljust(widths[c]) for c in COLUMNS).rstrip() for x in cells]
+    return "\n".join(lines)
+
+
+def run_metadata() -> dict[str, Any]:
+    """Versions of the scoring stack, git commit, host: what makes a number reproducible."""
+    versions: dict[str, str | None] = {}
+    for name in ("audiogate", *SCORING_LIBRARIES):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=5, check=False).stdout.strip() or None
+    except OSError:
+        commit = None
+    return {"created": datetime.now(UTC).isoformat(timespec="seconds"), "git_commit": commit,
+            "python": platform.python_version(), "versions": versions}
+
+
+def verdict(rows: Iterable[Row]) -> str:
+    statuses = [r.status for r in rows]
+    return "fail" if any(s in {"fail", "error"} for s in statuses) else "pass"
+
+
+def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | None = None
+                  ) -> list[Path]:
+    """audiogate-report.md / .json (and a chart when matplotlib is present)."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    meta = meta or run_metadata()
+    ordered = sorted(rows, key=lambda r: (r.result.task, r.result.dataset, r.result.model))
+    md = [f"# audiogate results — {verdict(ordered).upper()}", "", table(ordered, markdown=True),
+          ""]
+    for row in ordered:
+        md.append(f"- **{row.result.pair_id}**: {row.status.upper()} — {row.reason}")
+        md.append(f"  - engine: `{json.dumps(row.result.engine, sort_keys=True)}`; "
+                  f"{row.result.inferred} inferred, {row.result.reused} reused from the store")
+        if row.result.interval:
+            md.append(f"  - 95 % interval: [{row.result.interval['low']:.2f}, "
+                      f"{row.result.interval['high']:.2f}] ({row.result.interval['method']}, "
+                      f"{row.result.interval['n_resamples']} resamples)")
+        for note in row.result.notes:
+            md.append(f"  - {note}")
+        for sample_id, error in row.result.error_samples[:20]:
+            md.append(f"  - error `{sample_id}`: {error}")
+        if row.result.score.breakdown:
+            md.append(f"  - breakdown: `{json.dumps(row.result.score.breakdown)}`")
+    md += ["", f"git commit: `{meta.get('git_commit')}` · created {meta.get('created')} · "
+               f"versions: {json.dumps(meta.get('versions'))}", ""]
+    paths = [report_dir / "audiogate-report.md", report_dir / "audiogate-report.json"]
+    paths[0].write_text("\n".join(md), encoding="utf-8")
+    paths[1].write_text(json.dumps({"verdict": verdict(ordered), "meta": meta,
+                                    "rows": [r.to_json() for r in ordered]}, indent=2,
+                                   ensure_ascii=False), encoding="utf-8")
+    chart = write_chart(ordered, report_dir / "audiogate-report.svg")
+    if chart is not None:
+        paths.append(chart)
+    return paths
+
+
+def write_chart(rows: Sequence[Row], path: Path) -> Path | None:
+    """Each pair's score beside its recorded value and limit (SVG); skipped without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    scored = [r for r in rows if r.result.score.value is not None]
+    if not scored:
+        return None
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(scored)), 4.0))
+    xs = range(len(scored))
+    colors = ["tab:red" if r.status == "fail" else "tab:green" if r.status == "pass"
+              else "tab:gray" for r in scored]
+    values = [r.result.score.value or 0.0 for r in scored]
+    errors = [[v - (r.result.interval or {}).get("low", v) for v, r in zip(values, scored,
+                                                                          strict=True)],
+              [(r.result.interval or {}).get("high", v) - v for v, r in zip(values, scored,
+                                                                          strict=True)]]
+    ax.bar(list(xs), values, color=colors, yerr=errors, capsize=4)
+    for x, r in zip(xs, scored, strict=True):
+        if r.limit is not None:
+            ax.hlines(r.limit, x - 0.4, x + 0.4, colors="black", linestyles="dashed")
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels([f"{r.result.model}\n{r.result.dataset}" for r in scored], fontsize=7)
+    ax.set_ylabel("score (WER/CER %, accuracy %)")
+    ax.set_title("audiogate: score (bar, 95 % interval) vs limit (dashed)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_samples(records: Sequence[SampleRecord], path: Path) -> Path:
+    """One JSON object per sample: the raw output, the normalized texts, S/D/I, score, error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_samples(path: Path) -> list[SampleRecord]:
+    """The per-sample records written by write_samples."""
+    with path.open(encoding="utf-8") as f:
+        return [SampleRecord(**json.loads(line)) for line in f if line.strip()]
+
+
+def samples_path(report_dir: Path, model: str, dataset: str) -> Path:
+    return report_dir / "samples" / f"{model}__{dataset}.jsonl"

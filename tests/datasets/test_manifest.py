@@ -1,0 +1,85 @@
+"""A user's own data as a JSONL manifest: one registry entry (in --datasets-file), no code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from audiogate.datasets import load_dataset
+from audiogate.registry.load import datasets
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def clips(shared_data: Path) -> list[tuple[str, Path, str]]:
+    """(id, flac, reference) of the real test-clean slice."""
+    out = []
+    for trans in sorted((shared_data / "LibriSpeech" / "test-clean").glob("*/*/*.trans.txt")):
+        for line in trans.read_text().splitlines():
+            utt, _, text = line.partition(" ")
+            out.append((utt, trans.parent / f"{utt}.flac", text))
+    return out
+
+
+def registry_file(tmp_path: Path, manifest: Path) -> Path:
+    path = tmp_path / "my-datasets.yaml"
+    path.write_text(f"my-calls:\n  task: asr\n  language: en\n  loader: manifest\n"
+                    f"  path: {manifest}\n  metric: wer\n  abnormal_limit: 1000\n")
+    return path
+
+
+def test_manifest_lines_and_their_problems(tmp_path: Path, shared_data: Path) -> None:
+    (a, flac_a, ref_a), (b, flac_b, ref_b) = clips(shared_data)[:2]
+    manifest = tmp_path / "calls" / "manifest.jsonl"
+    manifest.parent.mkdir()
+    (manifest.parent / "local.flac").write_bytes(flac_b.read_bytes())  # relative path
+    manifest.write_text("\n".join([
+        json.dumps({"id": a, "audio": str(flac_a), "reference": ref_a, "speaker": "s1"}),
+        json.dumps({"id": b, "audio": "local.flac", "text": ref_b}),
+        "{not json",
+        json.dumps({"id": "no-audio", "reference": "hello"}),
+        json.dumps({"id": "no-ref", "audio": str(flac_a)}),
+        json.dumps({"id": a, "audio": str(flac_a), "reference": ref_a}),
+    ]) + "\n")
+    spec = datasets(registry_file(tmp_path, manifest))["my-calls"]
+    samples = {s.id: s for s in load_dataset(spec, tmp_path / "unused-root")}
+    assert samples[a].error is None and samples[a].meta == {"speaker": "s1"}
+    assert samples[b].audio_path == manifest.parent / "local.flac"
+    assert samples[b].reference == ref_b and samples[b].error is None
+    errors = sorted(s.error for s in samples.values() if s.error)
+    assert errors == sorted([
+        f"{manifest}:3: not JSON (Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1))",
+        f"{manifest}:4: no 'audio' field",
+        f"{manifest}:5: no 'reference' text",
+        f"{manifest}:6: duplicate id '{a}' (first at line 1)",
+    ])
+
+
+def test_manifest_dataset_is_gated_like_a_registered_one(pytester: pytest.Pytester,
+                                                         shared_data: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    manifest = pytester.path / "manifest.jsonl"
+    manifest.write_text("\n".join(json.dumps({"id": i, "audio": str(p), "reference": r})
+                                  for i, p, r in clips(shared_data)) + "\n")
+    registry = registry_file(pytester.path, manifest)
+    pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
+    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    args = ["-k", "my-calls", f"--datasets-file={registry}", "--no-store",
+            "-p", "no:cacheprovider", "--bootstrap-resamples=200"]
+    pytester.runpytest(*args, "--update-thresholds").assert_outcomes(passed=1)
+    assert "my-calls:" in (pytester.path / "thresholds.yaml").read_text()
+    report = json.loads((pytester.path / "reports" / "audiogate-report.json").read_text())
+    [row] = report["rows"]
+    # the same clips as the registered slice: the same WER as librispeech-test-clean
+    assert row["result"]["score"]["total"] == 6
+    assert round(row["result"]["score"]["value"], 2) == 3.77
+    result = pytester.runpytest(*args, "--require-gate")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*whisper-tiny.en/my-calls: PASS*"])

