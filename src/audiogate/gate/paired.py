@@ -3,13 +3,17 @@
 A baseline is the per-sample result of an accepted run, written by --update-thresholds
 next to thresholds.yaml as plain JSONL sorted by id (small, and reviewable in a pull
 request): ``{"id", "errors", "ref_tokens"}`` for WER/CER, ``{"id", "correct"}`` for accuracy.
+Samples the abnormal filter excluded are listed too (``{"id", "excluded": true}``): they take
+no part in the paired test, but they belong to the sample set the entry was recorded on, so a
+later run can say exactly which ids it added or lost.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,34 +69,51 @@ def interval(data: PerSample, metric: str, *, n_resamples: int, seed: int = 0,
             "n_resamples": n_resamples, "method": boot.method}
 
 
-def write_baseline(path: Path, data: PerSample, metric: str) -> None:
+def write_baseline(path: Path, data: PerSample, metric: str,
+                   excluded: Sequence[str] = ()) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for sample_id in sorted(data):
-        errors, ref = data[sample_id]
-        row = ({"id": sample_id, "correct": errors == 0} if metric == "acc"
-               else {"id": sample_id, "errors": errors, "ref_tokens": ref})
-        lines.append(json.dumps(row, ensure_ascii=False))
+    rows: dict[str, dict[str, object]] = {i: {"id": i, "excluded": True} for i in excluded}
+    for sample_id, (errors, ref) in data.items():
+        rows[sample_id] = ({"id": sample_id, "correct": errors == 0} if metric == "acc"
+                           else {"id": sample_id, "errors": errors, "ref_tokens": ref})
+    lines = [json.dumps(rows[i], ensure_ascii=False) for i in sorted(rows)]
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
-def read_baseline(path: Path) -> PerSample:
+def _baseline_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.exists():
         raise ThresholdsError(f"{path}: baseline file not found (record it with "
                               "--update-thresholds)")
-    out: PerSample = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
+            str(row["id"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ThresholdsError(f"{path}:{number}: bad baseline line ({exc})") from exc
+        yield number, row
+
+
+def baseline_ids(path: Path) -> frozenset[str]:
+    """Every id of the sample set the baseline was recorded on (excluded ones included)."""
+    return frozenset(str(row["id"]) for _, row in _baseline_rows(path))
+
+
+def read_baseline(path: Path) -> PerSample:
+    """The scored samples of a baseline: ``id -> (errors, reference tokens)``."""
+    out: PerSample = {}
+    for number, row in _baseline_rows(path):
+        if row.get("excluded"):
+            continue
+        try:
             if "correct" in row:
                 out[str(row["id"])] = (0 if row["correct"] else 1, 1)
             else:
                 out[str(row["id"])] = (int(row["errors"]), int(row["ref_tokens"]))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ThresholdsError(f"{path}:{number}: bad baseline line ({exc})") from exc
     return out
 
