@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from importlib import resources
@@ -132,6 +133,33 @@ def whisper_base(cache_dir: Path) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def content_fingerprint(folder: Path, cache_dir: Path) -> dict[str, str]:
+    """sha256 of every file in a model folder, by name: what the weights ARE, not their size.
+
+    A fine-tuned checkpoint has the same shapes and file sizes as its parent; only the
+    content tells them apart. Hashing 150 MB takes a fraction of a second, but a large
+    checkpoint is hashed once: digests are cached by (path, size, mtime), under a lock.
+    """
+    index = cache_dir / "weights" / "fingerprints.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(index) + ".lock"):
+        try:
+            known: dict[str, str] = json.loads(index.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        digests: dict[str, str] = {}
+        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            stat = path.stat()
+            key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+            if key not in known:
+                known[key] = _sha256(path)
+            digests[path.name] = known[key]
+        tmp = index.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(known, indent=0, sort_keys=True), encoding="utf-8")
+        tmp.replace(index)
+    return digests
 
 
 WEIGHTS = {
