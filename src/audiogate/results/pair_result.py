@@ -50,6 +50,6 @@ class PairResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PairResult:
         data = {k: v for k, v in data.items() if k != "rtfx"}
-        data["score"] = PairScore(**data["score"])
+        data["score"] = PairScore.from_json(data["score"])
         data["error_samples"] = [tuple(e) for e in data.get("error_samples", [])]
         return cls(**data)

@@ -17,8 +17,8 @@ from audiogate.scoring.pair import SampleRecord
 
 COLUMNS = ("task", "dataset", "model", "measure", "performance", "95% CI", "threshold", "delta",
            "samples", "excluded", "errors", "RTFx", "status", "note")
-SCORING_LIBRARIES = ("jiwer", "sacrebleu", "whisper-normalizer", "faster-whisper",
-                     "ctranslate2", "soundfile", "soxr")
+SCORING_LIBRARIES = ("jiwer", "sacrebleu", "whisper-normalizer", "kaldialign", "num2words",
+                     "faster-whisper", "ctranslate2", "soundfile", "soxr")
 
 
 @dataclass
