@@ -593,3 +593,74 @@ def test_update_appends_keep_every_comment_where_it_was(tmp_path: Path) -> None:
               sample_set: {FP}
         # trailing note
         """)
+
+
+# --- the scoring protocol an entry was recorded under --------------------------------------
+
+def test_entry_without_protocol_is_the_datasets_gating_protocol(tmp_path: Path,
+                                                               registry) -> None:
+    thresholds = _load(tmp_path, VALID, registry)
+    (clean,) = thresholds.for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert clean.protocol == "ultraeval-audio"
+    (mmau,) = thresholds.for_pair("step-audio-r1.1", "mmau-test-mini")
+    assert mmau.protocol is None  # accuracy has one rule
+
+
+def test_entry_protocol_is_read_and_validated(tmp_path: Path, registry) -> None:
+    text = VALID.replace("      note: tiny model", "      protocol: open-asr")
+    path = _write(tmp_path, text)
+    (clean,) = load(path, *registry, {"ultraeval-audio", "open-asr"}).for_pair(
+        "whisper-tiny.en", "librispeech-test-clean")
+    assert clean.protocol == "open-asr"
+    with pytest.raises(ThresholdsError, match=r"thresholds.yaml:\d+: .*unknown protocol "
+                                              r"'open-asr' \(registered: ultraeval-audio\)"):
+        load(path, *registry, {"ultraeval-audio"})
+
+
+def _recorded_under(protocol: str | None) -> Entry:
+    e = _entry()
+    return Entry(e.model, e.dataset, e.metric, e.value, e.limit, e.samples, e.sample_set,
+                 e.max_errors, e.line, {}, protocol=protocol)
+
+
+def test_judge_entry_of_another_protocol_is_an_error_that_says_so() -> None:
+    verdict = judge([_recorded_under("open-asr")], "wer", 1.0, 6, 0, FP, record_hint=HINT,
+                    protocol="ultraeval-audio")
+    assert verdict.status == "error" and verdict.entry is None
+    assert "'open-asr'" in verdict.reason and "'ultraeval-audio'" in verdict.reason
+    assert "not comparable" in verdict.reason and HINT in verdict.reason
+
+
+def test_judge_picks_the_entry_of_the_same_protocol() -> None:
+    other, same = _recorded_under("open-asr"), _recorded_under("ultraeval-audio")
+    verdict = judge([other, same], "wer", 4.5, 6, 0, FP, record_hint=HINT,
+                    protocol="ultraeval-audio")
+    assert verdict.status == "pass" and verdict.entry is same
+    assert judge([other, same], "wer", 4.5, 6, 0, FP, record_hint=HINT,
+                 protocol="open-asr").entry is other
+
+
+def test_update_writes_the_protocol(tmp_path: Path, registry) -> None:
+    path = _original(tmp_path)
+    update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer", 5.0, 6, FP,
+                           protocol="ultraeval-audio"),
+                  Measured("whisper-tiny.en", "librispeech-test-other", "wer", 9.0, 3, "ab",
+                           protocol="ultraeval-audio")])
+    thresholds = load(path, *registry)
+    for dataset in ("librispeech-test-clean", "librispeech-test-other"):
+        (entry,) = thresholds.for_pair("whisper-tiny.en", dataset)
+        assert entry.raw["protocol"] == "ultraeval-audio"
+
+
+def test_update_under_another_protocol_adds_an_entry(tmp_path: Path, registry) -> None:
+    """An entry without `protocol` is the dataset's gating protocol's (so it is updated in
+    place); one recorded under another protocol is left alone and a new entry added."""
+    path = _original(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("note: keep this note", "protocol: ultraeval-audio"),
+                    encoding="utf-8")
+    update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer", 3.0, 6, FP,
+                           protocol="open-asr")])
+    entries = load(path, *registry).for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert [(e.value, e.protocol) for e in entries] == [(4.27, "ultraeval-audio"),
+                                                       (3.0, "open-asr")]

@@ -24,7 +24,7 @@ from audiogate.scoring.open_asr_multilingual import (
     normalize_open_asr_multilingual,
 )
 from audiogate.scoring.open_asr_report import average_wer, leaderboard_rtfx, table_rtfx
-from audiogate.scoring.pair import Outcome, score_asr
+from audiogate.scoring.pair import Outcome, protocol_rtfx, score_asr
 from audiogate.scoring.protocol import TextScorer, text_scorer
 
 N_EN, N_PAIRS, N_ML_STRINGS, N_ML_PAIRS = 97, 44, 18, 9
@@ -121,7 +121,7 @@ def test_corpus_value_rounding_and_drops(truth: dict[str, Any], english: Dataset
     assert sum(r.protocols["open-asr"].get("deletions", 0) for r in records) == counts["del"]
     assert sum(r.protocols["open-asr"].get("substitutions", 0) for r in records) == \
         counts["sub"]
-    assert oasr.rtfx == truth["rtfx_example"]["dataset_rtfx"]
+    assert protocol_rtfx(english, records) == {"open-asr": truth["rtfx_example"]["dataset_rtfx"]}
     # the gating protocol on the same outputs: UltraEval-Audio's value, the empty
     # reference an error there (not a silent drop)
     assert result.protocol == "ultraeval-audio"

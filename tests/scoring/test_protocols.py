@@ -11,7 +11,7 @@ import pytest
 from audiogate.errors import RegistryError
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, profile_for
-from audiogate.scoring.pair import Outcome, PairScore, score_asr
+from audiogate.scoring.pair import Outcome, PairScore, protocol_rtfx, score_asr
 from audiogate.scoring.protocol import text_scorer
 
 
@@ -98,7 +98,8 @@ def test_both_protocols_from_the_same_outputs(spec: DatasetSpec) -> None:
     assert "normalized_hypothesis" not in names.protocols["open-asr"]  # same text: omitted
     assert filler.error == "empty reference after normalization"
     assert filler.protocols["open-asr"] == {"dropped": True}
-    assert oasr.rtfx == 4.0  # Σ 2 s audio / Σ 0.5 s, over the samples it kept
+    # Σ 2 s audio / Σ 0.5 s, over the samples it kept; UltraEval-Audio defines none
+    assert protocol_rtfx(spec, records) == {"open-asr": 4.0}
 
 
 def test_gating_under_open_asr_drops_instead_of_erroring(spec: DatasetSpec) -> None:

@@ -96,3 +96,31 @@ def test_difference_3_tokens_lower_cased_after_tokenizing() -> None:
     assert english_tokens("ℍello №") == ["hello", "no"]
     assert english_tokens("ＡＢＣ 100℃") == ["abc", "100", "c"]
     assert align(english_tokens("HELLO THERE"), english_tokens("ℍello there")).percent == 0.0
+
+
+# --- the compiled pipeline is the package's ------------------------------------------------
+
+EXTRAS = ["Mr.", "Dr.", "St.", "won't", "can't", "y'all", "gonna", "I'm", "she's", "he'd been",
+          "$5.50", "twenty five", "1,000", "3.14", "25%", "one oh one", "(aside)", "[noise]",
+          "<unk>", "um", "hmm", "colour", "kinda", "cause", "ℍ", "™", "café", "—", "…", "don’t"]
+
+
+def test_compiled_pipeline_is_the_packages_own(shared_data: Path) -> None:
+    """WhisperPipeline runs the package's steps on precompiled patterns and skips rewrites
+    whose text is absent; on real transcripts with inserted hard cases it must give exactly
+    the package's output."""
+    import random
+
+    from audiogate.scoring.english import WhisperPipeline
+
+    lines = [line.partition(" ")[2]
+             for path in sorted(shared_data.glob("LibriSpeech/*/*/*/*.trans.txt"))
+             for line in path.read_text(encoding="utf-8").splitlines()]
+    rng = random.Random(0)
+    ours = WhisperPipeline()
+    for _ in range(2000):
+        words = rng.choice(lines).split()
+        for _ in range(rng.randint(0, 5)):
+            words.insert(rng.randint(0, len(words)), rng.choice(EXTRAS))
+        text = " ".join(w.lower() if rng.random() < 0.5 else w for w in words)
+        assert ours(text) == PACKAGE(text), text

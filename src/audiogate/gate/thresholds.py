@@ -11,13 +11,15 @@ Schema (a mapping model -> dataset -> list of entries)::
           samples: 6         # size of the sample set it was recorded on
           sample_set: 1f9c…  # fingerprint of its sample ids (optional when only size is known)
           max_errors: 0      # samples allowed to error (default 0)
+          protocol: ultraeval-audio  # the scoring protocol it was recorded under
+                                     # (default: the dataset's gating protocol)
           note: free text
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +31,9 @@ from audiogate.errors import ThresholdsError
 from audiogate.registry.load import LOWER_IS_BETTER, DatasetSpec, ModelSpec
 
 ENTRY_KEYS = {"metric", "value", "max", "min", "samples", "sample_set", "max_errors", "note",
+              "protocol",
               # statistical gates (paired bootstrap against a stored baseline)
               "gate", "margin", "confidence", "baseline"}
-
 
 
 
@@ -51,6 +53,7 @@ class Entry:
     margin: float = 0.0  # paired gate: allowed worsening, in metric points
     confidence: float = 0.95
     baseline: str | None = None  # paired gate: per-sample JSONL, relative to thresholds.yaml
+    protocol: str | None = None  # the scoring protocol it was recorded under
 
     @property
     def lower_is_better(self) -> bool:
@@ -64,7 +67,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # "pass" | "fail" | "ungated"
+    status: str  # "pass" | "fail" | "ungated" | "error" (not comparable: another protocol)
     reason: str
     entry: Entry | None = None
 
@@ -104,9 +107,10 @@ def _line(node: Any, key: Any = None) -> int:
         return 0
 
 
-def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, DatasetSpec]
-         ) -> Thresholds:
-    """Read and validate; any problem raises ThresholdsError naming file, line and key."""
+def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, DatasetSpec],
+         protocols: Collection[str] | None = None) -> Thresholds:
+    """Read and validate; any problem raises ThresholdsError naming file, line and key.
+    ``protocols``: the known protocol names, checked when given."""
     if not path.exists():
         return Thresholds(path, [])
     try:
@@ -134,11 +138,12 @@ def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, Dat
             if not isinstance(items, CommentedSeq):
                 raise ThresholdsError(f"{where}: {model}/{dataset} must be a list of entries")
             for item in items:
-                entries.append(_entry(path, model, datasets[dataset], item))
+                entries.append(_entry(path, model, datasets[dataset], item, protocols))
     return Thresholds(path, entries)
 
 
-def _entry(path: Path, model: str, spec: DatasetSpec, item: Any) -> Entry:
+def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
+           protocols: Collection[str] | None = None) -> Entry:
     line = _line(item)
     where = f"{path}:{line}: {model}/{spec.name}"
     if not isinstance(item, CommentedMap):
@@ -184,14 +189,22 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any) -> Entry:
     if not 0.5 <= confidence < 1.0:
         raise ThresholdsError(f"{where}: confidence must be in [0.5, 1), not {confidence}")
     baseline = item.get("baseline")
+    protocol = str(item["protocol"]) if item.get("protocol") else None
+    if protocol is not None and protocols is not None and protocol not in protocols:
+        raise ThresholdsError(f"{path}:{_line(item, 'protocol')}: {model}/{spec.name}: "
+                              f"unknown protocol {protocol!r} (registered: "
+                              f"{', '.join(sorted(protocols))})")
+    if protocol is None and metric != "acc":
+        protocol = spec.protocol  # entries written before protocols were named
     return Entry(model, spec.name, metric, value, limit, samples,
                  str(sample_set) if sample_set is not None else None, max_errors, line, item,
-                 gates, margin, confidence, str(baseline) if baseline else None)
+                 gates, margin, confidence, str(baseline) if baseline else None, protocol)
 
 
 def judge(entries: list[Entry], metric: str, value: float | None, total: int, errors: int,
-          fingerprint: str, *, record_hint: str) -> Verdict:
-    """Compare a score with the entry recorded on the same sample set, and only that one."""
+          fingerprint: str, *, record_hint: str, protocol: str | None = None) -> Verdict:
+    """Compare a score with the entry recorded on the same sample set under the same scoring
+    protocol, and only that one; an entry of another protocol is an error, never a gate."""
     candidates = [e for e in entries if e.metric == metric]
     if not candidates:
         return Verdict("ungated", f"no recorded threshold; record it with {record_hint}")
@@ -208,6 +221,16 @@ def judge(entries: list[Entry], metric: str, value: float | None, total: int, er
         return Verdict("ungated", f"thresholds exist only for other sample sets ({recorded}); "
                                   f"this run: {total} samples [{fingerprint}]; record it with "
                                   f"{record_hint}")
+    if protocol is not None:
+        same_protocol = [e for e in matching if e.protocol in (None, protocol)]
+        if not same_protocol:
+            recorded = ", ".join(f"{e.protocol!r} (line {e.line})" for e in matching)
+            return Verdict("error", f"the threshold for this sample set was recorded under "
+                                    f"protocol {recorded}, but this pair is scored for the gate "
+                                    f"under {protocol!r}: values of different protocols are not "
+                                    "comparable; set the dataset's `protocol:` to the recorded "
+                                    f"one, or record this protocol with {record_hint}")
+        matching = same_protocol
     entry = matching[0]
     name = metric.upper()
     bound = "max" if entry.lower_is_better else "min"
@@ -236,6 +259,7 @@ class Measured:
     samples: int
     sample_set: str
     baseline: str | None = None  # path of the per-sample baseline, relative to the file
+    protocol: str | None = None  # the gating protocol the value was scored under
 
 
 def default_limit(metric: str, value: float) -> float:
@@ -262,7 +286,9 @@ def update(path: Path, measured: Iterable[Measured]) -> list[str]:
         for item in items:
             same_set = item.get("sample_set") == m.sample_set or (
                 item.get("sample_set") is None and int(item.get("samples", -1)) == m.samples)
-            if item.get("metric") == m.metric and same_set:
+            # an entry without `protocol` was recorded under the dataset's gating protocol
+            same_protocol = item.get("protocol") in (None, m.protocol)
+            if item.get("metric") == m.metric and same_set and same_protocol:
                 slack = float(item[bound]) - float(item["value"])
                 old = float(item["value"])
                 if old == value and item.get("baseline") == m.baseline:
@@ -272,6 +298,8 @@ def update(path: Path, measured: Iterable[Measured]) -> list[str]:
                 item["sample_set"] = m.sample_set
                 if m.baseline:
                     item["baseline"] = m.baseline
+                if m.protocol:
+                    item["protocol"] = m.protocol
                 what = f"{old:.2f} -> {value:.2f}" if old != value else "baseline recorded"
                 changes.append(f"{m.model}/{m.dataset} {m.metric}: {what} "
                                f"({bound} {item[bound]:.2f})")
@@ -283,6 +311,8 @@ def update(path: Path, measured: Iterable[Measured]) -> list[str]:
             entry[bound] = default_limit(m.metric, value)
             entry["samples"] = m.samples
             entry["sample_set"] = m.sample_set
+            if m.protocol:
+                entry["protocol"] = m.protocol
             if m.baseline:
                 entry["baseline"] = m.baseline
             _add_entry(data, m.model, m.dataset, entry)

@@ -94,6 +94,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="ignore stored outputs: infer every sample again")
     group.addoption("--models-file", default=None, help="extra model registry YAML")
     group.addoption("--datasets-file", default=None, help="extra dataset registry YAML")
+    group.addoption("--protocols-file", default=None,
+                    help="extra scoring protocol registry YAML (profiles per metric)")
     group.addoption("--bootstrap-resamples", type=int, default=10_000,
                     help="resamples for the 95 %% bootstrap intervals and the paired gate")
     group.addoption("--progress-interval", type=float, default=10.0,
@@ -126,6 +128,15 @@ class AudiogateSession:
         extra_datasets = config.getoption("datasets_file")
         self.models = registry.models(Path(extra_models) if extra_models else None)
         self.datasets = registry.datasets(Path(extra_datasets) if extra_datasets else None)
+        extra_protocols = config.getoption("protocols_file")
+        try:
+            self.protocols = registry.protocols(Path(extra_protocols) if extra_protocols
+                                                else None)
+            for spec in self.datasets.values():
+                if spec.metric != "acc":
+                    registry.profile_for(spec, self.protocols)
+        except AudiogateError as exc:
+            raise pytest.UsageError(str(exc)) from exc
         self.model_names: list[str] = config.getoption("model") or ["whisper-tiny.en"]
         for name in self.model_names:
             if name not in self.models:
@@ -140,7 +151,7 @@ class AudiogateSession:
         self.store_path = _path_option(config, "store", root / ".audiogate" / "store.sqlite")
         try:
             self.thresholds: Thresholds = load_thresholds(self.thresholds_path, self.models,
-                                                          self.datasets)
+                                                          self.datasets, self.protocols)
         except AudiogateError as exc:
             raise pytest.UsageError(str(exc)) from exc
         self.engines: dict[str, Engine] = {}
@@ -258,7 +269,8 @@ class AudiogateSession:
         if self.config.getoption("update_thresholds"):
             measured = [Measured(r.result.model, r.result.dataset, r.result.metric,
                                  r.result.score.value, r.result.score.total,
-                                 r.result.sample_set, self._write_baseline(r.result))
+                                 r.result.sample_set, self._write_baseline(r.result),
+                                 r.result.score.protocol)
                         for r in self.rows
                         if r.result.score.value is not None and r.result.score.errors == 0]
             self.threshold_changes = update_thresholds(self.thresholds_path, measured)
@@ -389,7 +401,8 @@ class Pair:
         runner = PairRun(self.model, self.dataset, engine, s.data_root, store=s.store,
                          options=RunOptions(prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
-                                            rerun=s.config.getoption("rerun")),
+                                            rerun=s.config.getoption("rerun"),
+                                            protocols=s.protocols),
                          on_progress=(lambda done, total, reused: progress.update(
                              reused=reused)) if progress else None)
         try:
@@ -405,8 +418,12 @@ class Pair:
                                    n_resamples=s.config.getoption("bootstrap_resamples"))
         for name, value in (("metric", result.metric), ("value", result.score.value),
                             ("samples", result.score.total), ("errors", result.score.errors),
-                            ("excluded", result.score.excluded), ("rtfx", result.rtfx)):
+                            ("excluded", result.score.excluded), ("rtfx", result.rtfx),
+                            ("protocol", result.score.protocol),
+                            ("dropped", result.score.dropped)):
             self.node.user_properties.append((f"audiogate.{name}", value))
+        for protocol, other in result.score.others().items():
+            self.node.user_properties.append((f"audiogate.value.{protocol}", other.reported))
         return result
 
 
@@ -441,7 +458,8 @@ class Gate:
         hint = (f"`pytest benchmarks -k '{result.dataset}' --model {result.model} "
                 "--update-thresholds` (same --data-root)")
         verdict = judge(entries, result.metric, result.score.value, result.score.total,
-                        result.score.errors, result.sample_set, record_hint=hint)
+                        result.score.errors, result.sample_set, record_hint=hint,
+                        protocol=result.score.protocol)
         status, reason = verdict.status, verdict.reason
         entry = verdict.entry
         if entry is not None and "paired" in entry.gates and result.score.errors <= \
@@ -464,5 +482,5 @@ class Gate:
         row = Row(result, status, reason, threshold, entry.value if entry else None,
                   entry.limit if entry else None)
         self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
-        if status == "fail":
+        if status in ("fail", "error"):
             pytest.fail(f"{result.pair_id}: {reason}", pytrace=False)

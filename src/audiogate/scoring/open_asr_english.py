@@ -24,7 +24,8 @@ from importlib import resources
 from typing import Any
 
 from ruamel.yaml import YAML
-from whisper_normalizer.english import EnglishTextNormalizer
+
+from audiogate.scoring.english import WhisperPipeline
 
 _INFORMAL = (r"\bkinda\b", r"\bsorta\b", r"\bdunno\b", r"\bcause\b")
 _ANY_IS = r"'s\b"
@@ -60,13 +61,8 @@ def collapse_acronyms(text: str) -> str:
     return " ".join(out)
 
 
-class OpenAsrEnglishNormalizer(EnglishTextNormalizer):  # type: ignore[misc]
+class OpenAsrEnglishNormalizer(WhisperPipeline):
     """The package's pipeline with the leaderboard's tables and stages hooked in."""
-
-    # set by the package's __init__ (untyped there)
-    replacers: dict[str, str]
-    standardize_numbers: Any
-    standardize_spellings: Any
 
     def __init__(self) -> None:
         super().__init__()
@@ -77,7 +73,8 @@ class OpenAsrEnglishNormalizer(EnglishTextNormalizer):  # type: ignore[misc]
             (pronoun_is if k == _ANY_IS else k): (r"\1 is" if k == _ANY_IS else v)
             for k, v in self.replacers.items() if k not in _INFORMAL
         }
-        self._compounds = [(re.compile(r"\b" + r"\s+".join(map(re.escape, words.split()))
+        self._compounds = [(words.split()[-1],
+                            re.compile(r"\b" + r"\s+".join(map(re.escape, words.split()))
                                        + r"\b"), joined)
                            for words, joined in table["compounds"]]
         mapping = dict(self.standardize_spellings.mapping)
@@ -93,10 +90,12 @@ class OpenAsrEnglishNormalizer(EnglishTextNormalizer):  # type: ignore[misc]
         # spellings.
         self.standardize_numbers = self._compounds_then_numbers
         self.standardize_spellings = self._spellings_names_acronyms
+        self.compile()
 
     def _compounds_then_numbers(self, s: str) -> str:
-        for pattern, joined in self._compounds:
-            s = pattern.sub(joined, s)
+        for last_word, pattern, joined in self._compounds:
+            if last_word in s:
+                s = pattern.sub(joined, s)
         return str(self._numbers(s))
 
     def _spellings_names_acronyms(self, s: str) -> str:

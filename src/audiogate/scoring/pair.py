@@ -78,7 +78,7 @@ class ProtocolScore:
     errors: int
     edits: int
     ref_tokens: int
-    rtfx: float | None = None  # its RTFx, where it defines one
+    digits: int | None = None  # the decimals it reports (None: unrounded)
 
 
 @dataclass
@@ -120,28 +120,24 @@ class _Tally:
     errors: int = 0
     edits: int = 0
     ref_tokens: int = 0
-    durations: list[float] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
 
-    def add(self, alignment: Alignment, o: Outcome) -> None:
+    def add(self, alignment: Alignment) -> None:
         self.scored += 1
         self.edits += alignment.errors
         self.ref_tokens += alignment.ref_len
-        self.durations.append(o.audio_seconds)
-        self.times.append(o.seconds)
 
     def result(self, scorer: TextScorer) -> ProtocolScore:
         value = self.edits / self.ref_tokens * 100 if self.ref_tokens else None
-        rtfx = leaderboard_rtfx(self.durations, self.times) if scorer.profile.rtfx else None
         return ProtocolScore(value, scorer.reported(value), self.scored, self.dropped,
-                             self.excluded, self.errors, self.edits, self.ref_tokens, rtfx)
+                             self.excluded, self.errors, self.edits, self.ref_tokens,
+                             scorer.profile.round)
 
 
 EMPTY_REFERENCE = "empty reference after normalization"
 
 
-def _judge_sample(scored: Scored, scorer: TextScorer, spec: DatasetSpec, o: Outcome,
-                  tally: _Tally) -> tuple[float | None, bool, str | None]:
+def _judge_sample(scored: Scored, scorer: TextScorer, spec: DatasetSpec, tally: _Tally
+                  ) -> tuple[float | None, bool, str | None]:
     """(per-sample score, excluded, error) of one sample under one protocol; counts it."""
     if scored.dropped:
         tally.dropped += 1
@@ -155,7 +151,7 @@ def _judge_sample(scored: Scored, scorer: TextScorer, spec: DatasetSpec, o: Outc
     if limit is not None and score is not None and score > limit:
         tally.excluded += 1
         return score, True, None
-    tally.add(a, o)
+    tally.add(a)
     return score, False, None
 
 
@@ -209,7 +205,7 @@ def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
             continue
         hyp = o.answer or ""
         g = gating.score(o.reference, hyp)
-        rec.score, rec.excluded, rec.error = _judge_sample(g, gating, spec, o,
+        rec.score, rec.excluded, rec.error = _judge_sample(g, gating, spec,
                                                            tallies[gating.name])
         rec.dropped = g.dropped
         if rec.error is None:
@@ -222,7 +218,7 @@ def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
             rec.insertions, rec.ref_tokens = a.insertions, a.ref_len
         for other in others:
             s = other.score(o.reference, hyp)
-            score, excluded, error = _judge_sample(s, other, spec, o, tallies[other.name])
+            score, excluded, error = _judge_sample(s, other, spec, tallies[other.name])
             rec.protocols[other.name] = _other_entry(s, score, excluded, error, rec)
     results = {s.name: tallies[s.name].result(s) for s in (gating, *others)}
     main = results[gating.name]
@@ -232,6 +228,27 @@ def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
         protocol=gating.name, dropped=main.dropped, protocols=results,
     )
     return summary, records
+
+
+def protocol_rtfx(spec: DatasetSpec, records: Sequence[SampleRecord],
+                  protocols: Mapping[str, ProtocolSpec] | None = None) -> dict[str, float | None]:
+    """RTFx of each protocol that defines one, over the samples it scored (timing, so kept
+    out of the score: the same outputs always give the same score)."""
+    if spec.metric == "acc":
+        return {}
+    gating, others = scorers_for(spec, protocols)
+    out: dict[str, float | None] = {}
+    for scorer in (gating, *others):
+        if not scorer.profile.rtfx:
+            continue
+        if scorer is gating:
+            kept = [r for r in records if r.error is None and not r.dropped and not r.excluded]
+        else:
+            kept = [r for r in records if r.error is None and "score" in r.protocols.get(
+                scorer.name, {}) and not r.protocols[scorer.name].get("excluded")]
+        out[scorer.name] = leaderboard_rtfx([r.audio_seconds for r in kept],
+                                            [r.seconds for r in kept])
+    return out
 
 
 def score_accuracy(
