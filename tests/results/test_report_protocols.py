@@ -45,7 +45,7 @@ def test_markdown_json_and_merge_carry_every_protocol(tmp_path: Path) -> None:
     md_path, json_path, *_ = write_reports([row, other], tmp_path)
     md = md_path.read_text(encoding="utf-8")
     assert "protocol ultraeval-audio (gates): 30.00" in md
-    assert "protocol open-asr (reported): 0.00, reported 0.00 — 0 errors / 7 reference " \
+    assert "protocol open-asr (reported): 0.0000, published as 0.0 — 0 errors / 7 reference " \
            "tokens; 2 scored, 1 dropped, 0 excluded, 0 errors, RTFx 8.0" in md
     assert "open-asr average WER of whisper-tiny.en over 1 dataset(s): 0.00" in md
     data = json.loads(json_path.read_text(encoding="utf-8"))

@@ -84,9 +84,10 @@ def protocol_lines(score: PairScore, rtfx_by_protocol: dict[str, float | None]) 
     lines = []
     for name, p in score.protocols.items():
         role = "gates" if name == score.protocol else "reported"
-        rounded = "" if p.digits is None else f", reported {_value(p.reported)}"
+        shown = _value(p.value) if p.digits is None or p.value is None else \
+            f"{p.value:.4f}, published as {p.reported}"
         rtfx = f", RTFx {rtfx_by_protocol[name]}" if rtfx_by_protocol.get(name) else ""
-        lines.append(f"{name} ({role}): {_value(p.value)}{rounded} — {p.edits} errors / "
+        lines.append(f"{name} ({role}): {shown} — {p.edits} errors / "
                      f"{p.ref_tokens} reference tokens; {p.scored} scored, {p.dropped} "
                      f"dropped, {p.excluded} excluded, {p.errors} errors{rtfx}")
     return lines
