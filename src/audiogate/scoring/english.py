@@ -2,9 +2,10 @@
 sacrebleu 13a tokens, lower-cased.
 
 UltraEval-Audio (``audio_evals/lib/text_normalization/en.py``) ships its own copy of Whisper's
-English normalizer instead of calling the ``whisper-normalizer`` package. The package is used
-for everything the two share (numbers, spellings, symbols, contractions); this module writes
-only the three ways the copy differs:
+English normalizer instead of calling the ``whisper-normalizer`` package. The package supplies
+everything the two share (its rewrite tables, number and spelling normalizers, symbol
+removal; ``WhisperPipeline`` runs them in the package's order, faster, and a test holds the
+two equal); this module writes only the three ways the copy differs:
 
 1. no informal rewrites: ``kinda``, ``sorta``, ``dunno`` and ``cause`` stay as they are;
 2. Latin text inside full-width parentheses (``（Applause）``) is deleted, right after the
