@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +16,11 @@ from audiogate.datasets import (
 from audiogate.datasets.audio import duration_seconds, load_audio
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError
-from audiogate.registry.load import DatasetSpec, ModelSpec
+from audiogate.registry.load import DatasetSpec, ModelSpec, ProtocolSpec
 from audiogate.results.pair_result import PairResult
 from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
 from audiogate.scoring.answer import extract_answer
-from audiogate.scoring.pair import Outcome, SampleRecord, score
+from audiogate.scoring.pair import Outcome, SampleRecord, protocol_rtfx, score
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class RunOptions:
     prompt: str | None = None  # overrides the model entry's prompt for the task
     lenient: bool = False  # MMAU: map a bare option letter to its choice
     rerun: bool = False  # ignore stored outputs and infer again
+    protocols: Mapping[str, ProtocolSpec] | None = None  # scoring protocols (default: built-in)
 
 
 def prompt_for(model: ModelSpec, dataset: DatasetSpec, override: str | None,
@@ -95,7 +96,8 @@ class PairRun:
                                                audio_s)
         wall = time.perf_counter() - started
         ordered = [outcomes[s.id] for s in samples]
-        pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient)
+        pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient,
+                                    protocols=self.options.protocols)
         scored = [r for r in records if r.error is None]
         result = PairResult(
             model=self.model.name, dataset=self.dataset.name, task=self.dataset.task,
@@ -110,6 +112,7 @@ class PairRun:
             reused=sum(o.reused for o in ordered), engine=self.identity,
             error_samples=[(r.id, _naming_file(r)) for r in records if r.error is not None],
             notes=notes,
+            protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
         )
         return result, records
 

@@ -198,3 +198,33 @@ def test_problems_of_a_predictions_file_are_reported_once_for_the_run(
     [row] = report["rows"]
     assert row["result"]["score"]["errors"] == 1  # the conflicting id is an error sample
     assert [i for i, _ in row["result"]["error_samples"]] == [ids[0]]
+
+
+def test_protocols_end_to_end(project: pytest.Pytester, shared_data: Path) -> None:
+    """Both protocols from the same replayed outputs; --update-thresholds records the gating
+    protocol; a dataset switched to the other protocol then meets an entry it cannot be
+    compared with, and the gate says so."""
+    preds = project.path / "preds.jsonl"
+    librispeech_predictions(shared_data, preds, damage=3)
+    args = ["-k", "test-other", "--model=replay", f"--data-root={shared_data}",
+            f"--predictions={preds}", "--no-store", "-p", "no:cacheprovider",
+            "--bootstrap-resamples=200"]
+    result = project.runpytest(*args, "--update-thresholds")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*ultraeval-audio*open-asr * (dropped 0)*"])
+    text = (project.path / "thresholds.yaml").read_text()
+    assert "protocol: ultraeval-audio" in text
+    report = json.loads((project.path / "reports" / "audiogate-report.json").read_text())
+    score = report["rows"][0]["result"]["score"]
+    assert set(score["protocols"]) == {"ultraeval-audio", "open-asr"}
+    oasr = score["protocols"]["open-asr"]
+    assert oasr["reported"] == round(oasr["value"], 2) and oasr["dropped"] == 0
+
+    switched = project.path / "datasets.yaml"
+    registry_text = (REPO / "src" / "audiogate" / "registry" / "datasets.yaml").read_text()
+    entry = registry_text.split("librispeech-test-other:\n", 1)[1].split("\n\n", 1)[0]
+    switched.write_text("librispeech-test-other:\n" + entry + "\n  protocol: open-asr\n")
+    failed = project.runpytest(*args, f"--datasets-file={switched}")
+    failed.assert_outcomes(failed=1)
+    failed.stdout.fnmatch_lines(["*recorded under protocol 'ultraeval-audio'*scored for the "
+                                 "gate under 'open-asr'*not comparable*"])

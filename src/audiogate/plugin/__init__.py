@@ -120,6 +120,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="ignore stored outputs: infer every sample again")
     group.addoption("--models-file", default=None, help="extra model registry YAML")
     group.addoption("--datasets-file", default=None, help="extra dataset registry YAML")
+    group.addoption("--protocols-file", default=None,
+                    help="extra scoring protocol registry YAML (profiles per metric)")
     group.addoption("--bootstrap-resamples", type=int, default=10_000,
                     help="resamples for the 95 %% bootstrap intervals and the paired gate")
     group.addoption("--progress-interval", type=float, default=10.0,
@@ -152,6 +154,15 @@ class AudiogateSession:
         extra_datasets = config.getoption("datasets_file")
         self.models = registry.models(Path(extra_models) if extra_models else None)
         self.datasets = registry.datasets(Path(extra_datasets) if extra_datasets else None)
+        extra_protocols = config.getoption("protocols_file")
+        try:
+            self.protocols = registry.protocols(Path(extra_protocols) if extra_protocols
+                                                else None)
+            for spec in self.datasets.values():
+                if spec.metric != "acc":
+                    registry.profile_for(spec, self.protocols)
+        except AudiogateError as exc:
+            raise pytest.UsageError(str(exc)) from exc
         self.model_names: list[str] = config.getoption("model") or ["whisper-tiny.en"]
         for name in self.model_names:
             if name not in self.models:
@@ -191,7 +202,7 @@ class AudiogateSession:
         if explicit and not path.exists() and not self.updating:
             raise pytest.UsageError(f"--thresholds {path}: no such file")
         try:
-            loaded = load_thresholds(path, self.models, self.datasets)
+            loaded = load_thresholds(path, self.models, self.datasets, self.protocols)
         except AudiogateError as exc:
             raise pytest.UsageError(str(exc)) from exc
         if path.exists() and not loaded.entries and not (self.updating or self.no_gate):
@@ -352,7 +363,7 @@ class AudiogateSession:
             measured = [Measured(r.result.model, r.result.dataset, r.result.metric,
                                  r.result.score.value, r.result.score.total,
                                  r.result.sample_set, self._write_baseline(r.result),
-                                 r.result.score.excluded)
+                                 r.result.score.excluded, r.result.score.protocol)
                         for r in self.rows
                         if r.status in {"pass", "updated"} and r.result.score.value is not None
                         and r.result.score.errors == 0]
@@ -527,7 +538,8 @@ class Pair:
         runner = PairRun(self.model, self.dataset, engine, s.data_root, store=s.store,
                          options=RunOptions(prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
-                                            rerun=s.config.getoption("rerun")),
+                                            rerun=s.config.getoption("rerun"),
+                                            protocols=s.protocols),
                          on_progress=(lambda done, total, reused: progress.update(
                              reused=reused)) if progress else None)
         try:
@@ -544,8 +556,12 @@ class Pair:
                                    n_resamples=s.config.getoption("bootstrap_resamples"))
         for name, value in (("metric", result.metric), ("value", result.score.value),
                             ("samples", result.score.total), ("errors", result.score.errors),
-                            ("excluded", result.score.excluded), ("rtfx", result.rtfx)):
+                            ("excluded", result.score.excluded), ("rtfx", result.rtfx),
+                            ("protocol", result.score.protocol),
+                            ("dropped", result.score.dropped)):
             self.node.user_properties.append((f"audiogate.{name}", value))
+        for protocol, other in result.score.others().items():
+            self.node.user_properties.append((f"audiogate.value.{protocol}", other.reported))
         return result
 
 
@@ -580,7 +596,7 @@ class Gate:
         score = result.score
         facts = RunFacts(score.metric, score.value, score.total, score.errors, score.excluded,
                          result.sample_set, frozenset(r.id for r in records),
-                         excluded_detail(records))
+                         excluded_detail(records), score.protocol)
         entry: Entry | None = None
         if s.no_gate:
             status = "error" if score.errors else "measured"
@@ -623,7 +639,8 @@ class Gate:
         if score.errors or score.value is None or status == "error":
             return status, reason  # never recorded: a run with errors is not a measurement
         measured = Measured(result.model, result.dataset, result.metric, score.value,
-                            score.total, result.sample_set, excluded=score.excluded)
+                            score.total, result.sample_set, excluded=score.excluded,
+                            protocol=score.protocol)
         change, _ = plan_change(measured, recorded_of(entry) if entry is not None else None,
                                 accept_regression=bool(
                                     self.session.config.getoption("accept_regression")))
