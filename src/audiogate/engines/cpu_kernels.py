@@ -50,6 +50,17 @@ def pin() -> dict[str, object]:
     once. If it was imported earlier (by the user's own code), nothing can be pinned any
     more and the identity says so.
     """
+    global _in_force
+    if _in_force is not None:  # already decided in this process: the library read it then
+        return dict(_in_force)
+    _in_force = _decide()
+    return dict(_in_force)
+
+
+_in_force: dict[str, object] | None = None
+
+
+def _decide() -> dict[str, object]:
     if os.environ.get(SWITCH, "").strip().lower() == "unpinned":
         return {"pinned": False, "reason": f"{SWITCH}=unpinned",
                 "environment": {k: os.environ.get(k) for k in SETTINGS}}

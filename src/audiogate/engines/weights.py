@@ -169,7 +169,14 @@ WEIGHTS = {
 
 
 def resolve(name: str, cache_dir: Path) -> Path:
-    """The local model directory for a registry ``weights:`` name."""
+    """The local model directory for a registry ``weights:`` value: a known name, or the
+    absolute path of a CTranslate2 model folder (your own fine-tuned checkpoint)."""
+    if Path(name).expanduser().is_absolute():
+        folder = Path(name).expanduser()
+        if not (folder / "model.bin").is_file():
+            raise RegistryError(f"weights {name}: no CTranslate2 model.bin in that folder")
+        return folder
     if name not in WEIGHTS:
-        raise RegistryError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS))}")
+        raise RegistryError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS))}, "
+                            "or the absolute path of a CTranslate2 model folder")
     return WEIGHTS[name](cache_dir)

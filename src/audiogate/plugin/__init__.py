@@ -71,9 +71,12 @@ PAIR_PROPERTY = "audiogate.pair"
 STATUS_PROPERTY = "audiogate.status"
 REFUSED_PROPERTY = "audiogate.refused"  # an update that would have loosened the gate
 # Options that select the model, its engine and its data: a "record it" command carries them.
-SELECTING_OPTIONS = (("models_file", "--models-file", True), ("datasets_file", "--datasets-file",
-                     True), ("engine_url", "--engine-url", False), ("thresholds", "--thresholds",
-                     True), ("predictions", "--predictions", True), ("prompt", "--prompt", False))
+SELECTING_OPTIONS = (
+    ("models_file", "--models-file", True), ("datasets_file", "--datasets-file", True),
+    ("engine_url", "--engine-url", False), ("thresholds", "--thresholds", True),
+    ("predictions", "--predictions", True), ("predictions_from", "--predictions-from", False),
+    ("prompt", "--prompt", False),
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -100,6 +103,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(a higher max, a lower min, more excluded samples)")
     group.addoption("--prompt", default=None,
                     help="prompt template for chat models (overrides the model entry)")
+    group.addoption("--predictions-from", default=None, metavar="MODEL",
+                    help="with --model replay: the registered model that produced the "
+                         "predictions; its answer rules (text after </think>, a JSON field) "
+                         "are applied, so the replay scores like the live run")
     group.addoption("--predictions", default=None,
                     help="JSONL of {id, prediction} for the replay engine")
     group.addoption("--mmau-lenient", action="store_true",
@@ -181,6 +188,13 @@ class AudiogateSession:
             raise pytest.UsageError("--no-gate measures without gating; it cannot be combined "
                                     "with --update-thresholds")
         self.thresholds = self._load_thresholds(config)
+        self.predictions_from: ModelSpec | None = None
+        if config.getoption("predictions_from"):
+            name = config.getoption("predictions_from")
+            if name not in self.models:
+                raise pytest.UsageError(f"--predictions-from {name}: unknown model; registered: "
+                                        f"{', '.join(sorted(self.models))}")
+            self.predictions_from = self.models[name]
         self.engines: dict[str, Engine] = {}
         self.engine_errors: dict[str, str] = {}
         self._store: Any = None
@@ -536,7 +550,8 @@ class Pair:
             progress = Progress(len(samples), self.id, write,
                                 interval=s.config.getoption("progress_interval"))
         runner = PairRun(self.model, self.dataset, engine, s.data_root, store=s.store,
-                         options=RunOptions(prompt=s.config.getoption("prompt"),
+                         options=RunOptions(answers_of=s.predictions_from,
+                                            prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
                                             rerun=s.config.getoption("rerun"),
                                             protocols=s.protocols),

@@ -32,6 +32,7 @@ class PairResult:
     error_samples: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     interval: dict[str, Any] | None = None  # bootstrap CI of the corpus score
+    reused_from: dict[str, int] = field(default_factory=dict)  # earlier run -> outputs
     protocol_rtfx: dict[str, float | None] = field(default_factory=dict)  # as each defines it
 
     @classmethod

@@ -194,7 +194,8 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
     for row in ordered:
         md.append(f"- **{row.result.pair_id}**: {row.status.upper()} — {row.reason}")
         md.append(f"  - engine: `{json.dumps(row.result.engine, sort_keys=True)}`; "
-                  f"{row.result.inferred} inferred, {row.result.reused} reused from the store")
+                  f"{row.result.inferred} inferred, {row.result.reused} reused from the store"
+                  + "".join(f"; {n} from {run}" for run, n in row.result.reused_from.items()))
         if row.result.interval:
             md.append(f"  - 95 % interval: [{row.result.interval['low']:.2f}, "
                       f"{row.result.interval['high']:.2f}] ({row.result.interval['method']}, "

@@ -274,7 +274,9 @@ def score_accuracy(
     value = 100 * sum(r["correct"] for r in correct) / len(correct) if correct else None
     summary = _summary(spec, value, records, len(correct))
     summary.breakdown = {"rule": "lenient" if lenient else "official",
-                         **(accuracy_breakdown(correct) if correct else {})}
+                         **(accuracy_breakdown(correct) if correct else {}),
+                         # every errored sample, not only those that reached the rule
+                         "errors": summary.errors}
     return summary, records
 
 
