@@ -17,12 +17,13 @@ from audiogate.datasets import (
     missing_audio_hint,
     missing_audio_summary,
 )
-from audiogate.datasets.audio import duration_seconds, load_audio
+from audiogate.datasets.audio import duration_seconds, load_sample_audio
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError
 from audiogate.registry.load import DatasetSpec, ModelSpec, ProtocolSpec
 from audiogate.results.pair_result import PairResult
 from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
+from audiogate.scoring import anomalies
 from audiogate.scoring.answer import extract_answer
 from audiogate.scoring.pair import Outcome, SampleRecord, protocol_rtfx, score
 
@@ -62,10 +63,13 @@ class PairRun:
 
     def __init__(self, model: ModelSpec, dataset: DatasetSpec, engine: Engine,
                  data_root: Path, *, store: Any = None, options: RunOptions = RunOptions(),
-                 on_progress: Callable[[int, int, bool], None] | None = None) -> None:
+                 on_progress: Callable[[int, int, bool], None] | None = None,
+                 on_audio: Callable[[str, float, float], None] | None = None) -> None:
         self.model, self.dataset, self.engine = model, dataset, engine
         self.data_root, self.store, self.options = data_root, store, options
         self.on_progress = on_progress
+        # (sample id, seconds of its audio done, its duration), while a recording runs
+        self.on_audio = on_audio
         self.identity = engine.identity()
         self.rules = answer_rules(options.answers_of or model, dataset.task)
         # Outputs of an earlier, finished run are scored again only when the identity proves
@@ -133,6 +137,11 @@ class PairRun:
         ordered = [outcomes[s.id] for s in samples]
         pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient,
                                     protocols=self.options.protocols)
+        flagged = flag_abnormal(records) if self.dataset.long_form else []
+        if flagged:
+            notes.append(f"{len(flagged)} recording(s) with abnormal output (flagged, score "
+                         "unchanged): " + "; ".join(f"{i}: {f}" for i, f in flagged[:5])
+                         + (f" (+{len(flagged) - 5} more)" if len(flagged) > 5 else ""))
         scored = [r for r in records if r.error is None]
         result = PairResult(
             model=self.model.name, dataset=self.dataset.name, task=self.dataset.task,
@@ -149,6 +158,7 @@ class PairRun:
             error_samples=[(r.id, _naming_file(r)) for r in records if r.error is not None],
             notes=notes,
             protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
+            flagged=flagged,
         )
         return result, records
 
@@ -162,14 +172,13 @@ class PairRun:
         audio_s = 0.0
         digest = None
         if self.engine.needs_audio:
+            if sample.audio_path is None and not sample.parts:
+                outcomes[sample.id] = self._failed(sample, "sample has no audio path")
+                return None
             try:
-                audio = load_audio(sample.audio_path, sample.start, sample.end) \
-                    if sample.audio_path is not None else None
+                audio = load_sample_audio(sample)
             except AudiogateError as exc:
                 outcomes[sample.id] = self._failed(sample, str(exc))
-                return None
-            if audio is None:
-                outcomes[sample.id] = self._failed(sample, "sample has no audio path")
                 return None
             audio_s = duration_seconds(audio)
             if self.store is not None:
@@ -198,7 +207,14 @@ class PairRun:
                 self._progress(len(outcomes), -1, True)
                 return None
         pending[sample.id] = (key, audio_s)
-        return Request(sample, audio, self.dataset.task, self.dataset.language, prompt)
+        progress = None
+        if self.on_audio is not None:
+            on_audio = self.on_audio
+
+            def progress(done: float) -> None:
+                on_audio(sample.id, done, audio_s)
+        return Request(sample, audio, self.dataset.task, self.dataset.language, prompt,
+                       progress=progress)
 
     def _put(self, key: str, output: Output, audio_s: float) -> None:
         from audiogate.results.store import StoredOutput
@@ -232,12 +248,25 @@ class PairRun:
             sample_id=sample.id, reference=sample.reference,
             audio_path=str(sample.audio_path) if sample.audio_path else None,
             raw=output.text, answer=answer, error=output.error, seconds=output.seconds,
-            audio_seconds=audio_s, reused=reused, meta=dict(sample.meta),
+            audio_seconds=audio_s, reused=reused, meta=dict(sample.meta), windows=output.windows,
         )
 
     def _progress(self, done: int, total: int, reused: bool) -> None:
         if self.on_progress is not None:
             self.on_progress(done, total, reused)
+
+
+def flag_abnormal(records: list[SampleRecord]) -> list[tuple[str, str]]:
+    """Flag every scored recording whose output loops or stops early (on the gating
+    protocol's normalized texts); returns (id, flag) pairs. Scores are left as they are."""
+    found = []
+    for record in records:
+        if record.error is not None or record.normalized_reference is None:
+            continue
+        record.flags = anomalies.flags(record.normalized_hypothesis or "",
+                                       record.normalized_reference, record.audio_seconds)
+        found += [(record.id, flag) for flag in record.flags]
+    return found
 
 
 def _naming_file(record: SampleRecord) -> str:

@@ -25,6 +25,7 @@ LOADERS: dict[str, str] = {
     "fleurs": "audiogate.datasets.fleurs:load",
     "hf": "audiogate.datasets.hf:load",
     "librispeech": "audiogate.datasets.librispeech:load",
+    "librispeech-chapters": "audiogate.datasets.chapters:load",
     "manifest": "audiogate.datasets.manifest:load",
     "mmau": "audiogate.datasets.mmau:load",
     "tedlium": "audiogate.datasets.tedlium:load",

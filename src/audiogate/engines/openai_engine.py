@@ -32,7 +32,7 @@ from audiogate.datasets.audio import TARGET_RATE, to_wav_bytes
 from audiogate.engines import EngineContext
 from audiogate.errors import EngineError, RegistryError
 from audiogate.registry.load import ModelSpec
-from audiogate.samples import Output, Request
+from audiogate.samples import Output, Request, Windows
 
 ENDPOINTS = {"chat": "/v1/chat/completions", "transcriptions": "/v1/audio/transcriptions"}
 DEFAULT_RETRIES = 4
@@ -59,6 +59,15 @@ def audio_chunks(audio: np.ndarray, seconds: float | None,
     return [audio[i:i + step] for i in range(0, len(audio), step)]
 
 
+
+
+def sent_windows(pieces: list[np.ndarray], rate: int = TARGET_RATE) -> Windows:
+    """``[start, end]`` seconds of each consecutive piece of audio sent, for the record."""
+    windows, start = [], 0
+    for piece in pieces:
+        windows.append([start / rate, (start + len(piece)) / rate])
+        start += len(piece)
+    return windows
 
 
 def _b64_wav(audio: np.ndarray) -> str:
@@ -178,6 +187,18 @@ class OpenAIEngine:
             ident["prompts"] = self.prompts
         return ident
 
+    def _sent(self, request: Request) -> Windows | None:
+        """The audio pieces one request sent: the whole clip, or the chat's audio parts.
+
+        Long audio is sent as it is: what happens to it is the server's own handling (the
+        identity's ``server`` block names the server and its version); the record keeps
+        the lengths sent."""
+        if request.audio is None:
+            return None
+        if self.endpoint == "transcriptions":
+            return sent_windows([request.audio])
+        return sent_windows(audio_chunks(request.audio, self.chat.chunk_seconds))
+
     # -- one request ------------------------------------------------------------------
     def _post(self, request: Request) -> httpx.Response:
         path = ENDPOINTS[self.endpoint]
@@ -242,7 +263,8 @@ class OpenAIEngine:
                 text = self._attempt(request)
                 with self._lock:
                     self._connection_failures = 0
-                return Output(request.sample.id, text, time.perf_counter() - started)
+                return Output(request.sample.id, text, time.perf_counter() - started,
+                              windows=self._sent(request))
             except _Retryable as exc:
                 if exc.connection and self._server_down(str(exc)):
                     return self._not_sent(request)

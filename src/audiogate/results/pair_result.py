@@ -34,6 +34,7 @@ class PairResult:
     interval: dict[str, Any] | None = None  # bootstrap CI of the corpus score
     reused_from: dict[str, int] = field(default_factory=dict)  # earlier run -> outputs
     protocol_rtfx: dict[str, float | None] = field(default_factory=dict)  # as each defines it
+    flagged: list[tuple[str, str]] = field(default_factory=list)  # (id, abnormal output)
 
     @classmethod
     def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str
@@ -63,4 +64,5 @@ class PairResult:
         data = {k: v for k, v in data.items() if k != "rtfx"}
         data["score"] = PairScore.from_json(data["score"])
         data["error_samples"] = [tuple(e) for e in data.get("error_samples", [])]
+        data["flagged"] = [tuple(f) for f in data.get("flagged", [])]
         return cls(**data)
