@@ -31,6 +31,8 @@ class DatasetSpec:
     abnormal_limit: float | None = None
     fetch: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    # Sample meta keys the report breaks the score down by (speaker, chapter, talk...).
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class ModelSpec:
 
 
 _DATASET_KEYS = {"task", "language", "loader", "path", "metric", "expected_samples",
-                 "abnormal_limit", "fetch"}
+                 "abnormal_limit", "fetch", "groups"}
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:
@@ -77,11 +79,16 @@ def _dataset(name: str, raw: Any, origin: str) -> DatasetSpec:
     if raw["metric"] not in METRICS:
         raise RegistryError(f"{origin}: dataset {name!r}: unknown metric {raw['metric']!r}")
     options = {k: v for k, v in raw.items() if k not in _DATASET_KEYS}
+    groups = raw.get("groups", [])
+    if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
+        raise RegistryError(f"{origin}: dataset {name!r}: groups must be a list of sample meta "
+                            f"keys (e.g. [speaker, chapter]), not {groups!r}")
     return DatasetSpec(
         name=name, task=raw["task"], language=raw["language"], loader=raw["loader"],
         path=str(raw["path"]), metric=raw["metric"],
         expected_samples=raw.get("expected_samples"),
         abnormal_limit=raw.get("abnormal_limit"), fetch=raw.get("fetch"), options=options,
+        groups=tuple(groups),
     )
 
 
