@@ -23,6 +23,7 @@ from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, DatasetMissing
 from audiogate.gate.paired import (
     PerSample,
+    baseline_texts,
     interval,
     paired_verdict,
     per_sample,
@@ -290,7 +291,8 @@ class AudiogateSession:
         relative = Path("baselines") / result.model / f"{result.dataset}.jsonl"
         records = read_samples(samples_path(self.report_dir, result.model, result.dataset))
         write_baseline(self.thresholds_path.parent / relative,
-                       per_sample(records, result.metric), result.metric)
+                       per_sample(records, result.metric), result.metric,
+                       baseline_texts(records, result.metric))
         return relative.as_posix()
 
     @pytest.hookimpl
