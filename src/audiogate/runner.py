@@ -109,7 +109,7 @@ class PairRun:
             wall_seconds=wall, inferred=inferred,
             reused=sum(o.reused for o in ordered), engine=self.identity,
             error_samples=[(r.id, r.error) for r in records if r.error is not None],
-            notes=notes,
+            notes=notes, groups=list(self.dataset.groups),
         )
         return result, records
 

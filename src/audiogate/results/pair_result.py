@@ -32,6 +32,7 @@ class PairResult:
     error_samples: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     interval: dict[str, Any] | None = None  # bootstrap CI of the corpus score
+    groups: list[str] = field(default_factory=list)  # sample meta keys to break the score down by
 
     @property
     def pair_id(self) -> str:

@@ -31,6 +31,7 @@ class Row:
     threshold: str | None = None  # "max 4.15" / "min 71.00", as shown
     recorded: float | None = None
     limit: float | None = None
+    baseline: str | None = None  # the entry's per-sample baseline file, when it names one
 
     def cells(self) -> dict[str, str]:
         r, s = self.result, self.result.score
@@ -58,12 +59,14 @@ class Row:
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result.to_json(), "status": self.status, "reason": self.reason,
-                "threshold": self.threshold, "recorded": self.recorded, "limit": self.limit}
+                "threshold": self.threshold, "recorded": self.recorded, "limit": self.limit,
+                "baseline": self.baseline}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Row:
         return cls(PairResult.from_json(data["result"]), data["status"], data["reason"],
-                   data.get("threshold"), data.get("recorded"), data.get("limit"))
+                   data.get("threshold"), data.get("recorded"), data.get("limit"),
+                   data.get("baseline"))
 
 
 def table(rows: Sequence[Row], *, markdown: bool) -> str:
