@@ -152,6 +152,13 @@ def write_chart(rows: Sequence[Row], path: Path) -> Path | None:
     scored = [r for r in rows if r.result.score.value is not None]
     if not scored:
         return None
+    # the same rows give the same bytes: fixed id salt, no creation date in the metadata
+    with matplotlib.rc_context({"svg.hashsalt": "audiogate", "svg.id": "audiogate-chart",
+                                "svg.fonttype": "path"}):
+        return _draw_chart(plt, scored, path)
+
+
+def _draw_chart(plt: Any, scored: Sequence[Row], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(scored)), 4.0))
     xs = range(len(scored))
     colors = ["tab:red" if r.status == "fail" else "tab:green" if r.status == "pass"
@@ -170,7 +177,7 @@ def write_chart(rows: Sequence[Row], path: Path) -> Path | None:
     ax.set_ylabel("score (WER/CER %, accuracy %)")
     ax.set_title("audiogate: score (bar, 95 % interval) vs limit (dashed)")
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="svg", metadata={"Date": None})
     plt.close(fig)
     return path
 
