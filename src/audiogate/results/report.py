@@ -12,6 +12,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from audiogate.results.html import FILENAME as HTML_FILENAME
+from audiogate.results.html import write_html
 from audiogate.results.pair_result import PairResult
 from audiogate.scoring.pair import SampleRecord
 
@@ -107,12 +109,16 @@ def verdict(rows: Iterable[Row]) -> str:
 
 def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | None = None
                   ) -> list[Path]:
-    """audiogate-report.md / .json (and a chart when matplotlib is present)."""
+    """audiogate-report.md / .json / .html (and a chart when matplotlib is present).
+
+    The same rows and per-sample files give the same bytes in every file but the run's
+    ``created`` stamp (``meta``)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     meta = meta or run_metadata()
     ordered = sorted(rows, key=lambda r: (r.result.task, r.result.dataset, r.result.model))
-    md = [f"# audiogate results — {verdict(ordered).upper()}", "", table(ordered, markdown=True),
-          ""]
+    md = [f"# audiogate results — {verdict(ordered).upper()}", "",
+          f"Which utterances moved each score, against the baseline and by group: "
+          f"[{HTML_FILENAME}]({HTML_FILENAME}).", "", table(ordered, markdown=True), ""]
     for row in ordered:
         md.append(f"- **{row.result.pair_id}**: {row.status.upper()} — {row.reason}")
         md.append(f"  - engine: `{json.dumps(row.result.engine, sort_keys=True)}`; "
@@ -137,6 +143,7 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
     chart = write_chart(ordered, report_dir / "audiogate-report.svg")
     if chart is not None:
         paths.append(chart)
+    paths.append(write_html(ordered, report_dir, meta, chart))
     return paths
 
 
