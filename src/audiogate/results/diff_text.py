@@ -8,9 +8,9 @@ from pathlib import Path
 
 from audiogate.errors import AudiogateError
 from audiogate.results.compare import (
+    NO_GROUP,
     Change,
     Comparison,
-    NO_GROUP,
     Group,
     Utterance,
     compare,
