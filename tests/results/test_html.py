@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jiwer
-from pair_reports import META, Written, librispeech_meta, scored, write_pair
+from pair_reports import META, Written, external_urls, librispeech_meta, scored, write_pair
 
 from audiogate.results.compare import compare, from_records
 from audiogate.scoring.pair import SampleRecord
@@ -25,14 +25,6 @@ def page_data(folder: Path) -> list[dict[str, Any]]:
     text = (folder / HTML).read_text(encoding="utf-8")
     return [json.loads(m) for m in re.findall(
         r'<script type="application/json" id="data-\d+">(.*?)</script>', text, re.S)]
-
-
-def external_urls(text: str) -> list[str]:
-    """Any host named at all, and every src/href attribute that is not an in-page anchor."""
-    hosts = re.findall(r"https?://[^\s\"'<>]*|//[\w.-]+\.[a-z]{2,}[^\s\"'<>]*", text)
-    links = [v for v in re.findall(r"""\s(?:src|href)\s*=\s*["']([^"']*)["']""", text)
-             if not v.startswith("#")]
-    return hosts + links
 
 
 def jiwer_ops(ref: str, hyp: str) -> list[tuple[str, str, str]]:

@@ -167,7 +167,7 @@ def _status(status: str) -> str:
 def _summary(rows: list[Row], chart: str | None) -> str:
     head = ("status", "model", "dataset", "measure", "score", "95 % interval", "threshold",
             "delta", "samples", "excluded", "errors", "RTFx")
-    out = ['<section id="summary"><h2>Summary</h2>',
+    out = ['<section id="summary"><h2>Summary</h2><div class="summary">',
            '<table class="pairs sortable"><thead><tr>'
            + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
     for n, row in enumerate(rows, start=1):
@@ -188,7 +188,7 @@ def _summary(rows: list[Row], chart: str | None) -> str:
     out.append("</tbody></table>")
     if chart:
         out.append(f'<figure class="chart">{inline_svg(chart)}</figure>')
-    out.append("</section>")
+    out.append("</div></section>")
     return "\n".join(out)
 
 

@@ -3,6 +3,8 @@ known ways, no model run), written as a report folder: helpers for the report te
 
 from __future__ import annotations
 
+import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,9 @@ from audiogate.registry import load as registry
 from audiogate.results.pair_result import PairResult
 from audiogate.results.report import Row, samples_path, write_reports, write_samples
 from audiogate.samples import sample_set_fingerprint
+from audiogate.scoring.alignment import align
+from audiogate.scoring.edit_ops import tokens
+from audiogate.scoring.english import normalize_english
 from audiogate.scoring.pair import Outcome, SampleRecord, score
 
 META = {"created": "2026-01-01T00:00:00+00:00", "git_commit": "0" * 40, "python": "3.11",
@@ -40,6 +45,27 @@ def scored(dataset: str, items: Sequence[tuple[str, str, str | None]],
                         audio_seconds=5.0, meta=meta(i) if meta else {})
                 for i, ref, hyp in items]
     return score(spec, outcomes)[1]
+
+
+def synthetic(references: Sequence[tuple[str, str]], n: int, seed: int = 0
+              ) -> list[SampleRecord]:
+    """``n`` records (a large pair, quickly): the real references cycled under new ids,
+    normalized once each (its tokens as scoring sees a normalized text), one random edit
+    per hypothesis, S/D/I from the real alignment."""
+    rng = random.Random(seed)
+    normalized = {ref: normalize_english(ref) for _, ref in references}
+    out = []
+    for k in range(n):
+        utt, ref = references[k % len(references)]
+        speaker, chapter, _ = utt.split("-")
+        norm = normalized[ref]
+        hyp = edit(norm, rng.choice(["sub", "del", "ins", "none", "none"]), rng.randrange(12))
+        a = align(tokens(norm, "en"), tokens(hyp, "en"))
+        out.append(SampleRecord(f"{speaker}-{chapter}-{k:05d}", f"/audio/{utt}.flac", ref, hyp,
+                                hyp, norm, hyp, a.substitutions, a.deletions, a.insertions,
+                                a.ref_len, a.percent, seconds=0.5, audio_seconds=5.0,
+                                meta={"speaker": speaker, "chapter": chapter}))
+    return out
 
 
 def librispeech_meta(utt_id: str) -> dict[str, str]:
@@ -80,3 +106,11 @@ def write_pair(folder: Path, candidate: list[SampleRecord], *, baseline: list[Sa
     write_samples(candidate, samples_path(folder, model, dataset))
     write_reports([row], folder, dict(meta or META))
     return Written(folder, row, baseline_path, candidate)
+
+
+def external_urls(text: str) -> list[str]:
+    """Any host named at all, and every src/href attribute that is not an in-page anchor."""
+    hosts = re.findall(r"https?://[^\s\"'<>]*|//[\w.-]+\.[a-z]{2,}[^\s\"'<>]*", text)
+    links = [v for v in re.findall(r"""\s(?:src|href)\s*=\s*["']([^"']*)["']""", text)
+             if not v.startswith("#")]
+    return hosts + links
