@@ -12,6 +12,9 @@ import httpcore  # noqa: F401  (see below)
 import pytest
 from browser_support import CHROMIUM_FLAGS, browser_paths, no_browser
 
+from audiogate.datasets import load_dataset
+from audiogate.registry import load as registry
+
 # pytester's in-process runs drop the modules first imported inside them when they end.
 # httpx imports httpcore lazily and caches its exception map on first use, so an httpcore
 # first imported inside such a run would come back as a second copy whose errors httpx
@@ -33,6 +36,13 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared_data(shared_dir: Path) -> Path:
     return shared_dir / "data"
+
+
+@pytest.fixture(scope="session")
+def references(shared_data: Path) -> list[tuple[str, str]]:
+    """(id, transcript) of the 42 real test-other utterances, from the project's loader."""
+    samples = load_dataset(registry.dataset("librispeech-test-other"), shared_data)
+    return [(s.id, s.reference) for s in samples if s.error is None]
 
 
 @pytest.fixture(scope="session")

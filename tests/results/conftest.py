@@ -1,23 +1,13 @@
-"""Report fixtures: the shared LibriSpeech references, and a regression made from them."""
+"""Report fixtures: a regression made from the shared LibriSpeech references."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 from pair_reports import edit, librispeech_meta, scored
 
-from audiogate.datasets import load_dataset
-from audiogate.registry import load as registry
 from audiogate.scoring.pair import SampleRecord
-
-
-@pytest.fixture(scope="session")
-def references(shared_data: Path) -> list[tuple[str, str]]:
-    """(id, transcript) of the 42 real test-other utterances, from the project's loader."""
-    samples = load_dataset(registry.dataset("librispeech-test-other"), shared_data)
-    return [(s.id, s.reference) for s in samples if s.error is None]
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,11 @@
     return node;
   }
 
+  var collator = new Intl.Collator(undefined, { numeric: true });
+
   function cmp(a, b) {
     if (typeof a === "number" && typeof b === "number") return a - b;
-    return String(a).localeCompare(String(b), undefined, { numeric: true });
+    return collator.compare(String(a), String(b));
   }
 
   /* --- static tables: click a header to sort by its column ----------------------------- */
