@@ -14,8 +14,10 @@ from typing import Any
 import jiwer
 from pair_reports import META, Written, external_urls, librispeech_meta, scored, write_pair
 
+from audiogate.datasets import ignore_missing_audio, load_dataset
+from audiogate.registry import load as registry
 from audiogate.results.compare import compare, from_records
-from audiogate.scoring.pair import SampleRecord
+from audiogate.scoring.pair import Outcome, SampleRecord, score
 
 HTML = "audiogate-report.html"
 FILES = ("audiogate-report.md", "audiogate-report.json", "audiogate-report.svg", HTML)
@@ -185,3 +187,38 @@ def test_merge_writes_a_page_with_the_shards_utterances(
                                          "whisper-tiny.en/librispeech-test-other"]
     assert [len(d["utts"]) for d in data] == [len(base), len(cand)]
     assert sum("k" in u for u in data[1]["utts"]) == 7
+
+
+def test_accuracy_pair_lists_flips_with_answers_and_task_groups(tmp_path: Path,
+                                                                shared_data: Path) -> None:
+    spec = registry.dataset("mmau-test-mini")
+    samples = ignore_missing_audio(load_dataset(spec, shared_data))[:60]
+
+    def run(right: set[int]) -> list[SampleRecord]:
+        outcomes = []
+        for k, s in enumerate(samples):
+            wrong = next(c for c in s.meta["choices"] if c.strip() != s.reference.strip())
+            answer = s.reference if k in right else wrong
+            outcomes.append(Outcome(s.id, s.reference, None, answer, answer, None,
+                                    meta=dict(s.meta)))
+        return score(spec, outcomes)[1]
+
+    base, cand = run(set(range(40))), run(set(range(3, 43)))
+    w = write_pair(tmp_path / "r", cand, baseline=base, model="replay",
+                   dataset="mmau-test-mini")
+    text = (w.folder / HTML).read_text(encoding="utf-8")
+    expected = compare(from_records(base, "acc"), from_records(cand, "acc"))
+    assert len(expected.regressions) >= 1 and len(expected.improvements) >= 1
+    assert (f'{len(expected.regressions)}</span> correct → wrong · '
+            f'<span class="n-better">{len(expected.improvements)}</span> wrong → correct') in text
+    [data] = page_data(w.folder)
+    changed = sorted((u for u in data["utts"] if "k" in u), key=lambda u: u["k"])
+    assert [u["i"] for u in changed] == [c.id for c in expected.changes]
+    by_id = {r.id: r for r in cand}
+    base_by_id = {r.id: r for r in base}
+    for u in changed:
+        assert (u["r"], u["h"], u["bh"]) == (by_id[u["i"]].reference, by_id[u["i"]].answer,
+                                             base_by_id[u["i"]].answer)
+        assert "c" not in u and "o" not in u  # no word alignment for answers
+    assert data["keys"] == ["task", "difficulty", "sub-category"]
+    assert '<table class="group sortable" data-key="task">' in text
