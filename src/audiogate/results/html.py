@@ -42,6 +42,12 @@ STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "ungated": "NOT
                "updated": "UPDATED"}
 
 
+LEGEND = ('<p class="legend">In each alignment: <span class="op sub"><del>ref</del><ins>hyp'
+          '</ins></span> substitution · <span class="op del"><del>ref</del></span> deletion · '
+          '<span class="op ins"><ins>hyp</ins></span> insertion (against the normalized '
+          "reference, as scored).</p>")
+
+
 def _asset(name: str) -> str:
     return resources.files("audiogate.results").joinpath("assets", name).read_text("utf-8")
 
@@ -308,10 +314,7 @@ def render(rows: list[Row], views: list[PairView], meta: dict[str, Any],
         f"<style>{_asset('report.css')}</style></head><body>",
         f'<header class="verdict {verdict}"><h1>audiogate: {_status(verdict)}</h1>'
         f"<p>{headline}</p>",
-        '<p class="legend">In each alignment: <span class="op sub"><del>ref</del><ins>hyp'
-        '</ins></span> substitution · <span class="op del"><del>ref</del></span> deletion · '
-        '<span class="op ins"><ins>hyp</ins></span> insertion (against the normalized '
-        "reference, as scored).</p></header>",
+        LEGEND if any(r.result.metric != "acc" for r in rows) else "", "</header>",
         "<main>", _summary(rows, chart), *sections, "</main>",
         f"<footer><p>git commit <code>{_e(meta.get('git_commit'))}</code> · python "
         f"{_e(meta.get('python'))} · versions <code>{_e(versions)}</code></p>",
