@@ -222,3 +222,18 @@ def test_accuracy_pair_lists_flips_with_answers_and_task_groups(tmp_path: Path,
         assert "c" not in u and "o" not in u  # no word alignment for answers
     assert data["keys"] == ["task", "difficulty", "sub-category"]
     assert '<table class="group sortable" data-key="task">' in text
+
+
+def test_damaged_records_or_missing_baseline_are_said_not_fatal(
+        tmp_path: Path, regression: tuple[list[SampleRecord], list[SampleRecord]]) -> None:
+    from audiogate.results.report import samples_path, write_reports
+
+    cand = regression[1]
+    w = write_pair(tmp_path / "r", cand, baseline_path=tmp_path / "gone.jsonl")
+    text = (w.folder / HTML).read_text(encoding="utf-8")
+    assert "baseline not compared:" in text and "gone.jsonl: baseline file not found" in text
+    samples = samples_path(w.folder, w.row.result.model, w.row.result.dataset)
+    samples.write_text('{"id": "x", "not": "a record"}\n', encoding="utf-8")
+    paths = write_reports([w.row], w.folder, META)
+    assert w.folder / HTML in paths
+    assert "per-sample records unreadable" in (w.folder / HTML).read_text(encoding="utf-8")

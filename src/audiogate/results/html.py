@@ -99,7 +99,10 @@ def pair_view(row: Row, samples: Path) -> PairView:
     notes: list[str] = []
     records: list[SampleRecord] = []
     if samples.is_file():
-        records = read_samples(samples)
+        try:
+            records = read_samples(samples)
+        except (ValueError, TypeError) as exc:  # a damaged file must not cost the other reports
+            notes.append(f"per-sample records unreadable ({samples.name}: {exc})")
     else:
         notes.append(f"per-sample records not found ({samples.name}): no utterances to show")
     cand = from_records(records, metric)
