@@ -19,7 +19,8 @@ from audiogate.scoring.edit_ops import tokens
 from audiogate.scoring.english import normalize_english
 from audiogate.scoring.pair import Outcome, SampleRecord, score
 
-META = {"created": "2026-01-01T00:00:00+00:00", "git_commit": "0" * 40, "python": "3.11",
+META = {"run_id": "0" * 32, "created": "2026-01-01T00:00:00+00:00", "git_commit": "0" * 40,
+        "python": "3.11",
         "versions": {"audiogate": "0.1.0", "jiwer": "4.0.0"}}
 
 
@@ -92,7 +93,7 @@ def write_pair(folder: Path, candidate: list[SampleRecord], *, baseline: list[Sa
     if baseline is not None:
         baseline_path = baseline_path or folder.parent / f"{folder.name}-baseline.jsonl"
         write_baseline(baseline_path, per_sample(baseline, spec.metric), spec.metric,
-                       baseline_texts(baseline, spec.metric) if texts else None)
+                       texts=baseline_texts(baseline, spec.metric) if texts else None)
     result = PairResult(model, dataset, spec.task, spec.language, spec.metric, summary,
                         sample_set_fingerprint(r.id for r in candidate), 5.0 * len(candidate),
                         1.0 * len(candidate), 2.0 * len(candidate), len(candidate), 0,

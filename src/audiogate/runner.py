@@ -108,7 +108,7 @@ class PairRun:
                                if inferred == len(samples) else sum(r.seconds for r in scored)),
             wall_seconds=wall, inferred=inferred,
             reused=sum(o.reused for o in ordered), engine=self.identity,
-            error_samples=[(r.id, r.error) for r in records if r.error is not None],
+            error_samples=[(r.id, _naming_file(r)) for r in records if r.error is not None],
             notes=notes, groups=list(self.dataset.groups),
         )
         return result, records
@@ -183,3 +183,11 @@ class PairRun:
     def _progress(self, done: int, total: int, reused: bool) -> None:
         if self.on_progress is not None:
             self.on_progress(done, total, reused)
+
+
+def _naming_file(record: SampleRecord) -> str:
+    """The sample's error, with its audio file named when the message does not say it."""
+    error = str(record.error)
+    if record.audio_path and record.audio_path not in error:
+        return f"{error} (file {record.audio_path})"
+    return error

@@ -35,13 +35,16 @@ def test_wer_baseline_keeps_texts_sorted_and_reads_back(tmp_path: Path) -> None:
                SampleRecord("c-3", None, "X", None, None, error="unreadable audio"),
                record("d-4", "hi", "x " * 40, 1, 0, 39, 1, excluded=True)]
     path = tmp_path / "baselines" / "m" / "d.jsonl"
-    write_baseline(path, per_sample(records, "wer"), "wer", baseline_texts(records, "wer"))
+    write_baseline(path, per_sample(records, "wer"), "wer",
+                   excluded=[r.id for r in records if r.excluded],
+                   texts=baseline_texts(records, "wer"))
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(x) for x in lines] == [
         {"id": "a-1", "errors": 2, "ref_tokens": 4, "hypothesis": "stuff it in to you",
          "reference": "stuff it into you"},
         {"id": "b-2", "errors": 0, "ref_tokens": 5, "hypothesis": "he could wait no longer",
-         "reference": "he could wait no longer"}]  # errored and excluded samples left out
+         "reference": "he could wait no longer"},
+        {"id": "d-4", "excluded": True}]  # errored samples left out; excluded ones named
     assert read_baseline(path) == {"a-1": (2, 4), "b-2": (0, 5)}
     assert read_baseline_lines(path)["a-1"] == ((2, 4), ("stuff it into you",
                                                          "stuff it in to you"))
@@ -51,7 +54,7 @@ def test_accuracy_baseline_keeps_answer_and_key(tmp_path: Path) -> None:
     records = [SampleRecord("q1", None, "Dog", "<think>..</think>Dog", "Dog", score=100.0),
                SampleRecord("q2", None, "Cat", "Owl", "Owl", score=0.0)]
     path = tmp_path / "acc.jsonl"
-    write_baseline(path, per_sample(records, "acc"), "acc", baseline_texts(records, "acc"))
+    write_baseline(path, per_sample(records, "acc"), "acc", texts=baseline_texts(records, "acc"))
     assert [json.loads(x) for x in path.read_text().splitlines()] == [
         {"id": "q1", "correct": True, "hypothesis": "Dog", "reference": "Dog"},
         {"id": "q2", "correct": False, "hypothesis": "Owl", "reference": "Cat"}]
@@ -62,6 +65,7 @@ def test_accuracy_baseline_keeps_answer_and_key(tmp_path: Path) -> None:
                          ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_committed_count_only_baselines_still_read(path: Path) -> None:
     raw = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    raw = [r for r in raw if not r.get("excluded")]  # named, not scored
     lines = read_baseline_lines(path)
     assert list(lines) == [r["id"] for r in raw]
     for r in raw:

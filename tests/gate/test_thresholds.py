@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import textwrap
 from pathlib import Path
@@ -12,10 +13,13 @@ from audiogate.errors import ThresholdsError
 from audiogate.gate.thresholds import (
     Entry,
     Measured,
+    RunFacts,
     Thresholds,
     default_limit,
     judge,
     load,
+    plan_change,
+    recorded_of,
     update,
 )
 from audiogate.registry.load import DatasetSpec, ModelSpec, datasets, models
@@ -249,7 +253,59 @@ def test_non_numeric_value(tmp_path: Path, registry) -> None:
               max: 4.70
               samples: 6
         """, registry)
-    assert ":3:" in message and "must be numbers" in message
+    assert ":4:" in message and "`value` must be a number, not 'four'" in message
+
+
+ENTRY = ("whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n"
+         "      value: {value}\n      max: {max}\n      samples: {samples}\n")
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"max": ".nan"}, ":5: whisper-tiny.en/librispeech-test-clean: `max` must be a finite "
+                      "number, not nan"),
+    ({"max": ".inf"}, ":5: whisper-tiny.en/librispeech-test-clean: `max` must be a finite"),
+    ({"max": "true"}, ":5: whisper-tiny.en/librispeech-test-clean: `max` must be a number, "
+                      "not True"),
+    ({"value": "-1", "max": "-0.5"}, ":4: whisper-tiny.en/librispeech-test-clean: `value` "
+                                     "must be >= 0 for wer"),
+    ({"max": "4.0"}, ":5: whisper-tiny.en/librispeech-test-clean: `max` 4 is on the strict "
+                     "side of value 4.27"),
+    ({"samples": "-6"}, ":6: whisper-tiny.en/librispeech-test-clean: `samples` must be a "
+                        "non-negative integer, not -6"),
+    ({"samples": "6.5"}, ":6: whisper-tiny.en/librispeech-test-clean: `samples` must be a "
+                         "non-negative integer, not 6.5"),
+    ({"extra": "      max_errors: true\n"}, ":7: whisper-tiny.en/librispeech-test-clean: "
+                                            "`max_errors` must be a non-negative integer"),
+    ({"extra": "      max_excluded: -1\n"}, ":7: whisper-tiny.en/librispeech-test-clean: "
+                                            "`max_excluded` must be a non-negative integer"),
+    ({"extra": "      excluded: unknown\n"}, ":7: whisper-tiny.en/librispeech-test-clean: "
+                                             "`excluded` is 'unknown'"),
+    ({"extra": "      margin: -0.5\n"}, ":7: whisper-tiny.en/librispeech-test-clean: "
+                                        "`margin` must be within 0-100 points"),
+])
+def test_threshold_values_are_validated(tmp_path: Path, registry, fields: dict[str, str],
+                                        expected: str) -> None:
+    values = {"value": "4.27", "max": "4.70", "samples": "6", "extra": ""} | fields
+    text = ENTRY.format(**values) + values["extra"]
+    assert expected in _error(tmp_path, text, registry)
+
+
+def test_accuracy_must_lie_within_0_and_100(tmp_path: Path, registry) -> None:
+    text = ("step-audio-r1.1:\n  mmau-test-mini:\n    - metric: acc\n      value: 101\n"
+            "      min: 99\n      samples: 1000\n")
+    assert ":4: step-audio-r1.1/mmau-test-mini: `value` must be within 0-100 for acc" in \
+        _error(tmp_path, text, registry)
+    strict = text.replace("value: 101", "value: 70").replace("min: 99", "min: 75")
+    assert "`min` 75 is on the strict side of value 70" in _error(tmp_path, strict, registry)
+
+
+def test_unknown_exclusion_count_with_an_explicit_allowance_loads(tmp_path: Path,
+                                                                  registry) -> None:
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(ENTRY.format(value=4.27, max=4.70, samples=6)
+                    + "      excluded: unknown\n      max_excluded: 3\n", encoding="utf-8")
+    (entry,) = load(path, *registry).entries
+    assert (entry.excluded, entry.max_excluded) == (None, 3)
 
 
 def test_entries_must_be_a_list(tmp_path: Path, registry) -> None:
@@ -265,10 +321,10 @@ def test_entries_must_be_a_list(tmp_path: Path, registry) -> None:
     ("      gate: bootstrap\n", ":7: whisper-tiny.en/librispeech-test-clean: gate must be"),
     ("      gate: paired\n", ":3: whisper-tiny.en/librispeech-test-clean: the paired gate "
                             "needs a `baseline`"),
-    ("      confidence: 1.5\n", ":3: whisper-tiny.en/librispeech-test-clean: confidence must "
-                               "be in [0.5, 1)"),
-    ("      margin: lots\n", ":3: whisper-tiny.en/librispeech-test-clean: margin/confidence "
-                            "must be numbers"),
+    ("      confidence: 1.5\n", ":7: whisper-tiny.en/librispeech-test-clean: `confidence` "
+                               "must be in [0.5, 1)"),
+    ("      margin: lots\n", ":7: whisper-tiny.en/librispeech-test-clean: `margin` must be a "
+                            "number"),
 ])
 def test_statistical_gate_keys_validated(tmp_path: Path, registry, extra: str,
                                          expected: str) -> None:
@@ -286,34 +342,39 @@ def _entry(metric: str = "wer", value: float = 4.27, limit: float = 4.70, sample
                  max_errors, line, {})
 
 
+def _run(metric: str, value: float | None, total: int, errors: int, fingerprint: str, *,
+         excluded: int = 0, ids: tuple[str, ...] = ()) -> RunFacts:
+    return RunFacts(metric, value, total, errors, excluded, fingerprint, frozenset(ids))
+
+
 def test_judge_pass() -> None:
     entry = _entry()
-    verdict = judge([entry], "wer", 4.50, 6, 0, FP, record_hint=HINT)
+    verdict = judge([entry], _run("wer", 4.50, 6, 0, FP), record_hint=HINT)
     assert verdict.status == "pass"
     assert verdict.entry is entry
     assert "4.50" in verdict.reason and "max 4.70" in verdict.reason and "+0.23" in verdict.reason
 
 
 def test_judge_at_the_limit_passes() -> None:
-    assert judge([_entry()], "wer", 4.70, 6, 0, FP, record_hint=HINT).status == "pass"
+    assert judge([_entry()], _run("wer", 4.70, 6, 0, FP), record_hint=HINT).status == "pass"
 
 
 def test_judge_fail_names_the_delta() -> None:
-    verdict = judge([_entry()], "wer", 5.27, 6, 0, FP, record_hint=HINT)
+    verdict = judge([_entry()], _run("wer", 5.27, 6, 0, FP), record_hint=HINT)
     assert verdict.status == "fail"
     assert verdict.reason == "regressed: WER 5.27 > max 4.70 (recorded 4.27, +1.00)"
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0, 4.27])
 def test_judge_improving_wer_never_fails(value: float) -> None:
-    assert judge([_entry()], "wer", value, 6, 0, FP, record_hint=HINT).status == "pass"
+    assert judge([_entry()], _run("wer", value, 6, 0, FP), record_hint=HINT).status == "pass"
 
 
 def test_judge_accuracy_is_one_sided_the_other_way() -> None:
     entry = _entry("acc", value=77.0, limit=75.0, samples=1000, sample_set=None)
-    assert judge([entry], "acc", 99.0, 1000, 0, "x", record_hint=HINT).status == "pass"
-    assert judge([entry], "acc", 75.0, 1000, 0, "x", record_hint=HINT).status == "pass"
-    verdict = judge([entry], "acc", 70.0, 1000, 0, "x", record_hint=HINT)
+    assert judge([entry], _run("acc", 99.0, 1000, 0, "x"), record_hint=HINT).status == "pass"
+    assert judge([entry], _run("acc", 75.0, 1000, 0, "x"), record_hint=HINT).status == "pass"
+    verdict = judge([entry], _run("acc", 70.0, 1000, 0, "x"), record_hint=HINT)
     assert verdict.status == "fail"
     assert verdict.reason == "regressed: ACC 70.00 < min 75.00 (recorded 77.00, -7.00)"
 
@@ -322,64 +383,100 @@ def test_judge_matches_by_fingerprint() -> None:
     other_set = sample_set_fingerprint(["a", "b", "c"])
     entries = [_entry(samples=3, sample_set=other_set, value=50.0, limit=55.0, line=3),
                _entry(value=4.27, limit=4.70, line=9)]
-    verdict = judge(entries, "wer", 4.5, 6, 0, FP, record_hint=HINT)
+    verdict = judge(entries, _run("wer", 4.5, 6, 0, FP), record_hint=HINT)
     assert verdict.status == "pass" and verdict.entry is entries[1]
-    verdict = judge(entries, "wer", 60.0, 3, 0, other_set, record_hint=HINT)
+    verdict = judge(entries, _run("wer", 60.0, 3, 0, other_set), record_hint=HINT)
     assert verdict.status == "fail" and verdict.entry is entries[0]
 
 
 def test_judge_matches_by_size_only_when_no_fingerprint_recorded() -> None:
     entry = _entry(sample_set=None)
     for fingerprint in (FP, sample_set_fingerprint(["x"] * 6), "anything"):
-        verdict = judge([entry], "wer", 4.5, 6, 0, fingerprint, record_hint=HINT)
+        verdict = judge([entry], _run("wer", 4.5, 6, 0, fingerprint), record_hint=HINT)
         assert verdict.status == "pass" and verdict.entry is entry
 
 
 def test_judge_same_size_different_fingerprint_fails() -> None:
     other = sample_set_fingerprint([f"other-{i}" for i in range(6)])
-    verdict = judge([_entry()], "wer", 1.0, 6, 0, other, record_hint=HINT)
+    verdict = judge([_entry()], _run("wer", 1.0, 6, 0, other), record_hint=HINT)
     assert verdict.status == "fail"
-    assert "DIFFERENT sample set" in verdict.reason
+    assert "another sample set" in verdict.reason
     assert FP in verdict.reason and other in verdict.reason and "line 3" in verdict.reason
     assert HINT in verdict.reason
     assert verdict.entry is None
 
 
 @pytest.mark.parametrize("sample_set", [FP, None])
-def test_judge_other_size_is_ungated(sample_set: str | None) -> None:
+def test_judge_an_entry_for_another_sample_set_fails(sample_set: str | None) -> None:
+    """A gate that exists is never skipped: another sample set FAILS (was "ungated")."""
     fingerprint = sample_set_fingerprint(IDS[:4])
-    verdict = judge([_entry(sample_set=sample_set)], "wer", 99.0, 4, 0, fingerprint,
+    verdict = judge([_entry(sample_set=sample_set)], _run("wer", 99.0, 4, 0, fingerprint),
                     record_hint=HINT)
-    assert verdict.status == "ungated"
-    assert "other sample sets" in verdict.reason and "6 samples" in verdict.reason
+    assert verdict.status == "fail"
+    assert "another sample set" in verdict.reason and "6 samples" in verdict.reason
     assert "4 samples" in verdict.reason and HINT in verdict.reason
 
 
+def test_judge_says_which_ids_changed_against_the_closest_recorded_set() -> None:
+    recorded = frozenset(IDS)
+    ids = (*IDS[1:], "1089-134686-0099", "1089-134686-0098")
+    near, far = _entry(line=3), _entry(samples=2, sample_set="f" * 16, line=9)
+    run = _run("wer", 4.0, len(ids), 0, sample_set_fingerprint(ids), ids=ids)
+    verdict = judge([far, near], run, record_hint=HINT,
+                    recorded_ids=lambda e: recorded if e is near else frozenset({"x", "y"}))
+    assert verdict.status == "fail" and "line 3" in verdict.reason
+    assert "2 id(s) added, 1 missing" in verdict.reason
+    assert "added: 1089-134686-0098, 1089-134686-0099" in verdict.reason
+    assert "missing: 1089-134686-0000" in verdict.reason
+
+
+def test_judge_ungated_pair_with_errors_is_an_error_not_a_quiet_pass() -> None:
+    verdict = judge([], _run("wer", 1.0, 6, 2, FP), record_hint=HINT)
+    assert verdict.status == "error" and "2 of 6 sample(s) errored" in verdict.reason
+
+
+def test_judge_every_sample_errored_always_fails() -> None:
+    entry = _entry(max_errors=6)
+    assert judge([entry], _run("wer", None, 6, 6, FP), record_hint=HINT).status == "fail"
+    assert judge([], _run("wer", None, 6, 6, FP), record_hint=HINT).status == "fail"
+
+
+def test_judge_more_excluded_samples_than_recorded_fails_and_lists_them() -> None:
+    entry = _entry()  # recorded with 0 excluded
+    run = RunFacts("wer", 2.0, 6, 0, 1, FP, excluded_detail="1089-134686-0005 (1487 %: 'you you')")
+    verdict = judge([entry], run, record_hint=HINT)
+    assert verdict.status == "fail"
+    assert "1 sample(s) excluded as abnormal (recorded with 0, allowed 0)" in verdict.reason
+    assert "1089-134686-0005 (1487 %: 'you you')" in verdict.reason
+    allowed = dataclasses.replace(entry, excluded=1, max_excluded=1)
+    assert judge([allowed], run, record_hint=HINT).status == "pass"
+
+
 def test_judge_no_entry_for_the_metric_is_ungated() -> None:
-    verdict = judge([_entry()], "cer", 1.0, 6, 0, FP, record_hint=HINT)
+    verdict = judge([_entry()], _run("cer", 1.0, 6, 0, FP), record_hint=HINT)
     assert verdict.status == "ungated" and HINT in verdict.reason
-    assert judge([], "wer", 1.0, 6, 0, FP, record_hint=HINT).status == "ungated"
+    assert judge([], _run("wer", 1.0, 6, 0, FP), record_hint=HINT).status == "ungated"
 
 
 def test_judge_errors_over_max_errors_fail() -> None:
     entry = _entry(max_errors=1)
-    assert judge([entry], "wer", 4.0, 6, 1, FP, record_hint=HINT).status == "pass"
-    verdict = judge([entry], "wer", 4.0, 6, 2, FP, record_hint=HINT)
+    assert judge([entry], _run("wer", 4.0, 6, 1, FP), record_hint=HINT).status == "pass"
+    verdict = judge([entry], _run("wer", 4.0, 6, 2, FP), record_hint=HINT)
     assert verdict.status == "fail"
     assert verdict.reason == "2 sample(s) errored (allowed 1)"
-    assert judge([_entry()], "wer", 0.0, 6, 1, FP, record_hint=HINT).status == "fail"
+    assert judge([_entry()], _run("wer", 0.0, 6, 1, FP), record_hint=HINT).status == "fail"
 
 
 def test_judge_nothing_scored_fails() -> None:
-    verdict = judge([_entry()], "wer", None, 6, 0, FP, record_hint=HINT)
+    verdict = judge([_entry()], _run("wer", None, 6, 0, FP), record_hint=HINT)
     assert verdict.status == "fail" and "nothing could be scored" in verdict.reason
 
 
 def test_judge_on_loaded_entries(tmp_path: Path, registry) -> None:
     thresholds = _load(tmp_path, VALID, registry)
     entries = thresholds.for_pair("whisper-tiny.en", "librispeech-test-clean")
-    assert judge(entries, "wer", 4.6, 6, 1, FP, record_hint=HINT).status == "pass"
-    assert judge(entries, "wer", 4.8, 6, 0, FP, record_hint=HINT).status == "fail"
+    assert judge(entries, _run("wer", 4.6, 6, 1, FP), record_hint=HINT).status == "pass"
+    assert judge(entries, _run("wer", 4.8, 6, 0, FP), record_hint=HINT).status == "fail"
 
 
 # --- sample_set_fingerprint ------------------------------------------------------------------
@@ -433,8 +530,10 @@ def _original(tmp_path: Path) -> Path:
 def test_update_changes_only_the_run_pairs(tmp_path: Path, registry) -> None:
     path = _original(tmp_path)
     changes = update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer",
-                                     5.004, 6, FP)])
-    assert changes == ["whisper-tiny.en/librispeech-test-clean wer: 4.27 -> 5.00 (max 5.43)"]
+                                     5.004, 6, FP)], accept_regression=True)
+    assert [(c.kind, c.text) for c in changes] == [
+        ("loosened", "whisper-tiny.en/librispeech-test-clean wer: 4.27 -> 5.00 "
+                     "(max 4.70 -> 5.43)")]
     before = ORIGINAL.format(fp=FP).splitlines()
     after = path.read_text(encoding="utf-8").splitlines()
     assert len(after) == len(before)
@@ -454,9 +553,10 @@ def test_update_keeps_existing_slack_and_records_the_fingerprint(tmp_path: Path,
                  sample_set_fingerprint(dev_ids)),
         Measured("step-audio-r1.1", "mmau-test-mini", "acc", 80.0, 1000, "f" * 16),
     ])
-    assert changes == [
-        "whisper-tiny.en/librispeech-dev-clean wer: 5.00 -> 3.00 (max 3.50)",
-        "step-audio-r1.1/mmau-test-mini acc: 77.00 -> 80.00 (min 78.00)",
+    assert [(c.kind, c.text) for c in changes] == [
+        ("tightened", "whisper-tiny.en/librispeech-dev-clean wer: 5.00 -> 3.00 "
+                      "(max 5.50 -> 3.50)"),
+        ("tightened", "step-audio-r1.1/mmau-test-mini acc: 77.00 -> 80.00 (min 75.00 -> 78.00)"),
     ]
     thresholds = load(path, *registry)
     (dev,) = thresholds.for_pair("whisper-tiny.en", "librispeech-dev-clean")
@@ -479,8 +579,9 @@ def test_update_new_entry_gets_default_limit(tmp_path: Path, registry) -> None:
     fp3 = sample_set_fingerprint(["a", "b", "c"])
     changes = update(path, [Measured("whisper-tiny.en", "librispeech-test-other", "wer",
                                      10.0, 3, fp3)])
-    assert changes == ["whisper-tiny.en/librispeech-test-other wer: new entry 10.00 "
-                       "(max 11.00, 3 samples)"]
+    assert [(c.kind, c.text) for c in changes] == [
+        ("new", "whisper-tiny.en/librispeech-test-other wer: new entry 10.00 "
+                "(max 11.00, 3 samples, 0 excluded)")]
     (entry,) = load(path, *registry).for_pair("whisper-tiny.en", "librispeech-test-other")
     assert (entry.value, entry.limit, entry.samples, entry.sample_set) == (10.0, 11.0, 3, fp3)
     assert len(load(path, *registry).entries) == 4
@@ -506,8 +607,9 @@ def test_update_into_a_new_file(tmp_path: Path, registry) -> None:
 def test_update_unchanged_value_does_not_rewrite(tmp_path: Path) -> None:
     path = _original(tmp_path)
     before = path.read_bytes()
-    assert update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer",
-                                  4.2701, 6, FP)]) == []
+    changes = update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer",
+                                     4.2701, 6, FP)])
+    assert [c.kind for c in changes] == ["unchanged"]
     assert path.read_bytes() == before
     assert not path.with_suffix(".yaml.tmp").exists()
 
@@ -578,6 +680,7 @@ def test_update_appends_keep_every_comment_where_it_was(tmp_path: Path) -> None:
               max: 9.9
               samples: 3
               sample_set: {FP}
+              excluded: 0
 
         # the reasoning model
         step-audio-r1.1:
@@ -591,5 +694,43 @@ def test_update_appends_keep_every_comment_where_it_was(tmp_path: Path) -> None:
               min: 54.0
               samples: 10
               sample_set: {FP}
+              excluded: 0
         # trailing note
         """)
+
+
+def test_update_refuses_to_loosen_a_gate_unless_asked(tmp_path: Path, registry) -> None:
+    """A worse run that still passes must not rewrite 4.27 -> 4.60 (max 4.70 -> 5.03) silently."""
+    path = _original(tmp_path)
+    before = path.read_bytes()
+    worse = Measured("whisper-tiny.en", "librispeech-test-clean", "wer", 4.6, 6, FP)
+    (change,) = update(path, [worse])
+    assert change.kind == "loosened" and change.refused
+    assert "4.27 -> 4.60 (max 4.70 -> 5.03) — REFUSED" in change.text
+    assert "--accept-regression" in change.text
+    assert path.read_bytes() == before
+    (accepted,) = update(path, [worse], accept_regression=True)
+    assert not accepted.refused
+    (entry,) = load(path, *registry).for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert (entry.value, entry.limit) == (4.6, 5.03)
+
+
+def test_update_refuses_to_accept_more_excluded_samples(tmp_path: Path, registry) -> None:
+    path = _original(tmp_path)
+    better_but_filtered = Measured("whisper-tiny.en", "librispeech-test-clean", "wer", 2.0, 6,
+                                   FP, excluded=1)
+    (change,) = update(path, [better_but_filtered])
+    assert change.refused and "excluded allowed 0 -> 1" in change.text
+    update(path, [better_but_filtered], accept_regression=True)
+    (entry,) = load(path, *registry).for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert (entry.excluded, entry.max_excluded) == (1, 1)
+
+
+def test_plan_change_classifies_against_the_loaded_entry() -> None:
+    entry = _entry()  # 4.27, max 4.70
+    same = Measured("whisper-tiny.en", "librispeech-test-clean", "wer", 4.27, 6, FP)
+    assert plan_change(same, recorded_of(entry), accept_regression=False)[0].kind == "unchanged"
+    better = dataclasses.replace(same, value=4.0)
+    assert plan_change(better, recorded_of(entry), accept_regression=False)[0].kind == \
+        "tightened"
+    assert plan_change(better, None, accept_regression=False)[0].kind == "new"

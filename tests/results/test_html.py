@@ -152,10 +152,11 @@ def test_same_results_give_the_same_bytes_but_the_run_stamp(
     for name in FILES:
         assert (first.folder / name).read_bytes() == (second.folder / name).read_bytes(), name
     later = write_pair(tmp_path / "c", cand, baseline=base, baseline_path=baseline,
-                       meta={**META, "created": "2026-02-02T12:34:56+00:00"})
+                       meta={**META, "created": "2026-02-02T12:34:56+00:00",
+                             "run_id": "f" * 32})
     assert (later.folder / FILES[2]).read_bytes() == (first.folder / FILES[2]).read_bytes()
     stamps = {"audiogate-report.md": r"created \S+", "audiogate-report.json":
-              r'"created": "[^"]+"', HTML: r'<time id="run-stamp">[^<]*</time>'}
+              r'"(created|run_id)": "[^"]+"', HTML: r'<span id="run-stamp">[^<]*</span>'}
     for name, pattern in stamps.items():
         a = (first.folder / name).read_text(encoding="utf-8")
         c = (later.folder / name).read_text(encoding="utf-8")

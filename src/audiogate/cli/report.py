@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 from audiogate.cli import report_diff
 from audiogate.errors import AudiogateError
 from audiogate.results.report import (
+    FAILING,
     Row,
+    counts_line,
     run_metadata,
     samples_path,
     table,
@@ -20,31 +23,45 @@ from audiogate.results.report import (
 )
 
 
+class MergeError(AudiogateError):
+    """An input of `report merge` that makes the merged verdict meaningless."""
+
+
+def read_report(path: Path) -> list[Row]:
+    """The rows of one audiogate-report.json (or of the folder holding it)."""
+    if path.is_dir():
+        path = path / "audiogate-report.json"
+    if not path.is_file():
+        raise MergeError(f"{path}: no audiogate report there (a shard that wrote nothing "
+                         "cannot count as passing)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [Row.from_json(raw) for raw in data["rows"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MergeError(f"{path}: not an audiogate report ({type(exc).__name__}: {exc})"
+                         ) from exc
+
+
 def merge(paths: list[Path]) -> list[Row]:
     """Rows of every report; a pair that appears in two shards is an error (ran twice)."""
     rows: dict[str, tuple[Row, Path]] = {}
     for path in paths:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise AudiogateError(f"{path}: not a readable audiogate report ({exc})") from exc
-        for raw in data.get("rows", []):
-            row = Row.from_json(raw)
+        for row in read_report(path):
             pair_id = row.result.pair_id
             if pair_id in rows:
-                raise AudiogateError(f"{pair_id} appears in both {rows[pair_id][1]} and {path}; "
-                                     "each pair must run in exactly one shard")
+                raise MergeError(f"{pair_id} appears in both {rows[pair_id][1]} and {path}; "
+                                 "each pair must run in exactly one shard")
             rows[pair_id] = (row, path)
     return [row for row, _ in rows.values()]
 
 
-def copy_samples(rows: list[Row], reports: list[Path], output: Path) -> None:
+def copy_samples(rows: list[Row], folders: list[Path], output: Path) -> None:
     """Each pair's per-sample records beside the merged report, so its HTML (and a later
     `audiogate report diff`) shows the utterances, not only the numbers."""
     for row in rows:
         target = samples_path(output, row.result.model, row.result.dataset)
-        for report in reports:
-            source = samples_path(report.parent, row.result.model, row.result.dataset)
+        for folder in folders:
+            source = samples_path(folder, row.result.model, row.result.dataset)
             if source.is_file() and source.resolve() != target.resolve():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)
@@ -53,18 +70,26 @@ def copy_samples(rows: list[Row], reports: list[Path], output: Path) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.reports]
-    expanded = [p / "audiogate-report.json" if p.is_dir() else p for p in paths]
-    rows = merge(expanded)
+    try:
+        rows = merge(paths)
+    except MergeError as exc:
+        print(f"audiogate report merge: {exc}", file=sys.stderr)
+        print("verdict: FAIL (the inputs could not be merged)")
+        return 1
     meta: dict[str, Any] = run_metadata()
-    meta["merged_from"] = [str(p) for p in expanded]
-    copy_samples(rows, expanded, Path(args.output))
+    meta["merged_from"] = [str(p) for p in paths]
+    copy_samples(rows, [p if p.is_dir() else p.parent for p in paths], Path(args.output))
     written = write_reports(rows, Path(args.output), meta)
     print(table(rows, markdown=False))
-    outcome = verdict(rows)
-    print(f"\nverdict: {outcome.upper()} ({len(rows)} pairs from {len(expanded)} reports)")
+    for row in rows:
+        if row.status in FAILING:
+            print(f"{row.result.pair_id}: {row.status.upper()} — {row.reason}")
     for path in written:
         print(f"report: {path}")
-    return 0 if outcome == "pass" else 1
+    outcome = verdict(rows)
+    print(f"verdict: {outcome.upper()} ({len(rows)} pairs from {len(paths)} reports; "
+          f"{counts_line(rows)})")
+    return 1 if outcome == "fail" else 0
 
 
 def _detectable(args: argparse.Namespace) -> int:

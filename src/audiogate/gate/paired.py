@@ -7,12 +7,15 @@ normalized texts that were scored, so a report can show what changed, word by wo
 ``{"id", "correct", "hypothesis", "reference"}`` for accuracy (the extracted answer and the
 answer key). Baselines written before the texts were kept (no hypothesis/reference) are
 still read: the gates need only the counts.
+Samples the abnormal filter excluded are listed too (``{"id", "excluded": true}``): they take
+no part in the paired test, but they belong to the sample set the entry was recorded on, so a
+later run can say exactly which ids it added or lost.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,49 +83,65 @@ def baseline_texts(records: Sequence[SampleRecord], metric: str) -> dict[str, tu
     return {r.id: (r.normalized_reference, r.normalized_hypothesis) for r in records}
 
 
-def write_baseline(path: Path, data: PerSample, metric: str, texts: Texts | None = None
-                   ) -> None:
-    """One line per sample, sorted by id; ``texts`` adds its hypothesis and reference."""
+def write_baseline(path: Path, data: PerSample, metric: str,
+                   excluded: Sequence[str] = (), *, texts: Texts | None = None) -> None:
+    """One line per sample, sorted by id; ``texts`` adds a scored sample's hypothesis and
+    reference."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for sample_id in sorted(data):
-        errors, ref = data[sample_id]
-        row: dict[str, Any] = ({"id": sample_id, "correct": errors == 0} if metric == "acc"
-                               else {"id": sample_id, "errors": errors, "ref_tokens": ref})
+    rows: dict[str, dict[str, object]] = {i: {"id": i, "excluded": True} for i in excluded}
+    for sample_id, (errors, ref) in data.items():
+        rows[sample_id] = ({"id": sample_id, "correct": errors == 0} if metric == "acc"
+                           else {"id": sample_id, "errors": errors, "ref_tokens": ref})
         if texts is not None and sample_id in texts:
             reference, hypothesis = texts[sample_id]
-            row["hypothesis"], row["reference"] = hypothesis, reference
-        lines.append(json.dumps(row, ensure_ascii=False))
+            rows[sample_id]["hypothesis"], rows[sample_id]["reference"] = hypothesis, reference
+    lines = [json.dumps(rows[i], ensure_ascii=False) for i in sorted(rows)]
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
-def read_baseline(path: Path) -> PerSample:
-    """The counts the gates compare: id -> (errors, reference tokens)."""
-    return {sample_id: counts for sample_id, (counts, _) in read_baseline_lines(path).items()}
-
-
-def read_baseline_lines(path: Path) -> dict[str, tuple[tuple[int, int], tuple[str | None,
-                                                                               str | None]]]:
-    """id -> ((errors, reference tokens), (reference, hypothesis)); the texts are None in a
-    baseline written before they were kept."""
+def _baseline_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.exists():
         raise ThresholdsError(f"{path}: baseline file not found (record it with "
                               "--update-thresholds)")
-    out = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
+            str(row["id"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ThresholdsError(f"{path}:{number}: bad baseline line ({exc})") from exc
+        yield number, row
+
+
+def baseline_ids(path: Path) -> frozenset[str]:
+    """Every id of the sample set the baseline was recorded on (excluded ones included)."""
+    return frozenset(str(row["id"]) for _, row in _baseline_rows(path))
+
+
+def read_baseline(path: Path) -> PerSample:
+    """The scored samples of a baseline: ``id -> (errors, reference tokens)``."""
+    return {sample_id: counts for sample_id, (counts, _) in read_baseline_lines(path).items()}
+
+
+def read_baseline_lines(path: Path) -> dict[str, tuple[tuple[int, int], tuple[str | None,
+                                                                               str | None]]]:
+    """The scored samples: id -> ((errors, reference tokens), (reference, hypothesis)); the
+    texts are None in a baseline written before they were kept."""
+    out = {}
+    for number, row in _baseline_rows(path):
+        if row.get("excluded"):
+            continue
+        try:
             if "correct" in row:
                 counts = (0 if row["correct"] else 1, 1)
             else:
                 counts = (int(row["errors"]), int(row["ref_tokens"]))
-            texts = (_text(row.get("reference")), _text(row.get("hypothesis")))
-            out[str(row["id"])] = (counts, texts)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            out[str(row["id"])] = (counts, (_text(row.get("reference")),
+                                            _text(row.get("hypothesis"))))
+        except (KeyError, TypeError, ValueError) as exc:
             raise ThresholdsError(f"{path}:{number}: bad baseline line ({exc})") from exc
     return out
 

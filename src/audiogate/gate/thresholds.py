@@ -10,14 +10,22 @@ Schema (a mapping model -> dataset -> list of entries)::
           max: 4.70          # lower-is-better metrics: a max; accuracy: a min
           samples: 6         # size of the sample set it was recorded on
           sample_set: 1f9c…  # fingerprint of its sample ids (optional when only size is known)
+          excluded: 0        # samples the abnormal filter excluded when it was recorded
+                             # ("unknown" for tables recorded elsewhere: then max_excluded
+                             # must be set explicitly)
+          max_excluded: 0    # samples the filter may exclude (default: `excluded`)
           max_errors: 0      # samples allowed to error (default 0)
           note: free text
+
+Every value is checked on load: finite numbers only (no booleans), WER/CER >= 0, accuracy
+within 0-100, the limit on the lenient side of `value`, counts non-negative integers.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +37,10 @@ from audiogate.errors import ThresholdsError
 from audiogate.registry.load import LOWER_IS_BETTER, DatasetSpec, ModelSpec
 
 ENTRY_KEYS = {"metric", "value", "max", "min", "samples", "sample_set", "max_errors", "note",
+              "excluded", "max_excluded",
               # statistical gates (paired bootstrap against a stored baseline)
               "gate", "margin", "confidence", "baseline"}
+UNKNOWN = "unknown"  # `excluded: unknown`: the exclusion count of a table recorded elsewhere
 
 
 
@@ -51,6 +61,8 @@ class Entry:
     margin: float = 0.0  # paired gate: allowed worsening, in metric points
     confidence: float = 0.95
     baseline: str | None = None  # paired gate: per-sample JSONL, relative to thresholds.yaml
+    excluded: int | None = 0  # excluded by the abnormal filter when recorded; None = unknown
+    max_excluded: int = 0
 
     @property
     def lower_is_better(self) -> bool:
@@ -64,7 +76,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # "pass" | "fail" | "ungated"
+    status: str  # "pass" | "fail" | "ungated" | "error"
     reason: str
     entry: Entry | None = None
 
@@ -143,6 +155,10 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any) -> Entry:
     where = f"{path}:{line}: {model}/{spec.name}"
     if not isinstance(item, CommentedMap):
         raise ThresholdsError(f"{where}: each entry must be a mapping")
+
+    def at(key: str) -> str:
+        return f"{path}:{_line(item, key) or line}: {model}/{spec.name}: `{key}`"
+
     unknown = set(item) - ENTRY_KEYS
     if unknown:
         key = sorted(unknown)[0]
@@ -154,7 +170,8 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any) -> Entry:
     if metric != spec.metric:
         raise ThresholdsError(f"{where}: metric {metric!r} does not apply: {spec.name} is "
                               f"scored by {spec.metric!r}")
-    bound = "max" if LOWER_IS_BETTER[metric] else "min"
+    lower = LOWER_IS_BETTER[metric]
+    bound = "max" if lower else "min"
     wrong = "min" if bound == "max" else "max"
     if wrong in item:
         raise ThresholdsError(f"{where}: {metric} is gated by a one-sided `{bound}`, not "
@@ -162,12 +179,24 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any) -> Entry:
     for key in ("value", bound, "samples"):
         if key not in item:
             raise ThresholdsError(f"{where}: entry lacks `{key}`")
-    try:
-        value, limit = float(item["value"]), float(item[bound])
-        samples, max_errors = int(item["samples"]), int(item.get("max_errors", 0))
-    except (TypeError, ValueError) as exc:
-        raise ThresholdsError(f"{where}: value/{bound}/samples/max_errors must be numbers "
-                              f"({exc})") from exc
+    value = _score(item["value"], metric, at("value"))
+    limit = _score(item[bound], metric, at(bound))
+    if (limit < value) if lower else (limit > value):
+        raise ThresholdsError(f"{at(bound)} {limit:g} is on the strict side of value {value:g}: "
+                              f"the recorded run would fail its own gate (a {bound} must be "
+                              f"{'>=' if lower else '<='} the value)")
+    samples = _count(item["samples"], at("samples"))
+    max_errors = _count(item.get("max_errors", 0), at("max_errors"))
+    excluded: int | None
+    if item.get("excluded", 0) == UNKNOWN:
+        excluded = None
+        if "max_excluded" not in item:
+            raise ThresholdsError(f"{at('excluded')} is {UNKNOWN!r} (recorded elsewhere): set "
+                                  "`max_excluded` explicitly to say how many excluded samples "
+                                  "this gate accepts")
+    else:
+        excluded = _count(item.get("excluded", 0), at("excluded"))
+    max_excluded = _count(item.get("max_excluded", excluded or 0), at("max_excluded"))
     sample_set = item.get("sample_set")
     gates_raw = item.get("gate", "limit")
     gates = tuple(gates_raw) if isinstance(gates_raw, list) else (str(gates_raw),)
@@ -177,44 +206,126 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any) -> Entry:
     if "paired" in gates and not item.get("baseline"):
         raise ThresholdsError(f"{where}: the paired gate needs a `baseline` file (written by "
                               "--update-thresholds)")
-    try:
-        margin, confidence = float(item.get("margin", 0.0)), float(item.get("confidence", 0.95))
-    except (TypeError, ValueError) as exc:
-        raise ThresholdsError(f"{where}: margin/confidence must be numbers ({exc})") from exc
+    margin = _finite(item.get("margin", 0.0), at("margin"))
+    if not 0.0 <= margin <= 100.0:
+        raise ThresholdsError(f"{at('margin')} must be within 0-100 points, not {margin:g}")
+    confidence = _finite(item.get("confidence", 0.95), at("confidence"))
     if not 0.5 <= confidence < 1.0:
-        raise ThresholdsError(f"{where}: confidence must be in [0.5, 1), not {confidence}")
+        raise ThresholdsError(f"{at('confidence')} must be in [0.5, 1), not {confidence:g}")
     baseline = item.get("baseline")
     return Entry(model, spec.name, metric, value, limit, samples,
                  str(sample_set) if sample_set is not None else None, max_errors, line, item,
-                 gates, margin, confidence, str(baseline) if baseline else None)
+                 gates, margin, confidence, str(baseline) if baseline else None,
+                 excluded, max_excluded)
 
 
-def judge(entries: list[Entry], metric: str, value: float | None, total: int, errors: int,
-          fingerprint: str, *, record_hint: str) -> Verdict:
-    """Compare a score with the entry recorded on the same sample set, and only that one."""
-    candidates = [e for e in entries if e.metric == metric]
+def _finite(raw: Any, where: str) -> float:
+    """A finite number; booleans (`true` reads as 1.0) and strings are refused."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise ThresholdsError(f"{where} must be a number, not {raw!r}")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ThresholdsError(f"{where} must be a finite number, not {raw!r}")
+    return value
+
+
+def _score(raw: Any, metric: str, where: str) -> float:
+    """A metric value: WER/CER >= 0 (may exceed 100 with insertions), accuracy 0-100."""
+    value = _finite(raw, where)
+    if LOWER_IS_BETTER[metric] and value < 0:
+        raise ThresholdsError(f"{where} must be >= 0 for {metric}, not {value:g}")
+    if not LOWER_IS_BETTER[metric] and not 0.0 <= value <= 100.0:
+        raise ThresholdsError(f"{where} must be within 0-100 for {metric}, not {value:g}")
+    return value
+
+
+def _count(raw: Any, where: str) -> int:
+    """A non-negative integer (a count of samples)."""
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ThresholdsError(f"{where} must be a non-negative integer, not {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What one run measured on a pair, as the gate judges it."""
+
+    metric: str
+    value: float | None
+    total: int
+    errors: int
+    excluded: int
+    fingerprint: str
+    ids: frozenset[str] = frozenset()
+    excluded_detail: str = ""  # the excluded samples, for the failure message
+
+
+def _first(ids: Iterable[str], show: int = 3) -> str:
+    items = sorted(ids)
+    shown = ", ".join(items[:show])
+    return shown + (f", … (+{len(items) - show})" if len(items) > show else "")
+
+
+def sample_set_change(entry: Entry, run: RunFacts, recorded_ids: frozenset[str] | None) -> str:
+    """How this run's sample set differs from the one ``entry`` was recorded on."""
+    head = (f"recorded on {entry.samples} samples [{entry.sample_set or 'ids not pinned'}] "
+            f"(line {entry.line})")
+    if recorded_ids is None:
+        return (f"{head}; this run has {run.total} samples [{run.fingerprint}] (the recorded "
+                "ids are unknown: the entry has no baseline file)")
+    added, missing = run.ids - recorded_ids, recorded_ids - run.ids
+    parts = [f"{head}; this run has {run.total} samples [{run.fingerprint}]: "
+             f"{len(added)} id(s) added, {len(missing)} missing"]
+    if added:
+        parts.append(f"added: {_first(added)}")
+    if missing:
+        parts.append(f"missing: {_first(missing)}")
+    return "; ".join(parts)
+
+
+def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
+          recorded_ids: Callable[[Entry], frozenset[str] | None] = lambda e: None) -> Verdict:
+    """Compare a run with the entry recorded on the same sample set, and only that one.
+
+    A (model, dataset, metric) with entries but none for this sample set FAILS (a gate that
+    exists is never skipped); only a pair with no entry at all is "ungated", and then an
+    errored sample makes it an "error", never a quiet pass.
+    """
+    if run.total > 0 and run.errors == run.total:
+        return Verdict("fail", f"all {run.total} sample(s) errored: nothing was measured")
+    candidates = [e for e in entries if e.metric == run.metric]
     if not candidates:
+        if run.errors:
+            return Verdict("error", f"{run.errors} of {run.total} sample(s) errored (no "
+                                    f"recorded threshold; record it with {record_hint} once "
+                                    "every sample runs)")
         return Verdict("ungated", f"no recorded threshold; record it with {record_hint}")
-    matching = [e for e in candidates if e.matches(total, fingerprint)]
+    matching = [e for e in candidates if e.matches(run.total, run.fingerprint)]
     if not matching:
-        same_size = [e for e in candidates if e.samples == total and e.sample_set is not None]
-        recorded = ", ".join(f"{e.samples} samples [{e.sample_set or 'any ids'}] "
-                             f"(line {e.line})" for e in candidates)
-        if same_size:
-            return Verdict("fail", f"recorded on a DIFFERENT sample set of the same size "
-                                   f"({recorded}); this run: {total} samples [{fingerprint}] — "
-                                   "not comparable; re-record deliberately with "
-                                   f"{record_hint}")
-        return Verdict("ungated", f"thresholds exist only for other sample sets ({recorded}); "
-                                  f"this run: {total} samples [{fingerprint}]; record it with "
-                                  f"{record_hint}")
+        known = {id(e): recorded_ids(e) for e in candidates}
+
+        def distance(e: Entry) -> tuple[int, int]:
+            ids = known[id(e)]
+            return (0, len(run.ids ^ ids)) if ids is not None else (1, abs(e.samples - run.total))
+
+        closest = min(candidates, key=distance)
+        return Verdict("fail", "thresholds.yaml gates this pair, but on another sample set: "
+                               f"{sample_set_change(closest, run, known[id(closest)])} — not "
+                               f"comparable; record this set deliberately with {record_hint}")
     entry = matching[0]
-    name = metric.upper()
+    name = run.metric.upper()
     bound = "max" if entry.lower_is_better else "min"
-    if errors > entry.max_errors:
-        return Verdict("fail", f"{errors} sample(s) errored (allowed {entry.max_errors})", entry)
-    if value is None:
+    if run.errors > entry.max_errors:
+        return Verdict("fail", f"{run.errors} sample(s) errored (allowed {entry.max_errors})",
+                       entry)
+    if run.excluded > entry.max_excluded:
+        recorded = "an unknown number" if entry.excluded is None else str(entry.excluded)
+        return Verdict("fail", f"{run.excluded} sample(s) excluded as abnormal (recorded with "
+                               f"{recorded}, allowed {entry.max_excluded}): "
+                               f"{run.excluded_detail}", entry)
+    if run.value is None:
         return Verdict("fail", "nothing could be scored", entry)
+    value = run.value
     delta = round(value - entry.value, 2) + 0.0  # never "-0.00"
     worse = value > entry.limit if entry.lower_is_better else value < entry.limit
     text = (f"{name} {value:.2f} {'>' if entry.lower_is_better else '<'} {bound} "
@@ -236,6 +347,16 @@ class Measured:
     samples: int
     sample_set: str
     baseline: str | None = None  # path of the per-sample baseline, relative to the file
+    excluded: int = 0
+
+
+@dataclass(frozen=True)
+class Change:
+    """What recording a measurement does to its entry."""
+
+    kind: str  # "new" | "tightened" | "loosened" | "unchanged"
+    text: str  # "whisper-tiny.en/x wer: 13.93 -> 14.85 (max 15.32 -> 16.24)"
+    refused: bool = False  # a loosening without --accept-regression: not written
 
 
 def default_limit(metric: str, value: float) -> float:
@@ -244,51 +365,104 @@ def default_limit(metric: str, value: float) -> float:
     return round(value + slack, 2) if LOWER_IS_BETTER[metric] else round(value - slack, 2)
 
 
-def update(path: Path, measured: Iterable[Measured]) -> list[str]:
+def plan_change(m: Measured, recorded: tuple[float, float, int] | None, *,
+                accept_regression: bool) -> tuple[Change, float]:
+    """(the change, the new limit) for measurement ``m`` against its entry on the same set.
+
+    ``recorded`` is (value, limit, excluded samples allowed) of that entry, or None for a
+    new entry. An existing entry keeps its slack (limit - value). Raising a max, lowering a
+    min or accepting more excluded samples loosens the gate: refused unless
+    ``accept_regression``.
+    """
+    lower = LOWER_IS_BETTER[m.metric]
+    bound = "max" if lower else "min"
+    value = round(m.value, 2)
+    pair = f"{m.model}/{m.dataset} {m.metric}"
+    if recorded is None:
+        limit = default_limit(m.metric, value)
+        return Change("new", f"{pair}: new entry {value:.2f} ({bound} {limit:.2f}, "
+                             f"{m.samples} samples, {m.excluded} excluded)"), limit
+    old_value, old_limit, old_allowed = recorded
+    limit = round(value + (old_limit - old_value), 2)
+    looser = (limit > old_limit) if lower else (limit < old_limit)
+    tighter = (limit < old_limit) if lower else (limit > old_limit)
+    more_excluded = (f", excluded allowed {old_allowed} -> {m.excluded}"
+                     if m.excluded > old_allowed else "")
+    text = (f"{pair}: {old_value:.2f} -> {value:.2f} ({bound} {old_limit:.2f} -> "
+            f"{limit:.2f}{more_excluded})")
+    if looser or m.excluded > old_allowed:
+        refused = not accept_regression
+        return Change("loosened", text + (" — REFUSED: this loosens the gate; pass "
+                                          "--accept-regression to record it" if refused else ""),
+                      refused), limit
+    return Change("tightened" if tighter else "unchanged", text), limit
+
+
+def _same_set(item: Any, m: Measured) -> bool:
+    return bool(item.get("sample_set") == m.sample_set or (
+        item.get("sample_set") is None and item.get("samples") == m.samples))
+
+
+def recorded_of(entry: Entry) -> tuple[float, float, int]:
+    """(value, limit, excluded allowed) of a loaded entry, for ``plan_change``."""
+    return entry.value, entry.limit, entry.max_excluded
+
+
+def update(path: Path, measured: Iterable[Measured], *, accept_regression: bool = False
+           ) -> list[Change]:
     """Write measured values for the pairs that ran; keep comments, order and other entries.
 
-    An existing entry on the same sample set keeps its slack (limit - value); returns one
-    line per change.
+    Returns one Change per measurement (new / tightened / loosened / unchanged); a
+    loosening is written only with ``accept_regression``.
     """
     yaml = _yaml()
     data = yaml.load(path.read_text(encoding="utf-8")) if path.exists() else None
     if data is None:
         data = CommentedMap()
-    changes: list[str] = []
+    changes: list[Change] = []
+    written = False
     for m in measured:
         bound = "max" if LOWER_IS_BETTER[m.metric] else "min"
         value = round(m.value, 2)
         items = data.get(m.model, {}).get(m.dataset, [])
-        for item in items:
-            same_set = item.get("sample_set") == m.sample_set or (
-                item.get("sample_set") is None and int(item.get("samples", -1)) == m.samples)
-            if item.get("metric") == m.metric and same_set:
-                slack = float(item[bound]) - float(item["value"])
-                old = float(item["value"])
-                if old == value and item.get("baseline") == m.baseline:
-                    break
-                item["value"] = value
-                item[bound] = round(value + slack, 2)
-                item["sample_set"] = m.sample_set
-                if m.baseline:
-                    item["baseline"] = m.baseline
-                what = f"{old:.2f} -> {value:.2f}" if old != value else "baseline recorded"
-                changes.append(f"{m.model}/{m.dataset} {m.metric}: {what} "
-                               f"({bound} {item[bound]:.2f})")
-                break
-        else:
+        item = next((i for i in items if i.get("metric") == m.metric and _same_set(i, m)), None)
+        if item is None:
+            change, limit = plan_change(m, None, accept_regression=accept_regression)
             entry = CommentedMap()
             entry["metric"] = m.metric
             entry["value"] = value
-            entry[bound] = default_limit(m.metric, value)
+            entry[bound] = limit
             entry["samples"] = m.samples
             entry["sample_set"] = m.sample_set
+            entry["excluded"] = m.excluded
             if m.baseline:
                 entry["baseline"] = m.baseline
             _add_entry(data, m.model, m.dataset, entry)
-            changes.append(f"{m.model}/{m.dataset} {m.metric}: new entry {value:.2f} "
-                           f"({bound} {entry[bound]:.2f}, {m.samples} samples)")
-    if changes:
+            changes.append(change)
+            written = True
+            continue
+        allowed = item.get("max_excluded", item.get("excluded", 0))
+        allowed = allowed if isinstance(allowed, int) and not isinstance(allowed, bool) else 0
+        change, limit = plan_change(m, (float(item["value"]), float(item[bound]), allowed),
+                                    accept_regression=accept_regression)
+        changes.append(change)
+        if change.refused:
+            continue
+        before = (item.get("value"), item.get(bound), item.get("excluded"),
+                  item.get("baseline"), item.get("sample_set"))
+        item["value"] = value
+        item[bound] = limit
+        item["sample_set"] = m.sample_set
+        if item.get("excluded", 0) != m.excluded:  # absent means 0: keep files short
+            item["excluded"] = m.excluded
+        if "max_excluded" in item and m.excluded > int(item["max_excluded"]):
+            item["max_excluded"] = m.excluded
+        if m.baseline:
+            item["baseline"] = m.baseline
+        after = (item.get("value"), item.get(bound), item.get("excluded"),
+                 item.get("baseline"), item.get("sample_set"))
+        written = written or before != after
+    if written:
         buf = io.StringIO()
         yaml.dump(data, buf)
         tmp = path.with_suffix(path.suffix + ".tmp")

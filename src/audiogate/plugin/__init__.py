@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -23,6 +24,7 @@ from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, DatasetMissing
 from audiogate.gate.paired import (
     PerSample,
+    baseline_ids,
     baseline_texts,
     interval,
     paired_verdict,
@@ -30,7 +32,16 @@ from audiogate.gate.paired import (
     read_baseline,
     write_baseline,
 )
-from audiogate.gate.thresholds import Entry, Measured, Thresholds, judge
+from audiogate.gate.thresholds import (
+    Change,
+    Entry,
+    Measured,
+    RunFacts,
+    Thresholds,
+    judge,
+    plan_change,
+    recorded_of,
+)
 from audiogate.gate.thresholds import load as load_thresholds
 from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
@@ -41,6 +52,8 @@ from audiogate.results.pair_result import PairResult
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
     Row,
+    claim_report_dir,
+    counts_line,
     read_samples,
     run_metadata,
     samples_path,
@@ -49,6 +62,7 @@ from audiogate.results.report import (
     write_samples,
 )
 from audiogate.runner import PairRun, RunOptions
+from audiogate.scoring.pair import SampleRecord
 
 # The serving options (--engine-url, ...) and the one-server-per-run hooks.
 pytest_plugins = ["audiogate.plugin.one_server"]
@@ -56,6 +70,12 @@ pytest_plugins = ["audiogate.plugin.one_server"]
 KEY = pytest.StashKey["AudiogateSession"]()
 RESULT_PROPERTY = "audiogate.row"
 PAIR_PROPERTY = "audiogate.pair"
+STATUS_PROPERTY = "audiogate.status"
+REFUSED_PROPERTY = "audiogate.refused"  # an update that would have loosened the gate
+# Options that select the model, its engine and its data: a "record it" command carries them.
+SELECTING_OPTIONS = (("models_file", "--models-file", True), ("datasets_file", "--datasets-file",
+                     True), ("engine_url", "--engine-url", False), ("thresholds", "--thresholds",
+                     True), ("predictions", "--predictions", True), ("prompt", "--prompt", False))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,6 +94,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "file (the only way audiogate ever writes it)")
     group.addoption("--require-gate", action="store_true",
                     help="fail pairs that have no recorded threshold for their sample set")
+    group.addoption("--no-gate", action="store_true",
+                    help="measure and report only: gate nothing (exploring a new split); the "
+                         "summary and the reports say so. Errored samples still fail")
+    group.addoption("--accept-regression", action="store_true",
+                    help="with --update-thresholds: also record entries that loosen a gate "
+                         "(a higher max, a lower min, more excluded samples)")
     group.addoption("--prompt", default=None,
                     help="prompt template for chat models (overrides the model entry)")
     group.addoption("--predictions", default=None,
@@ -140,19 +166,68 @@ class AudiogateSession:
         self.thresholds_path = _path_option(config, "thresholds", root / "thresholds.yaml")
         self.report_dir = _path_option(config, "report_dir", root / "reports")
         self.store_path = _path_option(config, "store", root / ".audiogate" / "store.sqlite")
-        try:
-            self.thresholds: Thresholds = load_thresholds(self.thresholds_path, self.models,
-                                                          self.datasets)
-        except AudiogateError as exc:
-            raise pytest.UsageError(str(exc)) from exc
+        self.no_gate = bool(config.getoption("no_gate"))
+        self.updating = bool(config.getoption("update_thresholds"))
+        if self.no_gate and self.updating:
+            raise pytest.UsageError("--no-gate measures without gating; it cannot be combined "
+                                    "with --update-thresholds")
+        self.thresholds = self._load_thresholds(config)
         self.engines: dict[str, Engine] = {}
         self.engine_errors: dict[str, str] = {}
         self._store: Any = None
         self.rows: list[Row] = []
         self.failures: dict[str, str] = {}  # pair id -> message, for pairs with no result
+        self.skipped: dict[str, str] = {}  # pair id -> reason
+        self.refusals: list[str] = []  # updates refused because they loosen a gate
         self.ran_pairs: set[tuple[str, str]] = set()
         self.per_sample: dict[str, PerSample] = {}  # pair id -> scored samples (this process)
+        self.records: dict[str, list[SampleRecord]] = {}  # pair id -> every sample's record
+        self._baseline_ids: dict[str, frozenset[str] | None] = {}
         self.is_worker = hasattr(config, "workerinput")
+
+    def _load_thresholds(self, config: pytest.Config) -> Thresholds:
+        """The thresholds file; a missing explicit path and a file with no entries are usage
+        errors (a gate that silently has nothing to compare with would pass everything)."""
+        path = self.thresholds_path
+        explicit = config.getoption("thresholds") is not None
+        if explicit and not path.exists() and not self.updating:
+            raise pytest.UsageError(f"--thresholds {path}: no such file")
+        try:
+            loaded = load_thresholds(path, self.models, self.datasets)
+        except AudiogateError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        if path.exists() and not loaded.entries and not (self.updating or self.no_gate):
+            raise pytest.UsageError(
+                f"{path}: the thresholds file has no entries, so nothing would be gated; "
+                "record some with --update-thresholds, or measure without gating with "
+                "--no-gate")
+        return loaded
+
+    def record_hint(self, model: str, dataset: str) -> str:
+        """The command that records this pair, carrying every option that selected it."""
+        parts = ["pytest", "benchmarks", "-k", f"{model}/{dataset}", "--model", model,
+                 "--data-root", str(self.data_root)]
+        for name, flag, is_path in SELECTING_OPTIONS:
+            value = self.config.getoption(name)
+            if value:
+                given = Path(str(value)).expanduser()
+                absolute = given if given.is_absolute() else \
+                    Path(self.config.invocation_params.dir) / given
+                parts += [flag, str(absolute) if is_path else str(value)]
+        return "`" + shlex.join([*parts, "--update-thresholds"]) + "`"
+
+    def recorded_ids(self, entry: Entry) -> frozenset[str] | None:
+        """The ids an entry was recorded on (from its baseline file), cached; None if unknown."""
+        if entry.baseline is None:
+            return None
+        if entry.baseline not in self._baseline_ids:
+            try:
+                ids: frozenset[str] | None = baseline_ids(
+                    self.thresholds_path.parent / entry.baseline)
+            except AudiogateError:
+                ids = None
+            self._baseline_ids[entry.baseline] = ids
+        return self._baseline_ids[entry.baseline]
 
     # -- parametrization ------------------------------------------------------------------
     def pairs_for(self, task: str) -> list[tuple[ModelSpec, DatasetSpec]]:
@@ -246,6 +321,24 @@ class AudiogateSession:
             self.failures.pop(pair_id, None)
         elif report.failed and not any(r.result.pair_id == pair_id for r in self.rows):
             self.failures[pair_id] = _short(report)
+        elif report.skipped:
+            self.skipped[pair_id] = _skip_reason(report)
+        if REFUSED_PROPERTY in props and report.when == "call":
+            self.refusals.append(str(props[REFUSED_PROPERTY]))
+
+    def _unscored_rows(self) -> list[Row]:
+        """Pairs that never produced a result (failed before scoring, skipped): still rows of
+        every report, with their status and why."""
+        rows = []
+        for status, found in (("fail", self.failures), ("skipped", self.skipped)):
+            for pair_id, reason in sorted(found.items()):
+                model, dataset = pair_id.split("/", 1)
+                spec = self.datasets.get(dataset)
+                result = PairResult.unscored(
+                    model, dataset, spec.task if spec else "?", spec.language if spec else "?",
+                    spec.metric if spec else "?")
+                rows.append(Row(result, status, reason))
+        return rows
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -256,20 +349,31 @@ class AudiogateSession:
             self._store.close()
         if self.is_worker:
             return
-        self.threshold_changes: list[str] = []
-        if self.config.getoption("update_thresholds"):
+        self.threshold_changes: list[Change] = []
+        if self.updating:
             measured = [Measured(r.result.model, r.result.dataset, r.result.metric,
                                  r.result.score.value, r.result.score.total,
-                                 r.result.sample_set, self._write_baseline(r.result))
+                                 r.result.sample_set, self._write_baseline(r.result),
+                                 r.result.score.excluded)
                         for r in self.rows
-                        if r.result.score.value is not None and r.result.score.errors == 0]
-            self.threshold_changes = update_thresholds(self.thresholds_path, measured)
+                        if r.status in {"pass", "updated"} and r.result.score.value is not None
+                        and r.result.score.errors == 0]
+            self.threshold_changes = update_thresholds(
+                self.thresholds_path, measured,
+                accept_regression=bool(self.config.getoption("accept_regression")))
+            refused = [c for c in self.threshold_changes if c.refused] + self.refusals
+            if refused and session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and didn't
         self.replay_problems = self._replay_problems()
-        if self.rows:
-            meta = run_metadata()
-            if self.replay_problems:
-                meta["replay_problems"] = self.replay_problems
-            self.written = write_reports(self.rows, self.report_dir, meta)
+        meta = run_metadata()
+        if self.no_gate:
+            meta["gated"] = False
+        if self.replay_problems:
+            meta["replay_problems"] = self.replay_problems
+        rows = self.rows + self._unscored_rows()
+        if rows:  # this run owns its report folder: nothing older may pass for its result
+            claim_report_dir(self.report_dir, rows)
+            self.written = write_reports(rows, self.report_dir, meta)
 
     def _replay_problems(self) -> list[str]:
         """Bad lines, duplicate ids and ids that match no sample of any pair that ran, for
@@ -293,12 +397,13 @@ class AudiogateSession:
         records = read_samples(samples_path(self.report_dir, result.model, result.dataset))
         write_baseline(self.thresholds_path.parent / relative,
                        per_sample(records, result.metric), result.metric,
-                       baseline_texts(records, result.metric))
+                       excluded=[r.id for r in records if r.excluded],
+                       texts=baseline_texts(records, result.metric))
         return relative.as_posix()
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not (self.rows or self.failures):
+        if self.is_worker or not (self.rows or self.failures or self.skipped):
             return
         tr = terminalreporter
         tr.section("audiogate results")
@@ -307,21 +412,35 @@ class AudiogateSession:
             tr.write_line(table(rows, markdown=False))
             tr.write_line("")
             for row in rows:
-                tr.write_line(f"{row.result.pair_id}: {row.status.upper()} — {row.reason}")
+                colour = {"fail": {"red": True}, "error": {"red": True},
+                          "ungated": {"yellow": True}}.get(row.status, {})
+                tr.write_line(f"{row.result.pair_id}: {row.status.upper()} — {row.reason}",
+                              **colour)
+                for sample_id, error in row.result.error_samples[:3]:
+                    tr.write_line(f"    error {sample_id}: {error}", **colour)
+                more = len(row.result.error_samples) - 3
+                if more > 0:
+                    tr.write_line(f"    (+{more} more errored samples in the report)", **colour)
         for pair_id, message in sorted(self.failures.items()):
             tr.write_line(f"{pair_id}: FAILED before scoring — {message}", red=True)
+        if self.no_gate:
+            tr.write_sep("!", f"--no-gate: nothing was gated this run ({len(rows)} pair(s) "
+                              "measured only)", yellow=True)
         ungated = [r for r in rows if r.status == "ungated"]
         if ungated:
-            tr.write_sep("!", f"{len(ungated)} pair(s) NOT GATED (no threshold for their "
-                              "sample set)", yellow=True)
+            tr.write_sep("!", f"{len(ungated)} pair(s) NOT GATED (no threshold recorded for "
+                              "them)", yellow=True)
             for row in ungated:
                 tr.write_line(f"  {row.result.pair_id}: {row.reason}", yellow=True)
         changes = getattr(self, "threshold_changes", [])
-        if self.config.getoption("update_thresholds"):
-            tr.write_line(f"thresholds updated in {self.thresholds_path}:" if changes
-                          else f"thresholds unchanged in {self.thresholds_path}")
-            for line in changes:
-                tr.write_line(f"  {line}")
+        if self.updating:
+            written = any(c.kind != "unchanged" and not c.refused for c in changes)
+            tr.write_line(f"thresholds {'updated' if written else 'unchanged'} in "
+                          f"{self.thresholds_path}:")
+            for change in changes:
+                tr.write_line(f"  {change.kind}: {change.text}", red=change.refused)
+            for text in self.refusals:
+                tr.write_line(f"  loosened: {text}", red=True)
         unused = [e for e in self.thresholds.unused(self.ran_pairs) if e.model in self.model_names]
         if unused:
             tr.write_line(f"{len(unused)} threshold entr(y/ies) for the selected model(s) "
@@ -332,12 +451,26 @@ class AudiogateSession:
             tr.write_line(f"predictions: {problem}", yellow=True)
         for path in getattr(self, "written", []):
             tr.write_line(f"report: {path}")
+        tr.write_line(counts_line(self.rows + self._unscored_rows()))
 
 
 def _short(report: pytest.TestReport) -> str:
     text = str(report.longrepr) if report.longrepr else "failed"
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1][:300] if lines else "failed"
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    """The reason of a skipped test (pytest keeps it as (file, line, "Skipped: reason"))."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr or "skipped")
+
+
+def _mark(node: pytest.Item, status: str) -> None:
+    """Every pair's status reaches JUnit XML, also when it never got a result."""
+    node.user_properties.append((STATUS_PROPERTY, status))
 
 
 class Pair:
@@ -361,8 +494,12 @@ class Pair:
                   sources=Path(sources) if sources else None, progress=False)
             return load_dataset_with_notes(self.dataset, s.data_root)
         except AudiogateError as exc:
-            pytest.fail(f"{self.id}: --download could not install {self.dataset.fetch!r} into "
-                        f"{s.data_root}: {exc}", pytrace=False)
+            self._fail(f"{self.id}: --download could not install {self.dataset.fetch!r} into "
+                       f"{s.data_root}: {exc}")
+
+    def _fail(self, message: str) -> NoReturn:
+        _mark(self.node, "fail")
+        pytest.fail(message, pytrace=False)
 
     @property
     def gated(self) -> bool:
@@ -371,19 +508,20 @@ class Pair:
     def run(self) -> PairResult:
         """Load the data, run the shared engine (or reuse stored outputs), score."""
         s = self.session
-        must_run = self.gated or s.config.getoption("require_gate")
+        must_run = (self.gated and not s.no_gate) or s.config.getoption("require_gate")
         try:
             samples, notes = load_dataset_with_notes(self.dataset, s.data_root)
         except DatasetMissing as exc:
             if not must_run:
+                _mark(self.node, "skipped")
                 pytest.skip(f"{self.id} (not gated): {exc}")
             if not (s.config.getoption("download") and self.dataset.fetch):
-                pytest.fail(f"{self.id} is gated but its data is missing: {exc}", pytrace=False)
+                self._fail(f"{self.id} is gated but its data is missing: {exc}")
             samples, notes = self._download()
         try:
             engine = s.engine_for(self.model)
         except AudiogateError as exc:
-            pytest.fail(str(exc), pytrace=False)
+            self._fail(str(exc))
         progress = None
         write = s.progress_writer()
         if write is not None:
@@ -398,12 +536,13 @@ class Pair:
         try:
             result, records = runner.run(samples, notes)
         except AudiogateError as exc:
-            pytest.fail(f"{self.id}: {exc}", pytrace=False)
+            self._fail(f"{self.id}: {exc}")
         if progress is not None:
             progress.finish()
         write_samples(records, samples_path(s.report_dir, self.model.name, self.dataset.name))
         data = per_sample(records, result.metric)
         s.per_sample[self.id] = data
+        s.records[self.id] = records
         result.interval = interval(data, result.metric,
                                    n_resamples=s.config.getoption("bootstrap_resamples"))
         for name, value in (("metric", result.metric), ("value", result.score.value),
@@ -440,24 +579,32 @@ class Gate:
 
     def check(self, result: PairResult) -> None:
         s = self.session
-        entries = s.thresholds.for_pair(result.model, result.dataset)
-        hint = (f"`pytest benchmarks -k '{result.dataset}' --model {result.model} "
-                "--update-thresholds` (same --data-root)")
-        verdict = judge(entries, result.metric, result.score.value, result.score.total,
-                        result.score.errors, result.sample_set, record_hint=hint)
-        status, reason = verdict.status, verdict.reason
-        entry = verdict.entry
-        if entry is not None and "paired" in entry.gates and result.score.errors <= \
-                entry.max_errors:
-            status, reason = self._paired(result, entry, status, reason)
-        if s.config.getoption("update_thresholds") and status != "pass" and \
-                result.score.errors == 0 and result.score.value is not None:
-            status, reason = "updated", f"recorded by --update-thresholds ({reason})"
-        if status == "ungated" and s.config.getoption("require_gate"):
-            status, reason = "fail", f"--require-gate: {reason}"
-        if status == "fail" and result.notes:
+        records = s.records.get(result.pair_id, [])
+        score = result.score
+        facts = RunFacts(score.metric, score.value, score.total, score.errors, score.excluded,
+                         result.sample_set, frozenset(r.id for r in records),
+                         excluded_detail(records))
+        entry: Entry | None = None
+        if s.no_gate:
+            status = "error" if score.errors else "measured"
+            reason = (f"{score.errors} of {score.total} sample(s) errored; " if score.errors
+                      else "") + "--no-gate: measured, not gated"
+        else:
+            verdict = judge(s.thresholds.for_pair(result.model, result.dataset), facts,
+                            record_hint=s.record_hint(result.model, result.dataset),
+                            recorded_ids=s.recorded_ids)
+            status, reason, entry = verdict.status, verdict.reason, verdict.entry
+            judged_by_value = entry is not None and score.value is not None and \
+                score.errors <= entry.max_errors and score.excluded <= entry.max_excluded
+            if entry is not None and judged_by_value and "paired" in entry.gates:
+                status, reason = self._paired(result, entry, status, reason)
+            if s.updating:
+                status, reason = self._update(result, entry, status, reason)
+            if status == "ungated" and s.config.getoption("require_gate"):
+                status, reason = "fail", f"--require-gate: {reason}"
+        if status in {"fail", "error"} and result.notes:
             reason += " — " + "; ".join(result.notes)
-        if status == "fail" and result.error_samples:
+        if status in {"fail", "error"} and result.error_samples:
             shown = "; ".join(f"{i}: {e}" for i, e in result.error_samples[:5])
             more = len(result.error_samples) - 5
             reason += f" — errored samples: {shown}" + (f" (+{more} more)" if more > 0 else "")
@@ -472,5 +619,38 @@ class Gate:
         row = Row(result, status, reason, threshold, entry.value if entry else None,
                   entry.limit if entry else None, str(baseline) if baseline else None)
         self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
-        if status == "fail":
-            pytest.fail(f"{result.pair_id}: {reason}", pytrace=False)
+        _mark(self.node, status)
+        if status in {"fail", "error"}:
+            word = "ERROR — " if status == "error" else ""
+            pytest.fail(f"{result.pair_id}: {word}{reason}", pytrace=False)
+
+    def _update(self, result: PairResult, entry: Entry | None, status: str, reason: str
+                ) -> tuple[str, str]:
+        """--update-thresholds: record this run unless that would loosen the gate unasked."""
+        score = result.score
+        if score.errors or score.value is None or status == "error":
+            return status, reason  # never recorded: a run with errors is not a measurement
+        measured = Measured(result.model, result.dataset, result.metric, score.value,
+                            score.total, result.sample_set, excluded=score.excluded)
+        change, _ = plan_change(measured, recorded_of(entry) if entry is not None else None,
+                                accept_regression=bool(
+                                    self.session.config.getoption("accept_regression")))
+        if change.refused:
+            self.node.user_properties.append((REFUSED_PROPERTY, change.text))
+            return status, f"{reason}; --update-thresholds: {change.text}"
+        if status == "pass" and change.kind == "unchanged":
+            return status, reason
+        return "updated", f"recorded by --update-thresholds ({change.kind}): {change.text}; " \
+                          f"the gate said: {reason}"
+
+
+def excluded_detail(records: list[SampleRecord], show: int = 5) -> str:
+    """The excluded samples, for a failure message: id, per-sample score, hypothesis start."""
+    excluded = [r for r in records if r.excluded]
+    parts = []
+    for r in excluded[:show]:
+        hypothesis = (r.answer or "").replace("\n", " ")
+        start = hypothesis[:60] + ("…" if len(hypothesis) > 60 else "")
+        parts.append(f"{r.id} ({r.score or 0:.0f} %: {start!r})")
+    more = f" (+{len(excluded) - show} more)" if len(excluded) > show else ""
+    return "; ".join(parts) + more

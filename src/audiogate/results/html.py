@@ -4,7 +4,7 @@ Everything is inline (CSS, JS, the chart, the data), so the file opens from a CI
 with no network. Long lists are embedded as compact JSON and rendered a page at a time by
 the inline script, so a 10,000-utterance pair stays small and responsive. The same rows
 and files give the same bytes; only the element marked ``id="run-stamp"`` carries the
-run's time.
+run's id and time.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ FILENAME = "audiogate-report.html"
 MAX_BAD_ROWS = 500  # errored/excluded rows written out; the rest are counted
 HYP_START = 80  # characters of a hypothesis shown for errored/excluded samples
 STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "ungated": "NOT GATED",
-               "updated": "UPDATED"}
+               "not gated": "NOT GATED", "measured": "MEASURED", "updated": "UPDATED",
+               "skipped": "SKIPPED"}
 
 
 LEGEND = ('<p class="legend">In each alignment: <span class="op sub"><del>ref</del><ins>hyp'
@@ -103,7 +104,7 @@ def pair_view(row: Row, samples: Path) -> PairView:
             records = read_samples(samples)
         except (ValueError, TypeError) as exc:  # a damaged file must not cost the other reports
             notes.append(f"per-sample records unreadable ({samples.name}: {exc})")
-    else:
+    elif row.result.score.total:  # a pair that never got as far as scoring has none
         notes.append(f"per-sample records not found ({samples.name}): no utterances to show")
     cand = from_records(records, metric)
     base = comparison = None
@@ -169,8 +170,12 @@ def inline_svg(svg: str) -> str:
     return svg.strip()
 
 
+def _css(status: str) -> str:
+    return _e(status.replace(" ", "-"))
+
+
 def _status(status: str) -> str:
-    return f'<span class="status {_e(status)}">{STATUS_WORD.get(status, status.upper())}</span>'
+    return f'<span class="status {_css(status)}">{STATUS_WORD.get(status, status.upper())}</span>'
 
 
 def _summary(rows: list[Row], chart: str | None) -> str:
@@ -183,7 +188,7 @@ def _summary(rows: list[Row], chart: str | None) -> str:
         c = row.cells()
         interval = row.result.interval
         out.append(
-            f'<tr class="pair-row {_e(row.status)}" data-pair="{_e(row.result.pair_id)}">'
+            f'<tr class="pair-row {_css(row.status)}" data-pair="{_e(row.result.pair_id)}">'
             f'<td data-v="{_e(row.status)}">{_status(row.status)}</td>'
             f'<td>{_e(row.result.model)}</td>'
             f'<td><a href="#pair-{n}">{_e(row.result.dataset)}</a></td>'
@@ -270,7 +275,7 @@ def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any]
     r = row.result
     cells = row.cells()
     ci = f" {cells['95% CI']}" if cells["95% CI"] else ""
-    out = [f'<section class="pair {_e(row.status)}" id="pair-{n}" data-pair="{_e(r.pair_id)}" '
+    out = [f'<section class="pair {_css(row.status)}" id="pair-{n}" data-pair="{_e(r.pair_id)}" '
            f'data-status="{_e(row.status)}">',
            f"<h2>{_status(row.status)} {_e(r.model)} / {_e(r.dataset)}</h2>",
            f'<p class="score">{_e(r.metric.upper())} <b>{_e(cells["performance"])}</b>{_e(ci)}'
@@ -296,13 +301,15 @@ def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any]
 def render(rows: list[Row], views: list[PairView], meta: dict[str, Any],
            chart: str | None) -> str:
     """The whole page as text (``write_html`` reads the files and writes it)."""
+    from audiogate.results.report import counts_line
+    from audiogate.results.report import verdict as run_verdict
+
+    verdict = run_verdict(rows)
     failed = [(n, r) for n, r in enumerate(rows, start=1) if r.status in {"fail", "error"}]
-    verdict = "fail" if failed else "pass"
+    headline = counts_line(rows)
     if failed:
         links = ", ".join(f'<a href="#pair-{n}">{_e(r.result.pair_id)}</a>' for n, r in failed)
-        headline = f"{len(failed)} of {len(rows)} pair(s) failed: {links}"
-    else:
-        headline = f"all {len(rows)} pair(s) passed or are not gated"
+        headline = f"{len(failed)} of {len(rows)} pair(s) failed: {links} ({headline})"
     sections, data = [], []
     for n, (row, view) in enumerate(zip(rows, views, strict=True), start=1):
         section, pair = _pair_section(n, row, view)
@@ -315,14 +322,15 @@ def render(rows: list[Row], views: list[PairView], meta: dict[str, Any],
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>audiogate {verdict.upper()}</title>",
         f"<style>{_asset('report.css')}</style></head><body>",
-        f'<header class="verdict {verdict}"><h1>audiogate: {_status(verdict)}</h1>'
+        f'<header class="verdict {_css(verdict)}"><h1>audiogate: {_status(verdict)}</h1>'
         f"<p>{headline}</p>",
         LEGEND if any(r.result.metric != "acc" for r in rows) else "", "</header>",
         "<main>", _summary(rows, chart), *sections, "</main>",
         f"<footer><p>git commit <code>{_e(meta.get('git_commit'))}</code> · python "
         f"{_e(meta.get('python'))} · versions <code>{_e(versions)}</code></p>",
         '<p>Run stamp (the only part that differs when the same results are written again): '
-        f'<time id="run-stamp">{_e(meta.get("created"))}</time></p></footer>',
+        f'<span id="run-stamp">run {_e(meta.get("run_id"))} · created '
+        f'{_e(meta.get("created"))}</span></p></footer>',
         *data, f"<script>{_asset('report.js')}</script>", "</body></html>", ""])
 
 

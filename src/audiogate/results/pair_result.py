@@ -34,6 +34,15 @@ class PairResult:
     interval: dict[str, Any] | None = None  # bootstrap CI of the corpus score
     groups: list[str] = field(default_factory=list)  # sample meta keys to break the score down by
 
+    @classmethod
+    def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str
+                 ) -> PairResult:
+        """The record of a pair that never produced a score (failed before scoring, skipped)."""
+        return cls(model=model, dataset=dataset, task=task, language=language, metric=metric,
+                   score=PairScore(metric, None, 0, 0, 0, 0, None), sample_set="",
+                   audio_seconds=0.0, inference_seconds=0.0, wall_seconds=0.0, inferred=0,
+                   reused=0, engine={})
+
     @property
     def pair_id(self) -> str:
         return f"{self.model}/{self.dataset}"

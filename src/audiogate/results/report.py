@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ class Row:
     """One pair's result with its verdict, as reported and as merged across shards."""
 
     result: PairResult
-    status: str  # pass | fail | ungated | updated | error
+    status: str  # pass | fail | error | ungated | measured | updated | skipped
     reason: str
     threshold: str | None = None  # "max 4.15" / "min 71.00", as shown
     recorded: float | None = None
@@ -98,13 +99,49 @@ def run_metadata() -> dict[str, Any]:
                                 timeout=5, check=False).stdout.strip() or None
     except OSError:
         commit = None
-    return {"created": datetime.now(UTC).isoformat(timespec="seconds"), "git_commit": commit,
+    return {"run_id": uuid.uuid4().hex, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "git_commit": commit,
             "python": platform.python_version(), "versions": versions}
 
 
+FAILING = frozenset({"fail", "error"})
+PASSING = frozenset({"pass", "updated"})
+NOT_GATED = frozenset({"ungated", "measured"})
+# Files a run writes into its report folder; an earlier run's copies are removed first.
+REPORT_FILES = ("audiogate-report.md", "audiogate-report.json", "audiogate-report.svg",
+                "audiogate-report.html")
+
+
 def verdict(rows: Iterable[Row]) -> str:
+    """"fail" if any pair failed or errored; "pass" if some pair passed its gate; otherwise
+    "not gated" (nothing was compared with a threshold, so nothing may read as a pass)."""
+    statuses = {r.status for r in rows}
+    if statuses & FAILING:
+        return "fail"
+    return "pass" if statuses & PASSING else "not gated"
+
+
+def counts_line(rows: Iterable[Row]) -> str:
+    """``pairs: 3 pass · 1 fail · 0 error · 1 not gated · 1 skipped``."""
     statuses = [r.status for r in rows]
-    return "fail" if any(s in {"fail", "error"} for s in statuses) else "pass"
+    counts = {"pass": sum(s in PASSING for s in statuses),
+              "fail": statuses.count("fail"), "error": statuses.count("error"),
+              "not gated": sum(s in NOT_GATED for s in statuses),
+              "skipped": statuses.count("skipped")}
+    return "pairs: " + " · ".join(f"{n} {name}" for name, n in counts.items())
+
+
+def claim_report_dir(report_dir: Path, rows: Iterable[Row]) -> None:
+    """Remove what an earlier run wrote here and this run does not rewrite (reports, other
+    pairs' per-sample files), so nothing in the folder can pass for this run's result.
+    Only audiogate's own file names are touched."""
+    keep = {samples_path(report_dir, r.result.model, r.result.dataset) for r in rows
+            if r.result.score.total}
+    for name in REPORT_FILES:
+        (report_dir / name).unlink(missing_ok=True)
+    for path in report_dir.glob("samples/*.jsonl"):
+        if path not in keep:
+            path.unlink(missing_ok=True)
 
 
 def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | None = None
@@ -112,13 +149,16 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
     """audiogate-report.md / .json / .html (and a chart when matplotlib is present).
 
     The same rows and per-sample files give the same bytes in every file but the run's
-    ``created`` stamp (``meta``)."""
+    stamp (``run_id`` / ``created`` in ``meta``)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     meta = meta or run_metadata()
     ordered = sorted(rows, key=lambda r: (r.result.task, r.result.dataset, r.result.model))
-    md = [f"# audiogate results — {verdict(ordered).upper()}", "",
+    md = [f"# audiogate results — {verdict(ordered).upper()}", "", counts_line(ordered), "",
           f"Which utterances moved each score, against the baseline and by group: "
           f"[{HTML_FILENAME}]({HTML_FILENAME}).", "", table(ordered, markdown=True), ""]
+    if meta.get("gated") is False:
+        md[1:1] = ["", "**--no-gate: nothing was gated in this run; the numbers are "
+                       "measurements only.**"]
     for row in ordered:
         md.append(f"- **{row.result.pair_id}**: {row.status.upper()} — {row.reason}")
         md.append(f"  - engine: `{json.dumps(row.result.engine, sort_keys=True)}`; "
