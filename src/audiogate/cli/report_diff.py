@@ -43,6 +43,7 @@ class Side:
     metric: str | None = None  # None: a WER/CER baseline file, which does not say which
     language: str | None = None
     groups: list[str] = field(default_factory=list)
+    protocol: str | None = None  # the gating protocol whose texts the records keep
 
     @property
     def dataset(self) -> str:
@@ -63,7 +64,7 @@ def _report_sides(folder: Path) -> dict[str, Side]:
             continue  # a pair that failed before scoring has no records
         sides[r.pair_id] = Side(r.pair_id, samples, from_records(read_samples(samples),
                                                                  r.metric),
-                                r.metric, r.language, list(r.groups))
+                                r.metric, r.language, list(r.groups), r.score.protocol)
     if not sides:
         raise AudiogateError(f"{folder}: no pair with per-sample records (samples/*.jsonl)")
     return sides
@@ -147,7 +148,8 @@ def diff_lines(a: Side, b: Side, *, top: int, color: bool, full: bool) -> list[s
         lines.append(f"top regressions ({len(shown)} of {len(comparison.regressions)}):")
         for n, item in enumerate(shown, start=1):
             first, *rest = change_lines(item, metric, language, b.groups, color=color,
-                                        context=None if full else 5, labels=("A", "B"))
+                                        context=None if full else 5, labels=("A", "B"),
+                                        protocol=b.protocol or a.protocol)
             lines += [f"{n}. {first}", *(f"   {line}" for line in rest)]
         lines.append("")
     else:

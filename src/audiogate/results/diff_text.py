@@ -25,17 +25,18 @@ CONTEXT = 5  # equal words kept on each side of an edit in one-line alignments
 
 
 def aligned(utt: Utterance, language: str, *, color: bool = False,
-            context: int | None = CONTEXT) -> str:
+            context: int | None = CONTEXT, protocol: str | None = None) -> str:
     """The hypothesis against its reference, edits marked; a note when no text was kept."""
     if utt.hypothesis is None or utt.reference is None:
         return "(no text kept: a count-only baseline; re-record it with --update-thresholds)"
-    ops = text_ops(utt.reference, utt.hypothesis, language)
+    ops = text_ops(utt.reference, utt.hypothesis, language, protocol)
     return render(ops, separator(language), color=color, context=context) or "(empty)"
 
 
 def change_lines(change: Change, metric: str, language: str, group_keys: Sequence[str] = (),
                  *, color: bool = False, context: int | None = CONTEXT,
-                 labels: tuple[str, str] = ("baseline", "this run")) -> list[str]:
+                 labels: tuple[str, str] = ("baseline", "this run"),
+                 protocol: str | None = None) -> list[str]:
     """A heading line (id, change, groups) and the two hypotheses, aligned."""
     where = ", ".join(f"{k} {value}" for k in group_keys
                       if (value := group_value(change.cand, k)) != NO_GROUP)
@@ -48,7 +49,8 @@ def change_lines(change: Change, metric: str, language: str, group_keys: Sequenc
     width = max(len(x) for x in labels)
     return [f"{change.id} {change.delta:+d} error(s) ({change.base.errors} → "
             f"{change.cand.errors} of {change.cand.ref_tokens}){where}",
-            *(f"  {label.ljust(width)}: {aligned(utt, language, color=color, context=context)}"
+            *(f"  {label.ljust(width)}: "
+              f"{aligned(utt, language, color=color, context=context, protocol=protocol)}"
               for label, utt in zip(labels, (change.base, change.cand), strict=True))]
 
 
@@ -63,7 +65,8 @@ def counts_line(comparison: Comparison) -> str:
 
 
 def worst_regressed(baseline: Path, samples: Path, metric: str, language: str,
-                    group_keys: Sequence[str] = (), n: int = 3) -> str:
+                    group_keys: Sequence[str] = (), n: int = 3,
+                    protocol: str | None = None) -> str:
     """The tail of a failing gate's message: the ``n`` worst regressed utterances against
     the baseline ("" when there is nothing to compare or nothing got worse)."""
     try:
@@ -75,7 +78,8 @@ def worst_regressed(baseline: Path, samples: Path, metric: str, language: str,
         return ""
     lines = [f"worst regressed utterances vs the baseline ({counts_line(comparison)}):"]
     for change in comparison.regressions[:n]:
-        lines += ["  " + line for line in change_lines(change, metric, language, group_keys)]
+        lines += ["  " + line for line in change_lines(change, metric, language, group_keys,
+                                                       protocol=protocol)]
     return "\n" + "\n".join(lines)
 
 

@@ -124,7 +124,7 @@ def pair_view(row: Row, samples: Path) -> PairView:
 
 def pair_data(row: Row, view: PairView) -> dict[str, Any]:
     """The JSON the page's script renders: one entry per scored utterance."""
-    metric, language = row.result.metric, row.result.language
+    metric, language, protocol = row.result.metric, row.result.language, row.result.score.protocol
     sep = separator(language)
     rank = {c.id: i for i, c in enumerate(view.comparison.changes)} if view.comparison else {}
     utts = []
@@ -135,7 +135,7 @@ def pair_data(row: Row, view: PairView) -> dict[str, Any]:
         if metric == "acc":
             item["r"], item["h"] = u.reference, u.hypothesis
         else:
-            item["c"] = encode_ops(text_ops(u.reference, u.hypothesis, language), sep)
+            item["c"] = encode_ops(text_ops(u.reference, u.hypothesis, language, protocol), sep)
         b = view.base.get(uid) if view.base is not None else None
         if b is not None:
             item["b"] = b.errors
@@ -143,7 +143,7 @@ def pair_data(row: Row, view: PairView) -> dict[str, Any]:
                 item["bh"] = b.hypothesis
             elif b.hypothesis is not None and (b.hypothesis != u.hypothesis or uid in rank):
                 ref = b.reference if b.reference is not None else u.reference
-                item["o"] = encode_ops(text_ops(ref, b.hypothesis, language), sep)
+                item["o"] = encode_ops(text_ops(ref, b.hypothesis, language, protocol), sep)
         if uid in rank:
             item["k"] = rank[uid]
         utts.append(item)

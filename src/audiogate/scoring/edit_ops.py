@@ -1,17 +1,19 @@
 """Word (WER) or character (CER) edit operations of one hypothesis, for showing, not scoring.
 
 The ops come from jiwer's own alignment on the scoring tokens, so what a report marks is
-exactly what was counted: the numbers of ``sub``/``del``/``ins`` ops equal the record's
-S/D/I. Tokens are recomputed from the normalized texts a record (or baseline line)
-keeps, with the same tokenizer scoring used (sacrebleu 13a for English; sacrebleu zh,
-one token per CJK character, for Chinese).
+exactly what was counted under a Levenshtein protocol (UltraEval-Audio's, the default):
+the numbers of ``sub``/``del``/``ins`` ops equal the record's S/D/I. Tokens are
+recomputed from the normalized texts a record (or baseline line) keeps, with the gating
+protocol's tokenizer (13a for English and zh, one token per CJK character, for Chinese,
+under UltraEval-Audio). A protocol that aligns otherwise (the Open ASR Leaderboard's
+compound-aware kaldialign) is shown with jiwer's alignment of the same tokens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 import jiwer
 
@@ -30,19 +32,23 @@ class EditOp:
 
 
 @cache
-def _tokenizer(language: str) -> Any:
-    if language == "zh":
-        from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
+def _tokenizer(language: str, protocol: str | None) -> Callable[[str], list[str]]:
+    """The gating protocol's tokenizer for normalized text (default: UltraEval-Audio's, 13a
+    for English and zh for Chinese)."""
+    from audiogate.registry.load import protocols
+    from audiogate.scoring.protocol import TOKENIZERS
 
-        return TokenizerZh()
-    from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+    metric = "cer" if language == "zh" else "wer"
+    name = "zh" if language == "zh" else "13a"
+    spec = protocols().get(protocol or "")
+    if spec is not None and metric in spec.profiles:
+        name = spec.profiles[metric].tokenizer
+    return TOKENIZERS[name]
 
-    return Tokenizer13a()
 
-
-def tokens(normalized: str | None, language: str) -> list[str]:
-    """The scoring tokens of an already normalized text (what jiwer aligned)."""
-    return _tokenizer(language)(normalized or "").split()
+def tokens(normalized: str | None, language: str, protocol: str | None = None) -> list[str]:
+    """The scoring tokens of an already normalized text (what was aligned)."""
+    return _tokenizer(language, protocol)(normalized or "")
 
 
 def separator(language: str) -> str:
@@ -74,9 +80,12 @@ def edit_ops(ref: list[str], hyp: list[str]) -> list[EditOp]:
     return out
 
 
-def text_ops(reference: str | None, hypothesis: str | None, language: str) -> list[EditOp]:
-    """``edit_ops`` of two normalized texts in the dataset's language."""
-    return edit_ops(tokens(reference, language), tokens(hypothesis, language))
+def text_ops(reference: str | None, hypothesis: str | None, language: str,
+             protocol: str | None = None) -> list[EditOp]:
+    """``edit_ops`` of two normalized texts in the dataset's language, tokenized as the
+    gating protocol tokenizes them."""
+    return edit_ops(tokens(reference, language, protocol), tokens(hypothesis, language,
+                                                                 protocol))
 
 
 def counts(ops: list[EditOp]) -> tuple[int, int, int]:
