@@ -186,6 +186,8 @@ def registered(filename: str, parse: Parse[Entry], extra: Path | None) -> dict[s
     or override (the same for datasets, models and prompts)."""
     found: dict[str, Entry] = dict(_builtin(filename, parse))
     if extra is not None:
+        if not extra.is_file():
+            raise RegistryError(f"{extra}: no such registry file (given for {filename})")
         raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra))
         found.update({n: parse(n, r, str(extra)) for n, r in raw.items()})
     return found
