@@ -37,6 +37,8 @@ class DatasetSpec:
     # Recordings of minutes to hours (one sample per talk, call or chapter): selected by
     # `-k long-form`, and each stitched output is checked for looping and truncation.
     long_form: bool = False
+    # Sample meta keys the report breaks the score down by (speaker, chapter, talk...).
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class ModelSpec:
 
 
 _DATASET_KEYS = {"task", "language", "loader", "path", "metric", "expected_samples",
-                 "abnormal_limit", "fetch", "protocol", "long_form"}
+                 "abnormal_limit", "fetch", "protocol", "groups", "long_form"}
 _PROFILE_KEYS = {"normalizer", "tokenizer", "alignment", "empty_reference", "drop_references",
                  "drop_check", "multilingual_compound_pairs", "abnormal_filter", "round", "rtfx"}
 
@@ -111,6 +113,10 @@ def _dataset(name: str, raw: Any, origin: str) -> DatasetSpec:
     if raw["metric"] not in METRICS:
         raise RegistryError(f"{origin}: dataset {name!r}: unknown metric {raw['metric']!r}")
     options = {k: v for k, v in raw.items() if k not in _DATASET_KEYS}
+    groups = raw.get("groups", [])
+    if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
+        raise RegistryError(f"{origin}: dataset {name!r}: groups must be a list of sample meta "
+                            f"keys (e.g. [speaker, chapter]), not {groups!r}")
     return DatasetSpec(
         name=name, task=raw["task"], language=raw["language"], loader=raw["loader"],
         path=str(raw["path"]), metric=raw["metric"],
@@ -118,6 +124,7 @@ def _dataset(name: str, raw: Any, origin: str) -> DatasetSpec:
         abnormal_limit=raw.get("abnormal_limit"), fetch=raw.get("fetch"), options=options,
         protocol=str(raw.get("protocol", DEFAULT_PROTOCOL)),
         long_form=bool(raw.get("long_form", False)),
+        groups=tuple(groups),
     )
 
 
