@@ -70,6 +70,7 @@ class PairRun:
         self.on_progress = on_progress
         # (sample id, seconds of its audio done, its duration), while a recording runs
         self.on_audio = on_audio
+        self._audio_reported: set[str] = set()  # recordings whose end on_audio was told
         self.identity = engine.identity()
         self.rules = answer_rules(options.answers_of or model, dataset.task)
         # Outputs of an earlier, finished run are scored again only when the identity proves
@@ -118,6 +119,8 @@ class PairRun:
                 not_sent.append(str(output.error))
                 continue
             inferred += 1
+            if self.on_audio is not None and output.sample_id not in self._audio_reported:
+                self.on_audio(output.sample_id, audio_s, audio_s)  # engines that cannot tell
             if self.store is not None and key is not None:
                 self._put(key, output, audio_s)
             self._progress(len(outcomes), len(samples), False)
@@ -209,10 +212,13 @@ class PairRun:
         pending[sample.id] = (key, audio_s)
         progress = None
         if self.on_audio is not None:
-            on_audio = self.on_audio
+            on_audio, reported = self.on_audio, self._audio_reported
 
             def progress(done: float) -> None:
-                on_audio(sample.id, done, audio_s)
+                if done >= audio_s:
+                    reported.add(sample.id)
+                on_audio(sample.id, min(done, audio_s), audio_s)
+            progress(0.0)
         return Request(sample, audio, self.dataset.task, self.dataset.language, prompt,
                        progress=progress)
 

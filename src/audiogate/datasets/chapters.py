@@ -8,10 +8,11 @@ Each run is one Sample, id ``<speaker>-<chapter>-<first>-<last>``: its audio is 
 utterances' FLAC files decoded and concatenated in id order (``Sample.parts``; decoded
 only when the pair runs), its reference their transcripts joined with a space.
 
-``meta`` records what was joined: ``utterances`` (ids in order), ``offsets`` (seconds at
-which each starts in the joined audio) and ``duration``. An unusable utterance (no audio,
-a broken transcript line) makes its whole recording an error naming it: a recording with a
-hole in it would be scored against speech it does not contain.
+``meta`` records what was joined: ``speaker``, ``chapter``, ``utterances`` (ids in
+order), ``offsets`` (seconds at which each starts in the joined audio) and ``duration``.
+An unusable utterance (no audio, a broken transcript line) makes its whole recording an
+error naming it: a recording with a hole in it would be scored against speech it does
+not contain.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def recording(chapter: str, utterances: list[Sample]) -> Sample:
         total += info.frames / info.samplerate
     return Sample(
         sample_id, " ".join(u.reference for u in utterances), folder,
-        meta={"utterances": ids, "offsets": offsets, "duration": total},
+        meta={"speaker": chapter.split("-")[0], "chapter": chapter, "utterances": ids,
+              "offsets": offsets, "duration": total},
         parts=tuple(u.audio_path for u in utterances if u.audio_path is not None),
     )
 

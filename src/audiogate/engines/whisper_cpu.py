@@ -95,6 +95,8 @@ class WhisperCpuEngine:
                 seeks.append(segment.seek)
             if progress is not None:
                 progress(min(segment.end, info.duration))
+        if progress is not None:
+            progress(info.duration)  # the last window may end in silence, with no segment
         return "".join(texts).strip(), self._windows(seeks, info.duration)
 
     def _windows(self, seeks: list[int], duration: float) -> Windows:
