@@ -105,6 +105,11 @@ def test_a_bounded_engine_windows_a_chapter_and_scores_like_sequential_decoding(
     spans = plan(audio, windowed.settings)
     assert out.windows == [[a / TARGET_RATE, b / TARGET_RATE] for a, b in spans]
     assert done == sorted(done) and done[-1] == pytest.approx(len(audio) / TARGET_RATE)
+    # faster-whisper's own sequential decoding: 30 s windows, each from the last timestamp
+    starts = [a for a, _ in seq.windows]
+    assert starts[0] == 0.0 and starts == sorted(set(starts)) and len(starts) >= 3
+    assert all(b - a <= 30.0 for a, b in seq.windows)
+    assert seq.windows[-1][1] == pytest.approx(len(audio) / TARGET_RATE, abs=0.01)
     dataset = registry.dataset("librispeech-chapters-dev-clean")
     wers = []
     for o in (out, seq):
@@ -113,3 +118,20 @@ def test_a_bounded_engine_windows_a_chapter_and_scores_like_sequential_decoding(
         wers.append(pair.value)
     # both read every window: neither drops or repeats a stretch of the chapter
     assert wers[0] < 15 and wers[1] < 15, wers
+
+
+def test_faster_whisper_long_form_settings_are_in_the_identity() -> None:
+    spec = registry.model("whisper-tiny.en")
+    engine = make_engine(spec, EngineContext())
+    other = make_engine(dataclasses.replace(spec, options={**spec.options, "settings": {
+        **spec.options.get("settings", {}), "no_speech_threshold": 0.3}}), EngineContext())
+    try:
+        long_audio = engine.identity()["long_audio"]
+        assert long_audio["method"] == "faster-whisper sequential decoding"
+        assert long_audio["chunk_length"] == 30 and long_audio["vad_filter"] is False
+        assert long_audio["condition_on_previous_text"] is False  # the entry's, not the default
+        assert long_audio["no_speech_threshold"] == 0.6  # faster-whisper's own default
+        assert other.identity()["long_audio"]["no_speech_threshold"] == 0.3
+    finally:
+        engine.close()
+        other.close()

@@ -109,7 +109,8 @@ def test_a_long_recording_reports_seconds_of_audio_done() -> None:
     clock.t += 8.0
     p.audio("chapter-1", 90.0, 3600.0)
     clock.t += 1.0
-    p.audio("chapter-1", 3600.0, 3600.0)  # its end is always reported
+    p.audio("chapter-1", 3600.0, 3600.0)  # its end is always reported, once
+    p.audio("chapter-1", 3600.0, 3600.0)
     assert lines == [
         "qwen2-audio/librispeech: chapter-1: 90/3600 s of audio (2.5%), 7.5 s audio/s",
         "qwen2-audio/librispeech: chapter-1: 3600/3600 s of audio (100.0%), 276.9 s audio/s",

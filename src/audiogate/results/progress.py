@@ -70,7 +70,8 @@ class Progress:
         self.inferred = 0
         self.reused = 0
         self.finished = False
-        self._audio_emit: dict[str, float] = {}  # recording -> when its last line was
+        self._audio_emit: dict[str, float] = {}  # recording -> when its first report came
+        self._audio_done: set[str] = set()  # recordings whose last line is written
 
     def update(self, n: int = 1, *, reused: bool = False) -> None:
         """Record ``n`` more finished samples (``reused=True``: taken from the store)."""
@@ -86,6 +87,8 @@ class Progress:
     def audio(self, sample_id: str, done: float, duration: float) -> None:
         """Seconds of one recording's audio decoded so far: a line every ``interval``
         seconds while it runs, and one when it is done."""
+        if sample_id in self._audio_done:
+            return
         now = self._clock()
         first = self._audio_emit.setdefault(sample_id, now)
         complete = duration > 0 and done >= duration - 1e-6
@@ -94,6 +97,7 @@ class Progress:
         self._last_emit = now
         if complete:
             del self._audio_emit[sample_id]
+            self._audio_done.add(sample_id)
         self._write(self.audio_line(sample_id, done, duration, now - first))
 
     def audio_line(self, sample_id: str, done: float, duration: float,
