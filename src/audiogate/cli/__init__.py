@@ -14,6 +14,7 @@ SUBCOMMANDS: list[str] = [
     "audiogate.cli.data",
     "audiogate.cli.serve",
     "audiogate.cli.report",
+    "audiogate.cli.weights",
 ]
 
 
