@@ -38,21 +38,29 @@ class Ct2Model:
 
 
 class _Cursor:
-    def __init__(self, data: memoryview) -> None:
-        self.data, self.offset = data, 0
+    def __init__(self, data: memoryview, path: Path) -> None:
+        self.data, self.offset, self.path = data, 0, path
+
+    def _need(self, size: int) -> None:
+        if self.offset + size > len(self.data):
+            raise RegistryError(f"{self.path}: truncated at byte {self.offset} "
+                                f"({len(self.data)} bytes); reinstall the wheel it came from")
 
     def unpack(self, fmt: str) -> int:
+        self._need(struct.calcsize(fmt))
         (value,) = struct.unpack_from("<" + fmt, self.data, self.offset)
         self.offset += struct.calcsize(fmt)
         return int(value)
 
     def string(self) -> str:
         size = self.unpack("H")
+        self._need(size)
         text = bytes(self.data[self.offset:self.offset + size - 1]).decode("utf-8")
         self.offset += size
         return text
 
     def take(self, size: int) -> memoryview:
+        self._need(size)
         chunk = self.data[self.offset:self.offset + size]
         self.offset += size
         return chunk
@@ -60,7 +68,7 @@ class _Cursor:
 
 def read_ct2(path: Path) -> Ct2Model:
     """Parse ``path``; a layout this reader does not know is a RegistryError, never a guess."""
-    cursor = _Cursor(memoryview(path.read_bytes()))
+    cursor = _Cursor(memoryview(path.read_bytes()), path)
     version = cursor.unpack("I")
     if version < 4:
         raise RegistryError(f"{path}: CTranslate2 binary version {version} is not supported")

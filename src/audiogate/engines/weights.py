@@ -212,8 +212,25 @@ WEIGHTS: dict[str, Callable[[Path], Path]] = {
 }
 
 
+ENV_PREFIX = "env:"  # `weights: env:VAR`: a folder the user (or CI) names at run time
+
+
+def from_environment(variable: str) -> Path:
+    """The model folder named by ``$variable`` (weights the project does not ship)."""
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        raise RegistryError(f"set {variable} to the model's folder (weights: "
+                            f"{ENV_PREFIX}{variable})")
+    path = Path(value).expanduser()
+    if not (path / "config.json").is_file():
+        raise RegistryError(f"{variable}={value}: no model there (no config.json)")
+    return path
+
+
 def resolve(name: str, cache_dir: Path) -> Path:
     """The local model directory for a registry ``weights:`` name."""
+    if name.startswith(ENV_PREFIX):
+        return from_environment(name[len(ENV_PREFIX):])
     if name not in WEIGHTS:
         raise RegistryError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS))}")
     return WEIGHTS[name](cache_dir)
