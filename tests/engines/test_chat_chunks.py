@@ -1,6 +1,6 @@
 """Chat audio parts: the model's per-prompt audio limit and its shortest accepted part.
 
-Unit level (no server): what build_messages sends. tests/vllm/test_vllm_chat.py sends the
+Unit level (no server): what build_messages sends. tests/vllm_real/test_vllm_chat.py sends the
 same shapes to a real vLLM server."""
 
 from __future__ import annotations

