@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +19,11 @@ from audiogate.datasets import (
 from audiogate.datasets.audio import duration_seconds, load_audio
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, RegistryError
-from audiogate.registry.load import ANSWERED, DatasetSpec, ModelSpec
+from audiogate.registry.load import ANSWERED, DatasetSpec, ModelSpec, ProtocolSpec
 from audiogate.results.pair_result import PairResult
 from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
 from audiogate.scoring.answer import extract_answer
-from audiogate.scoring.pair import Outcome, SampleRecord, score
+from audiogate.scoring.pair import Outcome, SampleRecord, protocol_rtfx, score
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,10 @@ class RunOptions:
     prompt: str | None = None  # overrides the model entry's prompt for the task
     lenient: bool = False  # MMAU: map a bare option letter to its choice
     rerun: bool = False  # ignore stored outputs and infer again
+    protocols: Mapping[str, ProtocolSpec] | None = None  # scoring protocols (default: built-in)
+    # replay: the model entry whose answer rules turn a raw prediction into the scored
+    # answer (the model that produced the predictions), so a replay scores like a live run
+    answers_of: ModelSpec | None = None
 
 
 def prompt_for(model: ModelSpec, dataset: DatasetSpec, override: str | None,
@@ -59,8 +66,15 @@ class PairRun:
         self.data_root, self.store, self.options = data_root, store, options
         self.on_progress = on_progress
         self.identity = engine.identity()
-        self.rules = answer_rules(model, dataset.task)
+        self.rules = answer_rules(options.answers_of or model, dataset.task)
         self.metric = str(model.options.get("metric") or dataset.metric)
+        # Outputs of an earlier, finished run are scored again only when the identity proves
+        # the weights (local files by content, a pinned revision); a server cannot prove
+        # which weights it serves, so its outputs are reused only to resume its own run.
+        self.reuse_finished = bool(getattr(engine, "reuses_stored_outputs", True))
+        self.run_id: str | None = None
+        self.reused_from: Counter[str] = Counter()
+        self.not_reused = 0
 
     def run(self, samples: list[Sample] | None = None, notes: list[str] | None = None
             ) -> tuple[PairResult, list[SampleRecord]]:
@@ -80,6 +94,14 @@ class PairRun:
         pending: dict[str, tuple[str | None, float]] = {}  # id -> (store key, audio seconds)
         started = time.perf_counter()
         inferred = 0
+        if self.store is not None:
+            from audiogate.results.store import canonical_json
+
+            digest = hashlib.sha256(canonical_json(self.identity).encode()).hexdigest()
+            self.run_id, resumed = self.store.begin_run(self.model.name, self.dataset.name,
+                                                        digest)
+            if resumed:
+                notes.append(f"resumed the interrupted run {self.run_id} of this pair")
 
         def requests() -> Iterator[Request]:
             for sample in samples:
@@ -99,9 +121,15 @@ class PairRun:
                                                "engine returned no output for this sample",
                                                audio_s)
         wall = time.perf_counter() - started
+        if self.store is not None and self.run_id is not None:
+            self.store.finish_run(self.run_id)
+        if self.not_reused:
+            notes.append(f"{self.not_reused} stored output(s) of this served model were not "
+                         "reused (inferred again): a server cannot prove which weights it "
+                         "serves; pin `revision:` in the model entry to reuse them")
         ordered = [outcomes[s.id] for s in samples]
         pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient,
-                                    metric=self.metric)
+                                    protocols=self.options.protocols, metric=self.metric)
         empty = empty_outputs_note(records, self.identity, self.dataset.language)
         if empty:
             notes.append(empty)
@@ -117,8 +145,10 @@ class PairRun:
                                if inferred == len(samples) else sum(r.seconds for r in scored)),
             wall_seconds=wall, inferred=inferred,
             reused=sum(o.reused for o in ordered), engine=self.identity,
+            reused_from=self._reused_from(),
             error_samples=[(r.id, _naming_file(r)) for r in records if r.error is not None],
             notes=notes,
+            protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
         )
         return result, records
 
@@ -158,7 +188,11 @@ class PairRun:
             key = output_key(self.identity, self.dataset.task, prompt, self.dataset.name,
                              sample.id, digest)
             stored = None if self.options.rerun else self.store.get(key)
+            if stored is not None and not self.reuse_finished and stored.run_id != self.run_id:
+                self.not_reused += 1
+                stored = None
             if stored is not None:
+                self.reused_from[stored.run_id or "before runs were recorded"] += 1
                 outcomes[sample.id] = self._outcome(sample, stored.to_output(), audio_s,
                                                     reused=True)
                 self._progress(len(outcomes), -1, True)
@@ -171,7 +205,19 @@ class PairRun:
 
         self.store.put(key, StoredOutput.from_output(output, model=self.model.name,
                                                      dataset=self.dataset.name,
-                                                     audio_seconds=audio_s))
+                                                     audio_seconds=audio_s,
+                                                     run_id=self.run_id))
+
+    def _reused_from(self) -> dict[str, int]:
+        """How many outputs came from which earlier run ("run <id> of <start time>")."""
+        out = {}
+        for run_id, count in sorted(self.reused_from.items()):
+            started = self.store.run_started(run_id) if self.store is not None else None
+            when = "" if started is None else \
+                f" of {datetime.fromtimestamp(started, UTC).isoformat(timespec='seconds')}"
+            label = "this run (resumed)" if run_id == self.run_id else f"run {run_id}{when}"
+            out[label] = count
+        return out
 
     def _failed(self, sample: Sample, error: str, audio_s: float = 0.0) -> Outcome:
         """A sample that never reached the engine (or got nothing back): an error outcome."""

@@ -384,13 +384,13 @@ def _sources_file(tmp_path: Path, archive: bytes) -> Path:
 
 
 def _gated_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A pytester project gating whisper-tiny.en on the test-clean slice (WER 3.77)."""
+    """A pytester project gating whisper-tiny.en on the test-clean slice (WER 2.83, pinned)."""
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
     pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
     pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
     (pytester.path / "thresholds.yaml").write_text(
-        "whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n      value: 3.77\n"
+        "whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n      value: 2.83\n"
         "      max: 4.15\n      samples: 6\n      sample_set: f2d755642e8259f3\n")
 
 
@@ -428,7 +428,7 @@ def test_fetched_copy_passes_the_gate_like_the_native_slice(server, archive, sha
     assert fetched["status"] == "pass", fetched["reason"]
     assert fetched["result"]["sample_set"] == "f2d755642e8259f3"
     assert fetched["result"]["score"]["total"] == 6 and fetched["result"]["score"]["errors"] == 0
-    assert round(fetched["result"]["score"]["value"], 2) == 3.77
+    assert round(fetched["result"]["score"]["value"], 2) == 2.83
     for sample in load_dataset(dataset(NAME), root):
         assert sample.audio_path is not None and sample.audio_path.is_relative_to(root)
 
@@ -458,5 +458,5 @@ def test_download_flag_fetches_a_gated_dataset_before_running_it(server, archive
     assert state.requests == [("/resources/12/test-clean.tar.gz", None)]
     report = json.loads((pytester.path / "reports" / "audiogate-report.json").read_text())
     [row] = report["rows"]
-    assert row["status"] == "pass" and round(row["result"]["score"]["value"], 2) == 3.77
+    assert row["status"] == "pass" and round(row["result"]["score"]["value"], 2) == 2.83
 

@@ -198,3 +198,75 @@ def test_problems_of_a_predictions_file_are_reported_once_for_the_run(
     [row] = report["rows"]
     assert row["result"]["score"]["errors"] == 1  # the conflicting id is an error sample
     assert [i for i, _ in row["result"]["error_samples"]] == [ids[0]]
+
+
+def test_protocols_end_to_end(project: pytest.Pytester, shared_data: Path) -> None:
+    """Both protocols from the same replayed outputs; --update-thresholds records the gating
+    protocol; a dataset switched to the other protocol then meets an entry it cannot be
+    compared with, and the gate says so."""
+    preds = project.path / "preds.jsonl"
+    librispeech_predictions(shared_data, preds, damage=3)
+    args = ["-k", "test-other", "--model=replay", f"--data-root={shared_data}",
+            f"--predictions={preds}", "--no-store", "-p", "no:cacheprovider",
+            "--bootstrap-resamples=200"]
+    result = project.runpytest(*args, "--update-thresholds")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*ultraeval-audio*open-asr * (dropped 0)*"])
+    text = (project.path / "thresholds.yaml").read_text()
+    assert "protocol: ultraeval-audio" in text
+    report = json.loads((project.path / "reports" / "audiogate-report.json").read_text())
+    score = report["rows"][0]["result"]["score"]
+    assert set(score["protocols"]) == {"ultraeval-audio", "open-asr"}
+    oasr = score["protocols"]["open-asr"]
+    assert oasr["reported"] == round(oasr["value"], 2) and oasr["dropped"] == 0
+
+    switched = project.path / "datasets.yaml"
+    registry_text = (REPO / "src" / "audiogate" / "registry" / "datasets.yaml").read_text()
+    entry = registry_text.split("librispeech-test-other:\n", 1)[1].split("\n\n", 1)[0]
+    switched.write_text("librispeech-test-other:\n" + entry + "\n  protocol: open-asr\n")
+    failed = project.runpytest(*args, f"--datasets-file={switched}")
+    failed.assert_outcomes(failed=1)
+    failed.stdout.fnmatch_lines(["*recorded under protocol 'ultraeval-audio'*scored for the "
+                                 "gate under 'open-asr'*not comparable*"])
+
+
+def test_replayed_reasoning_outputs_score_like_the_bare_answers(project: pytest.Pytester,
+                                                                shared_data: Path) -> None:
+    """Step-Audio-R1.1 writes its chain of thought, naming every option, before the answer.
+    Replayed with that model's answer rules (--predictions-from), the raw outputs score
+    exactly what the bare answers score; the errors count agrees everywhere."""
+    items = json.loads((shared_data / "mmau-test-mini" / "mmau-test-mini.json").read_text())
+    chosen = items[:60]
+    bare, wrapped = project.path / "bare.jsonl", project.path / "wrapped.jsonl"
+    lines_bare, lines_wrapped = [], []
+    for i, item in enumerate(chosen):
+        wrong = next(c for c in item["choices"] if c.strip() != item["answer"].strip())
+        answer = item["answer"] if i % 2 == 0 else wrong
+        thought = ("<think>\nLet me weigh the options: " + "; ".join(item["choices"])
+                   + ". The clip decides it.\n</think>\n\n")
+        lines_bare.append(json.dumps({"id": item["id"], "prediction": answer}))
+        lines_wrapped.append(json.dumps({"id": item["id"], "prediction": thought + answer}))
+    bare.write_text("\n".join(lines_bare) + "\n")
+    wrapped.write_text("\n".join(lines_wrapped) + "\n")
+    base = ["-k", "mmau-test-mini", "--model=replay", f"--data-root={shared_data}",
+            "--no-store", "-p", "no:cacheprovider"]
+
+    def run(predictions: Path, *extra: str, folder: str) -> tuple[dict, str, str]:
+        result = project.runpytest(*base, f"--predictions={predictions}", *extra,
+                                   f"--report-dir={folder}")
+        result.assert_outcomes(failed=1)  # 940 items have no prediction: never a pass
+        report = json.loads((project.path / folder / "audiogate-report.json").read_text())
+        md = (project.path / folder / "audiogate-report.md").read_text()
+        return report["rows"][0]["result"]["score"], result.stdout.str(), md
+
+    plain, out, md = run(bare, folder="bare")
+    assert plain["total"] == 1000 and plain["errors"] == 940
+    assert plain["breakdown"]["errors"] == 940  # the JSON breakdown agrees with the count
+    assert " 940 " in out.split("audiogate results", 1)[1].splitlines()[2]  # terminal table
+    assert "| 940 " in md
+    assert 40.0 < plain["value"] < 60.0
+    raw, _, _ = run(wrapped, folder="raw")
+    assert raw["value"] < 5.0  # scored with the chain of thought, which names every option
+    live, _, _ = run(wrapped, "--predictions-from=step-audio-r1.1", folder="live")
+    assert live["value"] == plain["value"]
+    assert live["breakdown"]["by_task"] == plain["breakdown"]["by_task"]

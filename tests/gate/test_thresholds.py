@@ -343,8 +343,9 @@ def _entry(metric: str = "wer", value: float = 4.27, limit: float = 4.70, sample
 
 
 def _run(metric: str, value: float | None, total: int, errors: int, fingerprint: str, *,
-         excluded: int = 0, ids: tuple[str, ...] = ()) -> RunFacts:
-    return RunFacts(metric, value, total, errors, excluded, fingerprint, frozenset(ids))
+         excluded: int = 0, ids: tuple[str, ...] = (), protocol: str | None = None) -> RunFacts:
+    return RunFacts(metric, value, total, errors, excluded, fingerprint, frozenset(ids),
+                    protocol=protocol)
 
 
 def test_judge_pass() -> None:
@@ -734,3 +735,74 @@ def test_plan_change_classifies_against_the_loaded_entry() -> None:
     assert plan_change(better, recorded_of(entry), accept_regression=False)[0].kind == \
         "tightened"
     assert plan_change(better, None, accept_regression=False)[0].kind == "new"
+
+
+# --- the scoring protocol an entry was recorded under --------------------------------------
+
+def test_entry_without_protocol_is_the_datasets_gating_protocol(tmp_path: Path,
+                                                               registry) -> None:
+    thresholds = _load(tmp_path, VALID, registry)
+    (clean,) = thresholds.for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert clean.protocol == "ultraeval-audio"
+    (mmau,) = thresholds.for_pair("step-audio-r1.1", "mmau-test-mini")
+    assert mmau.protocol is None  # accuracy has one rule
+
+
+def test_entry_protocol_is_read_and_validated(tmp_path: Path, registry) -> None:
+    text = VALID.replace("      note: tiny model", "      protocol: open-asr")
+    path = _write(tmp_path, text)
+    (clean,) = load(path, *registry, {"ultraeval-audio", "open-asr"}).for_pair(
+        "whisper-tiny.en", "librispeech-test-clean")
+    assert clean.protocol == "open-asr"
+    with pytest.raises(ThresholdsError, match=r"thresholds.yaml:\d+: .*unknown protocol "
+                                              r"'open-asr' \(registered: ultraeval-audio\)"):
+        load(path, *registry, {"ultraeval-audio"})
+
+
+def _recorded_under(protocol: str | None) -> Entry:
+    e = _entry()
+    return Entry(e.model, e.dataset, e.metric, e.value, e.limit, e.samples, e.sample_set,
+                 e.max_errors, e.line, {}, protocol=protocol)
+
+
+def test_judge_entry_of_another_protocol_is_an_error_that_says_so() -> None:
+    verdict = judge([_recorded_under("open-asr")],
+                    _run("wer", 1.0, 6, 0, FP, protocol="ultraeval-audio"), record_hint=HINT)
+    assert verdict.status == "error" and verdict.entry is None
+    assert "'open-asr'" in verdict.reason and "'ultraeval-audio'" in verdict.reason
+    assert "not comparable" in verdict.reason and HINT in verdict.reason
+
+
+def test_judge_picks_the_entry_of_the_same_protocol() -> None:
+    other, same = _recorded_under("open-asr"), _recorded_under("ultraeval-audio")
+    verdict = judge([other, same], _run("wer", 4.5, 6, 0, FP, protocol="ultraeval-audio"),
+                    record_hint=HINT)
+    assert verdict.status == "pass" and verdict.entry is same
+    assert judge([other, same], _run("wer", 4.5, 6, 0, FP, protocol="open-asr"),
+                 record_hint=HINT).entry is other
+
+
+def test_update_writes_the_protocol(tmp_path: Path, registry) -> None:
+    path = _original(tmp_path)
+    update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer", 5.0, 6, FP,
+                           protocol="ultraeval-audio"),
+                  Measured("whisper-tiny.en", "librispeech-test-other", "wer", 9.0, 3, "ab",
+                           protocol="ultraeval-audio")], accept_regression=True)
+    thresholds = load(path, *registry)
+    for dataset in ("librispeech-test-clean", "librispeech-test-other"):
+        (entry,) = thresholds.for_pair("whisper-tiny.en", dataset)
+        assert entry.raw["protocol"] == "ultraeval-audio"
+
+
+def test_update_under_another_protocol_adds_an_entry(tmp_path: Path, registry) -> None:
+    """An entry without `protocol` is the dataset's gating protocol's (so it is updated in
+    place); one recorded under another protocol is left alone and a new entry added."""
+    path = _original(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("note: keep this note", "protocol: ultraeval-audio"),
+                    encoding="utf-8")
+    update(path, [Measured("whisper-tiny.en", "librispeech-test-clean", "wer", 3.0, 6, FP,
+                           protocol="open-asr")])
+    entries = load(path, *registry).for_pair("whisper-tiny.en", "librispeech-test-clean")
+    assert [(e.value, e.protocol) for e in entries] == [(4.27, "ultraeval-audio"),
+                                                       (3.0, "open-asr")]

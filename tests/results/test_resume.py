@@ -63,11 +63,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return proj
 
 
-def _command(project: Path, data_root: Path, store: Path, reports: Path, *extra: str
-             ) -> list[str]:
+def _command(project: Path, data_root: Path, store: Path, reports: Path, *extra: str,
+             model: str = "whisper-tiny.en") -> list[str]:
     return [sys.executable, "-m", "pytest", "benchmarks-copy", "-k", "test-other",
             "-p", "no:cacheprovider", f"--data-root={data_root}", f"--store={store}",
-            "--model=whisper-tiny.en", f"--thresholds={project / 'thresholds.yaml'}",
+            f"--model={model}", f"--thresholds={project / 'thresholds.yaml'}",
             "--progress-interval=0", f"--report-dir={reports}", *extra]
 
 
@@ -78,23 +78,24 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(project: Path, data_root: Path, store: Path, reports: Path, *extra: str) -> dict:
+def _run(project: Path, data_root: Path, store: Path, reports: Path, *extra: str,
+         model: str = "whisper-tiny.en") -> dict:
     """One complete run; returns the pair's ``result`` from the JSON report."""
-    done = subprocess.run(_command(project, data_root, store, reports, *extra), cwd=project,
-                          env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                          check=False)
+    done = subprocess.run(_command(project, data_root, store, reports, *extra, model=model),
+                          cwd=project, env=_env(), capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((reports / "audiogate-report.json").read_text(encoding="utf-8"))
     [row] = report["rows"]
     result = row["result"]
-    assert f"{result['model']}/{result['dataset']}" == PAIR
+    assert f"{result['model']}/{result['dataset']}" == PAIR.replace("whisper-tiny.en", model)
     assert row["status"] == "ungated"
     assert result["score"]["total"] == TOTAL and result["score"]["errors"] == 0
     return result
 
 
-def _hypotheses(reports: Path) -> dict[str, str]:
-    path = reports / "samples" / "whisper-tiny.en__librispeech-test-other.jsonl"
+def _hypotheses(reports: Path, model: str = "whisper-tiny.en") -> dict[str, str]:
+    path = reports / "samples" / f"{model}__librispeech-test-other.jsonl"
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     return {r["id"]: r["normalized_hypothesis"] for r in records}
 
@@ -138,32 +139,44 @@ def _kill_halfway(command: list[str], project: Path, store: Path, log: Path) -> 
     return _stored(store)
 
 
+@pytest.mark.parametrize("model", ["whisper-tiny.en", "whisper-tiny.en-served"])
 def test_killed_run_resumes_and_scores_like_an_uninterrupted_run(
-        project: Path, data_root: Path, tmp_path: Path) -> None:
+        project: Path, data_root: Path, tmp_path: Path, model: str) -> None:
+    """In-process and served alike: a run killed by SIGKILL is resumed by the next run."""
     store = tmp_path / "store.sqlite"
     finished = _kill_halfway(
-        _command(project, data_root, store, tmp_path / "killed"), project, store,
-        tmp_path / "killed.log")
+        _command(project, data_root, store, tmp_path / "killed", model=model), project,
+        store, tmp_path / "killed.log")
     # the kill came mid-run: some samples are stored, not all
     assert TOTAL // 2 <= finished < TOTAL, finished
     assert not (tmp_path / "killed" / "audiogate-report.json").exists()
 
-    resumed = _run(project, data_root, store, tmp_path / "resumed")
+    resumed = _run(project, data_root, store, tmp_path / "resumed", model=model)
     assert resumed["inferred"] == TOTAL - finished
     assert resumed["reused"] == finished
+    assert resumed["reused_from"] == {"this run (resumed)": finished}
+    assert any(n.startswith("resumed the interrupted run ") for n in resumed["notes"])
     assert _stored(store) == TOTAL
 
     fresh_store = tmp_path / "fresh.sqlite"
-    fresh = _run(project, data_root, fresh_store, tmp_path / "fresh")
+    fresh = _run(project, data_root, fresh_store, tmp_path / "fresh", model=model)
     assert (fresh["inferred"], fresh["reused"]) == (TOTAL, 0)
     assert resumed["score"] == fresh["score"]
     assert resumed["sample_set"] == fresh["sample_set"]
-    assert _hypotheses(tmp_path / "resumed") == _hypotheses(tmp_path / "fresh")
+    assert _hypotheses(tmp_path / "resumed", model) == _hypotheses(tmp_path / "fresh", model)
 
-    # once complete, a rerun reuses everything and infers nothing
-    again = _run(project, data_root, store, tmp_path / "again")
-    assert (again["inferred"], again["reused"]) == (0, TOTAL)
+    again = _run(project, data_root, store, tmp_path / "again", model=model)
     assert again["score"] == fresh["score"]
+    if model == "whisper-tiny.en":
+        # local weights, identified by content: a complete rerun infers nothing
+        assert (again["inferred"], again["reused"]) == (0, TOTAL)
+        (label,) = again["reused_from"]
+        assert label.startswith("run ")
+    else:
+        # a server cannot prove its weights: a finished run's outputs are inferred again
+        assert (again["inferred"], again["reused"]) == (TOTAL, 0)
+        assert any(f"{TOTAL} stored output(s) of this served model were not reused" in n
+                   for n in again["notes"])
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         )
     engine = make_engine(spec, EngineContext())
     name = args.served_model_name or spec.name
-    server = make_server(engine, name, spec.languages[0], args.host, args.port)  # type: ignore[arg-type]
+    server = make_server(engine, name, spec.languages[0], args.host, args.port,  # type: ignore[arg-type]
+                         root=str(getattr(engine, "model_dir", "")))
     host, port = str(server.server_address[0]), int(server.server_address[1])
     signal.signal(signal.SIGTERM, _terminate)
     print(f"listening on http://{host}:{port} (model {name})", flush=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from audiogate.engines.base import Engine
 from audiogate.errors import RegistryError
+from audiogate.paths import cache_home
 from audiogate.registry.load import ModelSpec
 
 ENGINE_MODULES: dict[str, str] = {
@@ -32,7 +33,7 @@ class EngineContext:
     concurrency: int = 8
     timeout: float = 600.0
     predictions: Path | None = None  # replay engine input
-    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "audiogate")
+    cache_dir: Path = field(default_factory=cache_home)
     log_dir: Path | None = None  # where a launched server's log goes
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -82,8 +82,10 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
 class ModelServer:
     """The request logic, separate from HTTP so it is easy to reason about."""
 
-    def __init__(self, model: Transcriber, served_name: str, default_language: str) -> None:
+    def __init__(self, model: Transcriber, served_name: str, default_language: str,
+                 root: str = "") -> None:
         self.model = model
+        self.root = root  # what the served weights are, as vLLM reports its model path
         self.served_name = served_name
         self.default_language = default_language
         self._lock = threading.Lock()  # faster-whisper's model is not safe for concurrent calls
@@ -104,7 +106,7 @@ class ModelServer:
     def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [
             {"id": self.served_name, "object": "model", "created": self.created,
-             "owned_by": "audiogate"}]}
+             "owned_by": "audiogate", "root": self.root}]}
 
     def transcriptions(self, fields: dict[str, bytes]) -> tuple[dict[str, Any] | str, str]:
         if "file" not in fields:
@@ -222,10 +224,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(model: Transcriber, served_name: str, default_language: str,
-                host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+                host: str = "127.0.0.1", port: int = 0, root: str = "") -> ThreadingHTTPServer:
     """Bind (port 0 = any free port) and return the server; call serve_forever() on it."""
     handler = type("BoundHandler", (Handler,), {"app": ModelServer(model, served_name,
-                                                                   default_language)})
+                                                                   default_language, root)})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server

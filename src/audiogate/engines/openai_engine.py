@@ -195,12 +195,19 @@ class OpenAIEngine:
                                 max_keepalive_connections=self.concurrency),
         )
         self._closed = threading.Event()
+        self.revision: str | None = str(opts["revision"]) if opts.get("revision") else None
+        # A server cannot prove which weights it loaded: its stored outputs are scored again
+        # only to resume an interrupted run, unless the entry pins a revision.
+        self.reuses_stored_outputs = self.revision is not None
+        self.server = describe_server(self._client, self.model)
 
     def identity(self) -> dict[str, Any]:
-        """What decides the output: never the URL (same model anywhere) nor the key."""
+        """What decides the output: never the URL (same model anywhere) nor the key; what
+        the server says about itself (model root, context length, version) is included."""
         ident: dict[str, Any] = {
             "engine": "openai", "model": self.model, "endpoint": self.endpoint,
             "sampling": self.sampling, "extra_body": self.extra_body,
+            "server": self.server, "revision": self.revision,
         }
         if self.endpoint == "chat":
             ident["chat"] = self.chat.identity()
@@ -307,6 +314,30 @@ class OpenAIEngine:
         self._client.close()
         if self._server is not None:
             self._server.stop()
+
+
+def describe_server(client: httpx.Client, model: str) -> dict[str, Any]:
+    """What the server reports about the model it serves: GET /v1/models (id, root,
+    max_model_len) and vLLM's GET /version. Only stable fields: a start time would change
+    the identity on every restart."""
+    info: dict[str, Any] = {}
+    try:
+        response = client.get("/v1/models", timeout=10.0)
+        listed = response.json().get("data", []) if response.status_code == 200 else []
+    except (httpx.HTTPError, ValueError, AttributeError):
+        listed = []
+    entry = next((m for m in listed if isinstance(m, dict) and m.get("id") == model), None)
+    if entry is None:
+        info["models"] = f"{model!r} not listed by GET /v1/models"
+    else:
+        info.update({k: entry[k] for k in ("id", "root", "max_model_len") if k in entry})
+    try:
+        response = client.get("/version", timeout=10.0)
+        if response.status_code == 200:
+            info["version"] = response.json().get("version")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        pass
+    return info
 
 
 def _server_message(response: httpx.Response) -> str:

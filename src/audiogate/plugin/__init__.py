@@ -71,9 +71,12 @@ PAIR_PROPERTY = "audiogate.pair"
 STATUS_PROPERTY = "audiogate.status"
 REFUSED_PROPERTY = "audiogate.refused"  # an update that would have loosened the gate
 # Options that select the model, its engine and its data: a "record it" command carries them.
-SELECTING_OPTIONS = (("models_file", "--models-file", True), ("datasets_file", "--datasets-file",
-                     True), ("engine_url", "--engine-url", False), ("thresholds", "--thresholds",
-                     True), ("predictions", "--predictions", True), ("prompt", "--prompt", False))
+SELECTING_OPTIONS = (
+    ("models_file", "--models-file", True), ("datasets_file", "--datasets-file", True),
+    ("engine_url", "--engine-url", False), ("thresholds", "--thresholds", True),
+    ("predictions", "--predictions", True), ("predictions_from", "--predictions-from", False),
+    ("prompt", "--prompt", False),
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -100,6 +103,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(a higher max, a lower min, more excluded samples)")
     group.addoption("--prompt", default=None,
                     help="prompt template for chat models (overrides the model entry)")
+    group.addoption("--predictions-from", default=None, metavar="MODEL",
+                    help="with --model replay: the registered model that produced the "
+                         "predictions; its answer rules (text after </think>, a JSON field) "
+                         "are applied, so the replay scores like the live run")
     group.addoption("--predictions", default=None,
                     help="JSONL of {id, prediction} for the replay engine")
     group.addoption("--mmau-lenient", action="store_true",
@@ -120,6 +127,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="ignore stored outputs: infer every sample again")
     group.addoption("--models-file", default=None, help="extra model registry YAML")
     group.addoption("--datasets-file", default=None, help="extra dataset registry YAML")
+    group.addoption("--protocols-file", default=None,
+                    help="extra scoring protocol registry YAML (profiles per metric)")
     group.addoption("--bootstrap-resamples", type=int, default=10_000,
                     help="resamples for the 95 %% bootstrap intervals and the paired gate")
     group.addoption("--progress-interval", type=float, default=10.0,
@@ -152,6 +161,15 @@ class AudiogateSession:
         extra_datasets = config.getoption("datasets_file")
         self.models = registry.models(Path(extra_models) if extra_models else None)
         self.datasets = registry.datasets(Path(extra_datasets) if extra_datasets else None)
+        extra_protocols = config.getoption("protocols_file")
+        try:
+            self.protocols = registry.protocols(Path(extra_protocols) if extra_protocols
+                                                else None)
+            for spec in self.datasets.values():
+                if spec.metric != "acc":
+                    registry.profile_for(spec, self.protocols)
+        except AudiogateError as exc:
+            raise pytest.UsageError(str(exc)) from exc
         self.model_names: list[str] = config.getoption("model") or ["whisper-tiny.en"]
         for name in self.model_names:
             if name not in self.models:
@@ -170,6 +188,13 @@ class AudiogateSession:
             raise pytest.UsageError("--no-gate measures without gating; it cannot be combined "
                                     "with --update-thresholds")
         self.thresholds = self._load_thresholds(config)
+        self.predictions_from: ModelSpec | None = None
+        if config.getoption("predictions_from"):
+            name = config.getoption("predictions_from")
+            if name not in self.models:
+                raise pytest.UsageError(f"--predictions-from {name}: unknown model; registered: "
+                                        f"{', '.join(sorted(self.models))}")
+            self.predictions_from = self.models[name]
         self.engines: dict[str, Engine] = {}
         self.engine_errors: dict[str, str] = {}
         self._store: Any = None
@@ -191,7 +216,7 @@ class AudiogateSession:
         if explicit and not path.exists() and not self.updating:
             raise pytest.UsageError(f"--thresholds {path}: no such file")
         try:
-            loaded = load_thresholds(path, self.models, self.datasets)
+            loaded = load_thresholds(path, self.models, self.datasets, self.protocols)
         except AudiogateError as exc:
             raise pytest.UsageError(str(exc)) from exc
         if path.exists() and not loaded.entries and not (self.updating or self.no_gate):
@@ -352,7 +377,7 @@ class AudiogateSession:
             measured = [Measured(r.result.model, r.result.dataset, r.result.metric,
                                  r.result.score.value, r.result.score.total,
                                  r.result.sample_set, self._write_baseline(r.result),
-                                 r.result.score.excluded)
+                                 r.result.score.excluded, r.result.score.protocol)
                         for r in self.rows
                         if r.status in {"pass", "updated"} and r.result.score.value is not None
                         and r.result.score.errors == 0]
@@ -528,9 +553,11 @@ class Pair:
             progress = Progress(len(samples), self.id, write,
                                 interval=s.config.getoption("progress_interval"))
         runner = PairRun(self.model, self.dataset, engine, s.data_root, store=s.store,
-                         options=RunOptions(prompt=s.config.getoption("prompt"),
+                         options=RunOptions(answers_of=s.predictions_from,
+                                            prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
-                                            rerun=s.config.getoption("rerun")),
+                                            rerun=s.config.getoption("rerun"),
+                                            protocols=s.protocols),
                          on_progress=(lambda done, total, reused: progress.update(
                              reused=reused)) if progress else None)
         try:
@@ -547,8 +574,12 @@ class Pair:
                                    n_resamples=s.config.getoption("bootstrap_resamples"))
         for name, value in (("metric", result.metric), ("value", result.score.value),
                             ("samples", result.score.total), ("errors", result.score.errors),
-                            ("excluded", result.score.excluded), ("rtfx", result.rtfx)):
+                            ("excluded", result.score.excluded), ("rtfx", result.rtfx),
+                            ("protocol", result.score.protocol),
+                            ("dropped", result.score.dropped)):
             self.node.user_properties.append((f"audiogate.{name}", value))
+        for protocol, other in result.score.others().items():
+            self.node.user_properties.append((f"audiogate.value.{protocol}", other.reported))
         return result
 
 
@@ -583,7 +614,7 @@ class Gate:
         score = result.score
         facts = RunFacts(score.metric, score.value, score.total, score.errors, score.excluded,
                          result.sample_set, frozenset(r.id for r in records),
-                         excluded_detail(records))
+                         excluded_detail(records), score.protocol)
         entry: Entry | None = None
         if s.no_gate:
             status = "error" if score.errors else "measured"
@@ -626,7 +657,8 @@ class Gate:
         if score.errors or score.value is None or status == "error":
             return status, reason  # never recorded: a run with errors is not a measurement
         measured = Measured(result.model, result.dataset, result.metric, score.value,
-                            score.total, result.sample_set, excluded=score.excluded)
+                            score.total, result.sample_set, excluded=score.excluded,
+                            protocol=score.protocol)
         change, _ = plan_change(measured, recorded_of(entry) if entry is not None else None,
                                 accept_regression=bool(
                                     self.session.config.getoption("accept_regression")))

@@ -20,6 +20,8 @@ METRICS = ("wer", "cer", "acc")  # what a dataset is scored by
 ANSWERED = "answered"
 LOWER_IS_BETTER = {"wer": True, "cer": True, "acc": False, ANSWERED: False}
 PROPORTIONS = frozenset({"acc", ANSWERED})  # per-sample 0/100 scores, averaged
+# The protocol that gates a dataset that names none: the reference table's.
+DEFAULT_PROTOCOL = "ultraeval-audio"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,33 @@ class DatasetSpec:
     abnormal_limit: float | None = None
     fetch: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    protocol: str = DEFAULT_PROTOCOL  # the scoring protocol that gates it
+
+
+@dataclass(frozen=True)
+class ProfileSpec:
+    """How one protocol computes one metric (the parts are named in protocols.yaml)."""
+
+    metric: str
+    normalizer: str
+    tokenizer: str
+    alignment: str
+    empty_reference: str = "error"  # "error": the sample errors; "drop": left out, counted
+    drop_references: tuple[str, ...] = ()
+    drop_check: str | None = None  # normalizer deciding what is dropped (default: normalizer)
+    multilingual_compound_pairs: bool = False
+    abnormal_filter: bool = False
+    round: int | None = None
+    rtfx: bool = False
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """A published table's scoring protocol: one profile per metric it defines."""
+
+    name: str
+    description: str
+    profiles: dict[str, ProfileSpec]
 
 
 @dataclass(frozen=True)
@@ -53,7 +82,9 @@ class ModelSpec:
 
 
 _DATASET_KEYS = {"task", "language", "loader", "path", "metric", "expected_samples",
-                 "abnormal_limit", "fetch"}
+                 "abnormal_limit", "fetch", "protocol"}
+_PROFILE_KEYS = {"normalizer", "tokenizer", "alignment", "empty_reference", "drop_references",
+                 "drop_check", "multilingual_compound_pairs", "abnormal_filter", "round", "rtfx"}
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:
@@ -87,7 +118,46 @@ def _dataset(name: str, raw: Any, origin: str) -> DatasetSpec:
         path=str(raw["path"]), metric=raw["metric"],
         expected_samples=raw.get("expected_samples"),
         abnormal_limit=raw.get("abnormal_limit"), fetch=raw.get("fetch"), options=options,
+        protocol=str(raw.get("protocol", DEFAULT_PROTOCOL)),
     )
+
+
+def _profile(where: str, metric: str, raw: Any) -> ProfileSpec:
+    if metric not in METRICS or metric == "acc":
+        raise RegistryError(f"{where}: profiles are for wer or cer, not {metric!r}")
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{where}: the {metric} profile must be a mapping")
+    unknown = set(raw) - _PROFILE_KEYS
+    missing = {"normalizer", "tokenizer", "alignment"} - raw.keys()
+    if unknown or missing:
+        problem = f"unknown key(s) {sorted(unknown)}" if unknown else f"lacks {sorted(missing)}"
+        raise RegistryError(f"{where}: {metric} profile {problem} (keys: "
+                            f"{', '.join(sorted(_PROFILE_KEYS))})")
+    if raw.get("empty_reference", "error") not in ("error", "drop"):
+        raise RegistryError(f"{where}: {metric} empty_reference must be error or drop")
+    digits = raw.get("round")
+    if digits is not None and (not isinstance(digits, int) or isinstance(digits, bool)):
+        raise RegistryError(f"{where}: {metric} round must be a number of digits or null")
+    return ProfileSpec(
+        metric=metric, normalizer=str(raw["normalizer"]), tokenizer=str(raw["tokenizer"]),
+        alignment=str(raw["alignment"]),
+        empty_reference=str(raw.get("empty_reference", "error")),
+        drop_references=tuple(str(t) for t in raw.get("drop_references") or ()),
+        drop_check=str(raw["drop_check"]) if raw.get("drop_check") else None,
+        multilingual_compound_pairs=bool(raw.get("multilingual_compound_pairs", False)),
+        abnormal_filter=bool(raw.get("abnormal_filter", False)), round=digits,
+        rtfx=bool(raw.get("rtfx", False)),
+    )
+
+
+def _protocol(name: str, raw: Any, origin: str) -> ProtocolSpec:
+    where = f"{origin}: protocol {name!r}"
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{where} must be a mapping of metrics to profiles")
+    profiles = {m: _profile(where, m, p) for m, p in raw.items() if m != "description"}
+    if not profiles:
+        raise RegistryError(f"{where} defines no profile (wer or cer)")
+    return ProtocolSpec(name, str(raw.get("description", "")), profiles)
 
 
 def _model(name: str, raw: Any, origin: str) -> ModelSpec:
@@ -134,6 +204,24 @@ def datasets(extra: Path | None = None) -> dict[str, DatasetSpec]:
 def models(extra: Path | None = None) -> dict[str, ModelSpec]:
     """All registered models (plus a user file's)."""
     return registered("models.yaml", _model, extra)
+
+
+def protocols(extra: Path | None = None) -> dict[str, ProtocolSpec]:
+    """All registered scoring protocols (plus a user file's)."""
+    return registered("protocols.yaml", _protocol, extra)
+
+
+def profile_for(dataset: DatasetSpec, known: Mapping[str, ProtocolSpec],
+                name: str | None = None) -> ProfileSpec:
+    """The profile of protocol ``name`` (default: the dataset's gating protocol) for the
+    dataset's metric; a RegistryError that says what is missing otherwise."""
+    name = name or dataset.protocol
+    protocol = lookup("protocol", name, known)
+    if dataset.metric not in protocol.profiles:
+        raise RegistryError(f"dataset {dataset.name!r} is gated under protocol {name!r}, which "
+                            f"has no {dataset.metric} profile (it has: "
+                            f"{', '.join(sorted(protocol.profiles))})")
+    return protocol.profiles[dataset.metric]
 
 
 def dataset(name: str, extra: Path | None = None) -> DatasetSpec:

@@ -32,6 +32,8 @@ class PairResult:
     error_samples: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     interval: dict[str, Any] | None = None  # bootstrap CI of the corpus score
+    reused_from: dict[str, int] = field(default_factory=dict)  # earlier run -> outputs
+    protocol_rtfx: dict[str, float | None] = field(default_factory=dict)  # as each defines it
 
     @classmethod
     def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str
@@ -59,6 +61,6 @@ class PairResult:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PairResult:
         data = {k: v for k, v in data.items() if k != "rtfx"}
-        data["score"] = PairScore(**data["score"])
+        data["score"] = PairScore.from_json(data["score"])
         data["error_samples"] = [tuple(e) for e in data.get("error_samples", [])]
         return cls(**data)

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from audiogate.results.pair_result import PairResult
-from audiogate.scoring.pair import SampleRecord
+from audiogate.scoring.open_asr_report import average_wer
+from audiogate.scoring.pair import PairScore, SampleRecord
 
-COLUMNS = ("task", "dataset", "model", "measure", "performance", "95% CI", "threshold", "delta",
-           "samples", "excluded", "errors", "RTFx", "status", "note")
-SCORING_LIBRARIES = ("jiwer", "sacrebleu", "whisper-normalizer", "faster-whisper",
-                     "ctranslate2", "soundfile", "soxr")
+COLUMNS = ("task", "dataset", "model", "measure", "protocol", "performance", "95% CI",
+           "threshold", "delta", "samples", "excluded", "errors", "other protocols", "RTFx",
+           "status", "note")
+SCORING_LIBRARIES = ("jiwer", "sacrebleu", "whisper-normalizer", "kaldialign", "num2words",
+                     "faster-whisper", "ctranslate2", "soundfile", "soxr")
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Row:
             note = f"{s.breakdown['rule']} MMAU rule"
         return {
             "task": task, "dataset": r.dataset, "model": r.model, "measure": s.metric,
+            "protocol": s.protocol or "", "other protocols": other_protocols(s),
             "performance": perf, "95% CI": ci, "threshold": self.threshold or "", "delta": delta,
             "samples": f"{s.scored}/{s.total}", "excluded": str(s.excluded),
             "errors": str(s.errors), "RTFx": "" if r.rtfx is None else f"{r.rtfx:.1f}",
@@ -65,6 +68,44 @@ class Row:
     def from_json(cls, data: dict[str, Any]) -> Row:
         return cls(PairResult.from_json(data["result"]), data["status"], data["reason"],
                    data.get("threshold"), data.get("recorded"), data.get("limit"))
+
+
+def _value(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def other_protocols(score: PairScore) -> str:
+    """``open-asr 7.71 (dropped 0)``: each other protocol's value as it reports it."""
+    return "; ".join(f"{name} {_value(p.reported)} (dropped {p.dropped})"
+                     for name, p in score.others().items())
+
+
+def protocol_lines(score: PairScore, rtfx_by_protocol: dict[str, float | None]) -> list[str]:
+    """Every protocol's number for a pair, with what it scored and left out."""
+    lines = []
+    for name, p in score.protocols.items():
+        role = "gates" if name == score.protocol else "reported"
+        shown = _value(p.value) if p.digits is None or p.value is None else \
+            f"{p.value:.4f}, published as {p.reported}"
+        rtfx = f", RTFx {rtfx_by_protocol[name]}" if rtfx_by_protocol.get(name) else ""
+        lines.append(f"{name} ({role}): {shown} — {p.edits} errors / "
+                     f"{p.ref_tokens} reference tokens; {p.scored} scored, {p.dropped} "
+                     f"dropped, {p.excluded} excluded, {p.errors} errors{rtfx}")
+    return lines
+
+
+def protocol_averages(rows: Sequence[Row]) -> list[str]:
+    """Per model and rounding protocol, the mean of its rounded dataset values (how the Open
+    ASR Leaderboard averages), over the pairs that ran (all languages together)."""
+    found: dict[tuple[str, str, str], list[float]] = {}
+    for row in rows:
+        s = row.result.score
+        for name, p in s.protocols.items():
+            if p.reported is not None and p.digits is not None:
+                found.setdefault((row.result.model, name, s.metric), []).append(p.reported)
+    return [f"{name} average {metric.upper()} of {model} over {len(values)} dataset(s): "
+            f"{average_wer(values):.2f} (mean of the rounded dataset values)"
+            for (model, name, metric), values in sorted(found.items())]
 
 
 def table(rows: Sequence[Row], *, markdown: bool) -> str:
@@ -153,7 +194,8 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
     for row in ordered:
         md.append(f"- **{row.result.pair_id}**: {row.status.upper()} — {row.reason}")
         md.append(f"  - engine: `{json.dumps(row.result.engine, sort_keys=True)}`; "
-                  f"{row.result.inferred} inferred, {row.result.reused} reused from the store")
+                  f"{row.result.inferred} inferred, {row.result.reused} reused from the store"
+                  + "".join(f"; {n} from {run}" for run, n in row.result.reused_from.items()))
         if row.result.interval:
             md.append(f"  - 95 % interval: [{row.result.interval['low']:.2f}, "
                       f"{row.result.interval['high']:.2f}] ({row.result.interval['method']}, "
@@ -164,6 +206,11 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
             md.append(f"  - error `{sample_id}`: {error}")
         if row.result.score.breakdown:
             md.append(f"  - breakdown: `{json.dumps(row.result.score.breakdown)}`")
+        for line in protocol_lines(row.result.score, row.result.protocol_rtfx):
+            md.append(f"  - protocol {line}")
+    averages = protocol_averages(ordered)
+    if averages:
+        md += [""] + [f"- {line}" for line in averages]
     md += ["", f"git commit: `{meta.get('git_commit')}` · created {meta.get('created')} · "
                f"versions: {json.dumps(meta.get('versions'))}", ""]
     paths = [report_dir / "audiogate-report.md", report_dir / "audiogate-report.json"]

@@ -37,6 +37,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ import numpy as np
 from audiogate.errors import AudiogateError
 from audiogate.samples import Output
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs, and the run that produced each output (1 is migrated)
 KEY_VERSION = 1  # bump if the key recipe changes: old rows then simply stop matching
 BUSY_TIMEOUT_MS = 60_000
 _CHUNK = 500  # keys per SELECT ... IN (...) (well under SQLite's variable limit)
@@ -66,12 +67,22 @@ CREATE TABLE IF NOT EXISTS outputs (
     error         TEXT,
     seconds       REAL NOT NULL,
     audio_seconds REAL,
-    created_at    REAL NOT NULL
+    created_at    REAL NOT NULL,
+    run_id        TEXT
 );
 CREATE INDEX IF NOT EXISTS outputs_model_dataset ON outputs (model, dataset);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    model       TEXT NOT NULL,
+    dataset     TEXT NOT NULL,
+    identity    TEXT NOT NULL,
+    started_at  REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS runs_pair ON runs (model, dataset, identity);
 """
 
-_COLUMNS = "model, dataset, sample_id, text, error, seconds, audio_seconds, created_at"
+_COLUMNS = "model, dataset, sample_id, text, error, seconds, audio_seconds, created_at, run_id"
 
 
 class StoreError(AudiogateError):
@@ -95,10 +106,12 @@ class StoredOutput:
     seconds: float  # inference wall time for this sample
     audio_seconds: float | None = None  # duration of the input audio (for real-time factor)
     created_at: float = field(default_factory=time.time)  # unix time of the commit
+    run_id: str | None = None  # the pair run that produced it (None: before runs existed)
 
     @classmethod
     def from_output(
-        cls, output: Output, *, model: str, dataset: str, audio_seconds: float | None = None
+        cls, output: Output, *, model: str, dataset: str, audio_seconds: float | None = None,
+        run_id: str | None = None,
     ) -> StoredOutput:
         """Wrap an engine ``Output`` for storing."""
         return cls(
@@ -109,6 +122,7 @@ class StoredOutput:
             error=output.error,
             seconds=output.seconds,
             audio_seconds=audio_seconds,
+            run_id=run_id,
         )
 
     def to_output(self) -> Output:
@@ -255,6 +269,10 @@ class Store:
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 conn.execute(statement)
             rows = conn.execute("SELECT version FROM schema_version").fetchall()
+            if rows == [(1,)]:  # version 1 had no runs: its outputs keep run_id NULL
+                conn.execute("ALTER TABLE outputs ADD COLUMN run_id TEXT")
+                conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+                rows = [(SCHEMA_VERSION,)]
             if not rows:
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
             elif rows != [(SCHEMA_VERSION,)]:
@@ -366,6 +384,7 @@ class Store:
                 float(v.seconds),
                 None if v.audio_seconds is None else float(v.audio_seconds),
                 float(v.created_at),
+                v.run_id,
             )
             for key, v in items
         ]
@@ -373,9 +392,43 @@ class Store:
             return
         with self._write() as conn:
             conn.executemany(
-                f"INSERT OR REPLACE INTO outputs (key, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO outputs (key, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
+
+    # -- pair runs ------------------------------------------------------------------
+
+    def begin_run(self, model: str, dataset: str, identity: str) -> tuple[str, bool]:
+        """(run id, resumed) for a pair about to run with engine identity ``identity``.
+
+        The newest run of the same pair and identity that never finished (killed, Ctrl-C,
+        a crashed worker) is continued; otherwise a new run starts. Outputs carry their
+        run id, so an engine that cannot prove its weights reuses only its own run's.
+        """
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT run_id FROM runs WHERE model = ? AND dataset = ? AND identity = ? "
+                "AND finished_at IS NULL ORDER BY started_at DESC LIMIT 1",
+                (model, dataset, identity)).fetchone()
+            if row is not None:
+                return str(row[0]), True
+            run_id = uuid.uuid4().hex[:12]
+            conn.execute("INSERT INTO runs (run_id, model, dataset, identity, started_at) "
+                         "VALUES (?, ?, ?, ?, ?)", (run_id, model, dataset, identity,
+                                                    time.time()))
+            return run_id, False
+
+    def finish_run(self, run_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET finished_at = ? WHERE run_id = ?",
+                         (time.time(), run_id))
+
+    def run_started(self, run_id: str) -> float | None:
+        """Unix time a run started (None for unknown ids)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT started_at FROM runs WHERE run_id = ?",
+                               (run_id,)).fetchone()
+        return None if row is None else float(row[0])
 
     def delete(self, model: str | None = None, dataset: str | None = None) -> int:
         """Forget rows (``--rerun``) so they are inferred again; returns how many.

@@ -204,5 +204,11 @@ def normalize_chinese(text: str, *, to_simplified: bool = False) -> str:
 
 
 def chinese_tokens(text: str, *, to_simplified: bool = False) -> list[str]:
-    """The tokens CER is computed on: one per CJK character, Latin words kept whole."""
-    return _tokenizer()(normalize_chinese(text, to_simplified=to_simplified)).split()
+    """The tokens CER is computed on: one per CJK character, Latin words kept whole,
+    lower-cased after tokenizing like UltraEval-Audio's ``EvaluationTokenizer``."""
+    return zh_tokens_of_normalized(normalize_chinese(text, to_simplified=to_simplified))
+
+
+def zh_tokens_of_normalized(normalized: str) -> list[str]:
+    """sacrebleu ``zh`` tokens of already normalized text, lower-cased."""
+    return str(_tokenizer()(normalized)).lower().split()

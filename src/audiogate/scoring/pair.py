@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from audiogate.registry.load import ANSWERED, DatasetSpec
-from audiogate.scoring.alignment import align, corpus_percent
-from audiogate.scoring.english import english_tokens, normalize_english
+from audiogate.registry import load as registry
+from audiogate.registry.load import ANSWERED, DatasetSpec, ProtocolSpec, profile_for
+from audiogate.scoring.alignment import Alignment
+from audiogate.scoring.open_asr_report import leaderboard_rtfx
+from audiogate.scoring.protocol import Scored, TextScorer, text_scorer
 
 
 @dataclass
@@ -29,7 +31,10 @@ class Outcome:
 
 @dataclass
 class SampleRecord:
-    """One line of the per-sample report: everything needed to see why a number moved."""
+    """One line of the per-sample report: everything needed to see why a number moved.
+
+    The fields are the gating protocol's; ``protocols`` holds each other protocol's counts
+    for the same sample (and its normalized texts where they differ from these)."""
 
     id: str
     audio_path: str | None
@@ -48,6 +53,8 @@ class SampleRecord:
     seconds: float = 0.0
     audio_seconds: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    dropped: bool = False  # the protocol leaves this reference out (counted, not an error)
+    protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,8 +67,24 @@ class SampleRecord:
 
 
 @dataclass
+class ProtocolScore:
+    """One protocol's corpus number for a pair, and what it left out."""
+
+    value: float | None  # Σ edits / Σ reference tokens × 100 over the samples it scores
+    reported: float | None  # as the protocol publishes it (rounded where it rounds)
+    scored: int
+    dropped: int  # references it leaves out (empty after normalization, markers)
+    excluded: int  # above the abnormal limit, where the protocol filters
+    errors: int
+    edits: int
+    ref_tokens: int
+    digits: int | None = None  # the decimals it reports (None: unrounded)
+
+
+@dataclass
 class PairScore:
-    """The corpus number and the counts that qualify it."""
+    """The corpus number and the counts that qualify it (under the gating protocol), and
+    every protocol's number for the same outputs."""
 
     metric: str
     value: float | None  # None when nothing could be scored
@@ -71,50 +94,161 @@ class PairScore:
     errors: int
     abnormal_limit: float | None
     breakdown: dict[str, Any] = field(default_factory=dict)
+    protocol: str | None = None  # the gating protocol (None: accuracy has one rule)
+    dropped: int = 0
+    protocols: dict[str, ProtocolScore] = field(default_factory=dict)
+
+    def others(self) -> dict[str, ProtocolScore]:
+        """The non-gating protocols' scores."""
+        return {n: p for n, p in self.protocols.items() if n != self.protocol}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PairScore:
+        data = dict(data)
+        data["protocols"] = {n: ProtocolScore(**p)
+                             for n, p in (data.get("protocols") or {}).items()}
+        return cls(**data)
 
 
-Tokenize = Callable[[str], list[str]]
+@dataclass
+class _Tally:
+    """Running sums of one protocol over a pair's samples."""
+
+    scored: int = 0
+    dropped: int = 0
+    excluded: int = 0
+    errors: int = 0
+    edits: int = 0
+    ref_tokens: int = 0
+
+    def add(self, alignment: Alignment) -> None:
+        self.scored += 1
+        self.edits += alignment.errors
+        self.ref_tokens += alignment.ref_len
+
+    def result(self, scorer: TextScorer) -> ProtocolScore:
+        value = self.edits / self.ref_tokens * 100 if self.ref_tokens else None
+        return ProtocolScore(value, scorer.reported(value), self.scored, self.dropped,
+                             self.excluded, self.errors, self.edits, self.ref_tokens,
+                             scorer.profile.round)
 
 
-def tokenizer_for(spec: DatasetSpec) -> tuple[Tokenize, Callable[[str], str]]:
-    """(tokens, normalized text) functions for the dataset's language."""
-    if spec.language == "zh":
-        from audiogate.scoring.chinese import chinese_tokens, normalize_chinese
-
-        simplified = bool(spec.options.get("to_simplified", False))
-        return (lambda t: chinese_tokens(t, to_simplified=simplified),
-                lambda t: normalize_chinese(t, to_simplified=simplified))
-    return english_tokens, normalize_english
+EMPTY_REFERENCE = "empty reference after normalization"
 
 
-def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome]
+def _judge_sample(scored: Scored, scorer: TextScorer, spec: DatasetSpec, tally: _Tally
+                  ) -> tuple[float | None, bool, str | None]:
+    """(per-sample score, excluded, error) of one sample under one protocol; counts it."""
+    if scored.dropped:
+        tally.dropped += 1
+        return None, False, None
+    if scored.empty or scored.alignment is None:
+        tally.errors += 1
+        return None, False, EMPTY_REFERENCE
+    a = scored.alignment
+    score = a.percent if a.ref_len else None
+    limit = spec.abnormal_limit if scorer.profile.abnormal_filter else None
+    if limit is not None and score is not None and score > limit:
+        tally.excluded += 1
+        return score, True, None
+    tally.add(a)
+    return score, False, None
+
+
+def _other_entry(scored: Scored, score: float | None, excluded: bool, error: str | None,
+                 rec: SampleRecord) -> dict[str, Any]:
+    """A compact per-sample record of a non-gating protocol."""
+    if scored.dropped:
+        return {"dropped": True}
+    if error is not None:
+        return {"error": error}
+    a = scored.alignment
+    assert a is not None
+    entry: dict[str, Any] = {"score": score, "substitutions": a.substitutions,
+                             "deletions": a.deletions, "insertions": a.insertions,
+                             "ref_tokens": a.ref_len}
+    if excluded:
+        entry["excluded"] = True
+    if scored.reference != rec.normalized_reference:
+        entry["normalized_reference"] = scored.reference
+    if scored.hypothesis != rec.normalized_hypothesis:
+        entry["normalized_hypothesis"] = scored.hypothesis
+    return entry
+
+
+def scorers_for(spec: DatasetSpec, protocols: Mapping[str, ProtocolSpec] | None = None
+                ) -> tuple[TextScorer, list[TextScorer]]:
+    """The gating protocol's scorer and every other protocol's with a profile for the
+    dataset's metric."""
+    known = registry.protocols() if protocols is None else protocols
+    gating = text_scorer(spec.protocol, profile_for(spec, known), spec)
+    others = [text_scorer(name, p.profiles[spec.metric], spec) for name, p in known.items()
+              if name != spec.protocol and spec.metric in p.profiles]
+    return gating, others
+
+
+def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
+              protocols: Mapping[str, ProtocolSpec] | None = None
               ) -> tuple[PairScore, list[SampleRecord]]:
-    """Corpus WER/CER = Σ edits / Σ reference tokens × 100 over samples that are neither
-    errored nor above the abnormal limit; every sample keeps its own record."""
-    tokens, normalize = tokenizer_for(spec)
+    """Corpus WER/CER = Σ edits / Σ reference tokens × 100 under the dataset's gating
+    protocol (samples errored, dropped or above the abnormal limit left out and counted),
+    and the same from the same outputs under every other protocol."""
+    gating, others = scorers_for(spec, protocols)
+    tallies = {s.name: _Tally() for s in (gating, *others)}
     records: list[SampleRecord] = []
-    kept = []
     for o in outcomes:
         rec = SampleRecord.from_outcome(o)
         records.append(rec)
         if rec.error is not None:
-            continue
-        ref_tokens = tokens(o.reference)
-        if not ref_tokens:
-            rec.error = "empty reference after normalization"
+            for tally in tallies.values():
+                tally.errors += 1
             continue
         hyp = o.answer or ""
-        rec.normalized_reference, rec.normalized_hypothesis = normalize(o.reference), normalize(hyp)
-        alignment = align(ref_tokens, tokens(hyp))
-        rec.substitutions, rec.deletions = alignment.substitutions, alignment.deletions
-        rec.insertions, rec.ref_tokens = alignment.insertions, alignment.ref_len
-        rec.score = alignment.percent
-        if spec.abnormal_limit is not None and rec.score > spec.abnormal_limit:
-            rec.excluded = True
+        g = gating.score(o.reference, hyp)
+        rec.score, rec.excluded, rec.error = _judge_sample(g, gating, spec,
+                                                           tallies[gating.name])
+        rec.dropped = g.dropped
+        if rec.error is None:
+            rec.normalized_reference = g.reference
+            if not g.dropped:
+                rec.normalized_hypothesis = g.hypothesis
+        if g.alignment is not None:
+            a = g.alignment
+            rec.substitutions, rec.deletions = a.substitutions, a.deletions
+            rec.insertions, rec.ref_tokens = a.insertions, a.ref_len
+        for other in others:
+            s = other.score(o.reference, hyp)
+            score, excluded, error = _judge_sample(s, other, spec, tallies[other.name])
+            rec.protocols[other.name] = _other_entry(s, score, excluded, error, rec)
+    results = {s.name: tallies[s.name].result(s) for s in (gating, *others)}
+    main = results[gating.name]
+    summary = PairScore(
+        metric=spec.metric, value=main.value, total=len(records), scored=main.scored,
+        excluded=main.excluded, errors=main.errors, abnormal_limit=spec.abnormal_limit,
+        protocol=gating.name, dropped=main.dropped, protocols=results,
+    )
+    return summary, records
+
+
+def protocol_rtfx(spec: DatasetSpec, records: Sequence[SampleRecord],
+                  protocols: Mapping[str, ProtocolSpec] | None = None) -> dict[str, float | None]:
+    """RTFx of each protocol that defines one, over the samples it scored (timing, so kept
+    out of the score: the same outputs always give the same score)."""
+    if spec.metric == "acc":
+        return {}
+    gating, others = scorers_for(spec, protocols)
+    out: dict[str, float | None] = {}
+    for scorer in (gating, *others):
+        if not scorer.profile.rtfx:
             continue
-        kept.append(alignment)
-    value = corpus_percent(kept) if kept else None
-    return _summary(spec, value, records, len(kept)), records
+        if scorer is gating:
+            kept = [r for r in records if r.error is None and not r.dropped and not r.excluded]
+        else:
+            kept = [r for r in records if r.error is None and "score" in r.protocols.get(
+                scorer.name, {}) and not r.protocols[scorer.name].get("excluded")]
+        out[scorer.name] = leaderboard_rtfx([r.audio_seconds for r in kept],
+                                            [r.seconds for r in kept])
+    return out
 
 
 def score_accuracy(
@@ -140,7 +274,9 @@ def score_accuracy(
     value = 100 * sum(r["correct"] for r in correct) / len(correct) if correct else None
     summary = _summary(spec, value, records, len(correct))
     summary.breakdown = {"rule": "lenient" if lenient else "official",
-                         **(accuracy_breakdown(correct) if correct else {})}
+                         **(accuracy_breakdown(correct) if correct else {}),
+                         # every errored sample, not only those that reached the rule
+                         "errors": summary.errors}
     return summary, records
 
 
@@ -167,10 +303,11 @@ def _summary(spec: DatasetSpec, value: float | None, records: list[SampleRecord]
 
 
 def score(spec: DatasetSpec, outcomes: Sequence[Outcome], *, lenient: bool = False,
-          metric: str | None = None) -> tuple[PairScore, list[SampleRecord]]:
+          protocols: Mapping[str, ProtocolSpec] | None = None, metric: str | None = None
+          ) -> tuple[PairScore, list[SampleRecord]]:
     """The dataset's own metric, unless the model entry asks for another (``answered``)."""
     if metric == ANSWERED:
         return score_answered(spec, outcomes)
     if spec.metric == "acc":
         return score_accuracy(spec, outcomes, lenient=lenient)
-    return score_asr(spec, outcomes)
+    return score_asr(spec, outcomes, protocols)
