@@ -156,6 +156,13 @@ def build_messages(request: Request, chat: ChatSettings) -> list[dict[str, Any]]
 class _Retryable(Exception):
     """A failure worth another attempt (connection lost, 429, 5xx)."""
 
+    def __init__(self, message: str, *, connection: bool = False) -> None:
+        super().__init__(message)
+        self.connection = connection  # no HTTP answer at all: the server may be gone
+
+
+DOWN_AFTER = 3  # consecutive connection failures before the server is probed
+
 
 class OpenAIEngine:
     """Sends each request to an OpenAI-compatible server; many in flight at once."""
@@ -194,7 +201,10 @@ class OpenAIEngine:
             limits=httpx.Limits(max_connections=self.concurrency,
                                 max_keepalive_connections=self.concurrency),
         )
-        self._closed = threading.Event()
+        self._closed = threading.Event()  # set on close, and once the server is known down
+        self._down: str | None = None  # why the server is known down
+        self._connection_failures = 0  # consecutive, over all requests in flight
+        self._lock = threading.Lock()
         self.revision: str | None = str(opts["revision"]) if opts.get("revision") else None
         # A server cannot prove which weights it loaded: its stored outputs are scored again
         # only to resume an interrupted run, unless the entry pins a revision.
@@ -244,7 +254,8 @@ class OpenAIEngine:
             raise EngineError(f"no answer from {self.url} within {self.timeout:g} s "
                               f"({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
-            raise _Retryable(f"cannot reach {self.url}: {type(exc).__name__}: {exc}") from exc
+            raise _Retryable(f"cannot reach {self.url}: {type(exc).__name__}: {exc}",
+                             connection=True) from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise _Retryable(f"HTTP {response.status_code} from {self.url}: "
                              f"{_server_message(response)}")
@@ -272,13 +283,19 @@ class OpenAIEngine:
         started = time.perf_counter()
         delay = self.backoff
         for attempt in range(self.retries + 1):
+            if self._down is not None:
+                return self._not_sent(request)
             if self._closed.is_set():
                 return Output(request.sample.id, None, time.perf_counter() - started,
                               error="engine closed before the request finished")
             try:
                 text = self._attempt(request)
+                with self._lock:
+                    self._connection_failures = 0
                 return Output(request.sample.id, text, time.perf_counter() - started)
             except _Retryable as exc:
+                if exc.connection and self._server_down(str(exc)):
+                    return self._not_sent(request)
                 if attempt == self.retries:
                     return Output(request.sample.id, None, time.perf_counter() - started,
                                   error=f"{exc} (gave up after {attempt + 1} attempts)")
@@ -293,12 +310,38 @@ class OpenAIEngine:
                               error=f"{type(exc).__name__}: {exc}")
         raise AssertionError("unreachable")
 
+    def _server_down(self, failure: str) -> bool:
+        """After DOWN_AFTER consecutive connection failures, probe the server once: no
+        answer at all means it is down, and every remaining sample fails fast."""
+        with self._lock:
+            self._connection_failures += 1
+            if self._down is not None:
+                return True
+            if self._connection_failures < DOWN_AFTER:
+                return False
+            failures = self._connection_failures
+            if _answers(self.url):
+                self._connection_failures = 0
+                return False
+            self._down = (f"server at {self.url} is down ({failures} consecutive connection "
+                          f"failures, the last: {failure}; GET /health got no answer): this "
+                          "sample was not sent; rerun to send exactly the samples not done")
+            self._closed.set()  # wakes requests waiting to retry
+            return True
+
+    def _not_sent(self, request: Request) -> Output:
+        return Output(request.sample.id, None, 0.0, error=self._down, not_attempted=True)
+
     # -- the run ----------------------------------------------------------------------
     def run(self, requests: Iterable[Request]) -> Iterator[Output]:
-        """Keep ``concurrency`` requests in flight; yield outputs as they complete."""
+        """Keep ``concurrency`` requests in flight; yield outputs as they complete. Once the
+        server is known down, the remaining requests are not sent."""
         pending: set[Future[Output]] = set()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="audiogate-http") as pool:
             for request in requests:
+                if self._down is not None:
+                    yield self._not_sent(request)
+                    continue
                 while len(pending) >= self.concurrency:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -314,6 +357,15 @@ class OpenAIEngine:
         self._client.close()
         if self._server is not None:
             self._server.stop()
+
+
+def _answers(url: str) -> bool:
+    """Whether anything answers HTTP at ``url`` (any status: a live server that errs)."""
+    try:
+        httpx.get(f"{url}/health", timeout=5.0)
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def describe_server(client: httpx.Client, model: str) -> dict[str, Any]:
