@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,13 @@ import pytest
 
 from audiogate.datasets import load_dataset
 from audiogate.datasets.audio import TARGET_RATE, load_sample_audio
-from audiogate.engines import EngineContext, make_engine
+from audiogate.engines import EngineContext, make_engine, openai_engine
+from audiogate.engines.embedded_server import make_server
 from audiogate.engines.windowed import WindowedEngine, audio_limit
 from audiogate.engines.windowing import WindowSettings, cut_points, plan, speech, stitch
 from audiogate.errors import RegistryError
 from audiogate.registry import load as registry
+from audiogate.registry.load import ModelSpec
 from audiogate.samples import Request
 from audiogate.scoring.pair import Outcome, score
 
@@ -83,26 +86,41 @@ def test_max_audio_seconds_must_be_a_positive_number() -> None:
                                                            "max_audio_seconds": bad}))
 
 
-def test_a_bounded_engine_windows_a_chapter_and_scores_like_sequential_decoding(
-        chapters: list) -> None:
+def test_a_chat_model_windows_a_recording_longer_than_its_prompt_takes(chapters: list
+                                                                       ) -> None:
+    """The chat path over real HTTP (the embedded server, same weights), one 30 s audio
+    part per prompt: the 61 s chapter is windowed and stitched, not refused, and scores
+    like faster-whisper's own sequential decoding of it."""
     sample = chapters[1]  # 61 s: three windows of at most 30 s
     audio = load_sample_audio(sample)
-    spec = registry.model("whisper-tiny.en")
-    bounded = dataclasses.replace(spec, options={**spec.options, "max_audio_seconds": 30})
-    windowed = make_engine(bounded, EngineContext())
-    whole = make_engine(spec, EngineContext())
-    assert isinstance(windowed, WindowedEngine) and not isinstance(whole, WindowedEngine)
-    assert windowed.identity()["long_audio"]["max_seconds"] == 30.0
+    whole = make_engine(registry.model("whisper-tiny.en"), EngineContext())
+    assert not isinstance(whole, WindowedEngine)
+    chat = ModelSpec("tiny-chat", "openai", ("asr",), ("en",), {
+        "endpoint": "chat", "served_model_name": "whisper-tiny.en",
+        "sampling": {"temperature": 0.0},
+        "chat": {"audio_chunk_seconds": 30, "max_audios_per_prompt": 1}})
+    server = make_server(whole, "whisper-tiny.en", "en")  # type: ignore[arg-type]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
     done: list[float] = []
     request = Request(sample, audio, "asr", "en", progress=done.append)
     try:
-        [out] = list(windowed.run([request]))
         [seq] = list(whole.run([dataclasses.replace(request, progress=None)]))
-    finally:
+        refused = openai_engine.from_spec(chat, EngineContext(engine_url=url))
+        [no] = list(refused.run([dataclasses.replace(request, progress=None)]))
+        refused.close()
+        windowed = make_engine(chat, EngineContext(engine_url=url))
+        assert isinstance(windowed, WindowedEngine)
+        assert windowed.identity()["long_audio"]["max_seconds"] == 30.0
+        [out] = list(windowed.run([request]))
         windowed.close()
+    finally:
+        server.shutdown()
         whole.close()
+    assert no.error is not None and "at most 1 per prompt" in no.error
     assert out.error is None and out.sample_id == sample.id
     spans = plan(audio, windowed.settings)
+    assert len(spans) == 3
     assert out.windows == [[a / TARGET_RATE, b / TARGET_RATE] for a, b in spans]
     assert done == sorted(done) and done[-1] == pytest.approx(len(audio) / TARGET_RATE)
     # faster-whisper's own sequential decoding: 30 s windows, each from the last timestamp

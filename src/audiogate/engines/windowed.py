@@ -119,8 +119,15 @@ def _drain(outputs: list[Output]) -> Iterator[Output]:
 
 
 def audio_limit(spec: ModelSpec) -> float | None:
-    """The entry's ``max_audio_seconds`` (None: the engine takes recordings of any length)."""
+    """The entry's ``max_audio_seconds``, else a chat model's per-prompt audio (its
+    ``chat.max_audios_per_prompt`` parts of ``chat.audio_chunk_seconds``), else None (the
+    engine takes recordings of any length: faster-whisper's own sequential decoding, a
+    transcription server's own handling, vLLM Whisper split as its server splits)."""
     value = spec.options.get("max_audio_seconds")
+    chat = spec.options.get("chat") or {}
+    if value is None and isinstance(chat, dict) and chat.get("max_audios_per_prompt") \
+            and chat.get("audio_chunk_seconds"):
+        value = float(chat["max_audios_per_prompt"]) * float(chat["audio_chunk_seconds"])
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from audiogate.registry import load as registry
-from audiogate.registry.load import DatasetSpec, ProtocolSpec, profile_for
+from audiogate.registry.load import ANSWERED, DatasetSpec, ProtocolSpec, profile_for
 from audiogate.scoring.alignment import Alignment
 from audiogate.scoring.open_asr_report import leaderboard_rtfx
 from audiogate.scoring.protocol import Scored, TextScorer, text_scorer
@@ -284,19 +284,34 @@ def score_accuracy(
     return summary, records
 
 
+def score_answered(spec: DatasetSpec, outcomes: Sequence[Outcome]
+                   ) -> tuple[PairScore, list[SampleRecord]]:
+    """Percent of samples with a non-empty answer (errored samples count as errors): the
+    score of a model whose text means nothing, where only "every sample answered" is real."""
+    records = [SampleRecord.from_outcome(o) for o in outcomes]
+    answered = [r for r in records if r.error is None]
+    for r in answered:
+        r.score = 100.0 if (r.answer or "").strip() else 0.0
+    value = sum(r.score == 100.0 for r in answered) * 100 / len(answered) if answered else None
+    return _summary(spec, value, records, len(answered), metric=ANSWERED), records
+
+
 def _summary(spec: DatasetSpec, value: float | None, records: list[SampleRecord],
-             scored: int) -> PairScore:
+             scored: int, metric: str | None = None) -> PairScore:
     return PairScore(
-        metric=spec.metric, value=value, total=len(records), scored=scored,
+        metric=metric or spec.metric, value=value, total=len(records), scored=scored,
         excluded=sum(r.excluded for r in records),
         errors=sum(r.error is not None for r in records),
-        abnormal_limit=spec.abnormal_limit,
+        abnormal_limit=None if metric == ANSWERED else spec.abnormal_limit,
     )
 
 
 def score(spec: DatasetSpec, outcomes: Sequence[Outcome], *, lenient: bool = False,
-          protocols: Mapping[str, ProtocolSpec] | None = None
+          protocols: Mapping[str, ProtocolSpec] | None = None, metric: str | None = None
           ) -> tuple[PairScore, list[SampleRecord]]:
+    """The dataset's own metric, unless the model entry asks for another (``answered``)."""
+    if metric == ANSWERED:
+        return score_answered(spec, outcomes)
     if spec.metric == "acc":
         return score_accuracy(spec, outcomes, lenient=lenient)
     return score_asr(spec, outcomes, protocols)
