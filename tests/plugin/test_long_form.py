@@ -33,7 +33,10 @@ def test_long_form_pairs_are_collected_only_when_asked_for(project: pytest.Pytes
     plain = collected(project, "-k", "test-clean")
     assert plain == ["test_gated_asr.py::test_asr[whisper-tiny.en/librispeech-test-clean]"]
     asked = collected(project, "-k", "long-form")
-    assert asked and all("librispeech-chapters-" in n or "long-form" in n for n in asked)
+    long_form = {n for n, d in registry.datasets().items() if d.long_form}
+    assert {"earnings21", "earnings22", "tedlium-release3-longform-test"} <= long_form
+    assert sorted(asked) == sorted(f"test_gated_asr.py::test_asr[whisper-tiny.en/{n}]"
+                                   for n in long_form)
     assert "test_gated_asr.py::test_asr[whisper-tiny.en/librispeech-chapters-dev-clean]" in asked
     both = collected(project, "--long-form", "-k", "dev-clean")
     assert len(both) == 2
