@@ -15,7 +15,10 @@ hour, every window encoded as the WAV an HTTP engine sends) and its first window
 decoded; the bound (1.5 GB, as for the embedded engine) is asserted on memory only, never
 on time. AUDIOGATE_PERF_FULL_HOUR=1 decodes the whole hour on every engine instead.
 
-Run: .venv/bin/pytest tests/perf/test_perf_long_form.py --run-perf -q -s
+CI runs the hour's memory bound; the per-engine chapter table costs three decodes, so it
+runs with AUDIOGATE_PERF_LONG_FORM=1:
+
+    AUDIOGATE_PERF_LONG_FORM=1 .venv/bin/pytest tests/perf/test_perf_long_form.py --run-perf -q -s
 """
 
 from __future__ import annotations
@@ -128,6 +131,9 @@ def _row(name: str, r: dict, wer: float | None = None) -> str:
             f"{r['peak_mb']:5.0f} MB{server}  ({r['n_windows']} windows, {r['seconds']:.0f} s)")
 
 
+@pytest.mark.skipif(os.environ.get("AUDIOGATE_PERF_LONG_FORM") != "1",
+                    reason="three decodes of the longest chapter (~2 min on two cores): "
+                           "AUDIOGATE_PERF_LONG_FORM=1 runs them")
 def test_long_form_rtfx_and_peak_rss_on_the_longest_chapter(
         longest: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
     path, reference = longest
