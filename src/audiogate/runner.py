@@ -147,7 +147,7 @@ class PairRun:
             reused=sum(o.reused for o in ordered), engine=self.identity,
             reused_from=self._reused_from(),
             error_samples=[(r.id, _naming_file(r)) for r in records if r.error is not None],
-            notes=notes,
+            notes=notes, groups=list(self.dataset.groups),
             protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
         )
         return result, records

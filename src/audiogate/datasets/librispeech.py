@@ -9,6 +9,14 @@ from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
 
 
+def id_meta(utt_id: str) -> dict[str, str]:
+    """Speaker and chapter from a LibriSpeech id (``1089-134686-0000``): the report's groups."""
+    parts = utt_id.split("-")
+    if len(parts) != 3:
+        return {}
+    return {"speaker": parts[0], "chapter": parts[1]}
+
+
 def load(root: Path, spec: DatasetSpec) -> list[Sample]:
     """Every utterance under ``root``; audio/transcript mismatches become error samples."""
     references: dict[str, tuple[str, Path, int]] = {}
@@ -51,9 +59,10 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
     for utt_id, (text, trans, number) in references.items():
         path = trans.parent / f"{utt_id}.flac"
         if path.is_file():
-            samples.append(Sample(utt_id, text, path))
+            samples.append(Sample(utt_id, text, path, meta=id_meta(utt_id)))
         else:
-            samples.append(Sample(utt_id, text, path, meta={"missing_audio": True},
+            samples.append(Sample(utt_id, text, path,
+                                  meta={**id_meta(utt_id), "missing_audio": True},
                                   error=f"{trans}:{number}: transcript line has no audio "
                                         f"({path})"))
     for path in audio:

@@ -25,6 +25,7 @@ from audiogate.errors import AudiogateError, DatasetMissing
 from audiogate.gate.paired import (
     PerSample,
     baseline_ids,
+    baseline_texts,
     interval,
     paired_verdict,
     per_sample,
@@ -46,6 +47,7 @@ from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
+from audiogate.results.diff_text import worst_regressed
 from audiogate.results.pair_result import PairResult
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
@@ -456,7 +458,8 @@ class AudiogateSession:
         records = read_samples(samples_path(self.report_dir, result.model, result.dataset))
         write_baseline(self.thresholds_path.parent / relative,
                        per_sample(records, result.metric), result.metric,
-                       excluded=[r.id for r in records if r.excluded])
+                       excluded=[r.id for r in records if r.excluded],
+                       texts=baseline_texts(records, result.metric))
         return relative.as_posix()
 
     @pytest.hookimpl
@@ -676,11 +679,17 @@ class Gate:
             shown = "; ".join(f"{i}: {e}" for i, e in result.error_samples[:5])
             more = len(result.error_samples) - 5
             reason += f" — errored samples: {shown}" + (f" (+{more} more)" if more > 0 else "")
+        baseline = s.thresholds_path.parent / entry.baseline if entry and entry.baseline else None
+        if status == "fail" and baseline is not None:
+            reason += worst_regressed(baseline, samples_path(s.report_dir, result.model,
+                                                             result.dataset),
+                                      result.metric, result.language, result.groups,
+                                      protocol=result.score.protocol)
         threshold = None
         if entry is not None:
             threshold = f"{'max' if entry.lower_is_better else 'min'} {entry.limit:.2f}"
         row = Row(result, status, reason, threshold, entry.value if entry else None,
-                  entry.limit if entry else None)
+                  entry.limit if entry else None, str(baseline) if baseline else None)
         self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
         _mark(self.node, status)
         if status in {"fail", "error"}:

@@ -34,6 +34,7 @@ class PairResult:
     interval: dict[str, Any] | None = None  # bootstrap CI of the corpus score
     reused_from: dict[str, int] = field(default_factory=dict)  # earlier run -> outputs
     protocol_rtfx: dict[str, float | None] = field(default_factory=dict)  # as each defines it
+    groups: list[str] = field(default_factory=list)  # sample meta keys to break the score down by
 
     @classmethod
     def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str
