@@ -2,8 +2,9 @@
 
 Why one function: a pair judged on one machine and the same pair reassembled from sample
 shards must get the same verdict from the same records. The rules (the entry for this
-sample set, the paired test against its baseline, --no-gate, --require-gate, what
---update-thresholds would record) live here once, so the two front doors cannot drift.
+sample set, the paired test against its baseline, --no-gate, --shard, --require-gate, what
+--update-thresholds would record) and the row the reports show live here once, so the two
+front doors cannot drift.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from audiogate.gate.thresholds import (
     plan_change,
     recorded_of,
 )
+from audiogate.results.diff_text import worst_regressed
 from audiogate.results.pair_result import PairResult
+from audiogate.results.report import Row
 from audiogate.scoring.pair import SampleRecord
 
 
@@ -36,6 +39,7 @@ class GateRules:
     updating: bool = False  # --update-thresholds: say what recording would change
     accept_regression: bool = False
     n_resamples: int = 10_000  # the paired bootstrap's resamples
+    shard: str | None = None  # "K/N": a part of every pair's samples, judged only when merged
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,11 @@ def decide(result: PairResult, records: Sequence[SampleRecord], thresholds: Thre
     """Judge one pair's result (and its per-sample records) against the thresholds file."""
     root = thresholds.path.parent
     score = result.score
+    if rules.shard is not None:
+        status = "error" if score.errors else "measured"
+        reason = (f"{score.errors} of {score.total} sample(s) errored; " if score.errors
+                  else "") + shard_reason(rules.shard, score.total)
+        return Decision(status, _with_details(status, reason, result))
     if rules.no_gate:
         status = "error" if score.errors else "measured"
         reason = (f"{score.errors} of {score.total} sample(s) errored; " if score.errors
@@ -113,6 +122,26 @@ def decide(result: PairResult, records: Sequence[SampleRecord], thresholds: Thre
     if status == "ungated" and rules.require_gate:
         status, reason = "fail", f"--require-gate: {reason}"
     return Decision(status, _with_details(status, reason, result), entry, refused)
+
+
+def shard_reason(shard: str, samples: int) -> str:
+    """Why a shard's pair is not gated, and what gates it."""
+    count = shard.split("/")[1]
+    return (f"--shard {shard}: {samples} sample(s) of this pair, not gated on their own; "
+            f"`audiogate report merge` of all {count} shards judges the pair")
+
+
+def row(result: PairResult, decision: Decision, thresholds: Thresholds, samples: Path) -> Row:
+    """The reports' row of a judged pair; a failing pair against a baseline also names its
+    worst regressed utterances (read from its per-sample file, already written)."""
+    entry = decision.entry
+    baseline = thresholds.path.parent / entry.baseline if entry and entry.baseline else None
+    reason = decision.reason
+    if decision.status == "fail" and baseline is not None:
+        reason += worst_regressed(baseline, samples, result.metric, result.language,
+                                  result.groups, protocol=result.score.protocol)
+    return Row(result, decision.status, reason, decision.threshold, decision.recorded,
+               decision.limit, str(baseline) if baseline else None)
 
 
 def _paired(result: PairResult, records: Sequence[SampleRecord], entry: Entry, status: str,
