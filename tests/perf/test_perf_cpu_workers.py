@@ -24,7 +24,7 @@ from audiogate.paths import cache_home
 from audiogate.registry import load as registry
 from audiogate.samples import Request
 
-ROUNDS = 2
+ROUNDS = int(os.environ.get("AUDIOGATE_PERF_ROUNDS", "1"))  # A B (A B ...) in turn
 
 
 def _requests(shared_data: Path) -> list[Request]:

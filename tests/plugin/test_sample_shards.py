@@ -115,6 +115,9 @@ def test_merged_shards_equal_the_serial_run_to_the_bit(runs: dict[str, Any]) -> 
     assert done.stdout.splitlines()[-1].startswith("verdict: PASS")
     serial, merged = scored_rows(root / "serial"), scored_rows(root / "merged")
     assert set(merged) == set(SLICES)
+    rows = [Row.from_json(serial[d]) for d in SLICES]
+    assert table(rows, markdown=True) == table([Row.from_json(merged[d]) for d in SLICES],
+                                               markdown=True)
     for dataset in SLICES:
         a, b = serial[dataset], merged[dataset]
         for key in PROVENANCE:
@@ -125,9 +128,6 @@ def test_merged_shards_equal_the_serial_run_to_the_bit(runs: dict[str, Any]) -> 
         assert (root / "merged" / "samples" / name).read_bytes() == \
             (root / "serial" / "samples" / name).read_bytes()
     assert "paired:" in merged["librispeech-test-other"]["reason"]  # the paired gate ran
-    rows = [Row.from_json(r) for r in (serial[d] for d in SLICES)]
-    assert table(rows, markdown=True) == table([Row.from_json(merged[d]) for d in SLICES],
-                                               markdown=True)
     assert (root / "merged" / "audiogate-report.html").is_file()
 
 
@@ -148,3 +148,19 @@ def test_a_missing_or_repeated_shard_fails_naming_the_samples(runs: dict[str, An
     twice = merge(root, "shard-1", "shard-2", "shard-3", "shard-4", "shard-4", output="twice")
     assert twice.returncode == 1
     assert "sample(s) in more than one shard:" in twice.stdout and in_four in twice.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--shard=5/4"], "--shard 5/4: expected K/N with 1 <= K <= N"),
+    (["--shard=1/2", "--update-thresholds"], "--shard runs a part of each pair, which is "
+                                             "never recorded"),
+])
+def test_a_bad_shard_option_is_a_usage_error(pytester: pytest.Pytester,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            args: list[str], message: str) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    result = pytester.runpytest(*args, "--no-store", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])
