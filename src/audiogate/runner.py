@@ -19,8 +19,8 @@ from audiogate.datasets import (
 )
 from audiogate.datasets.audio import duration_seconds, load_audio
 from audiogate.engines.base import Engine
-from audiogate.errors import AudiogateError
-from audiogate.registry.load import DatasetSpec, ModelSpec, ProtocolSpec
+from audiogate.errors import AudiogateError, RegistryError
+from audiogate.registry.load import ANSWERED, DatasetSpec, ModelSpec, ProtocolSpec
 from audiogate.results.pair_result import PairResult
 from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
 from audiogate.scoring.answer import extract_answer
@@ -68,6 +68,7 @@ class PairRun:
         self.on_progress = on_progress
         self.identity = engine.identity()
         self.rules = answer_rules(options.answers_of or model, dataset.task)
+        self.metric = str(model.options.get("metric") or dataset.metric)
         # Outputs of an earlier, finished run are scored again only when the identity proves
         # the weights (local files by content, a pinned revision); a server cannot prove
         # which weights it serves, so its outputs are reused only to resume its own run.
@@ -78,6 +79,10 @@ class PairRun:
 
     def run(self, samples: list[Sample] | None = None, notes: list[str] | None = None
             ) -> tuple[PairResult, list[SampleRecord]]:
+        if self.metric not in (self.dataset.metric, ANSWERED):
+            raise RegistryError(f"model {self.model.name!r}: metric {self.metric!r} cannot "
+                                f"score {self.dataset.name} (scored by "
+                                f"{self.dataset.metric!r}; a model may ask for {ANSWERED!r})")
         if samples is None:
             samples, notes = load_dataset_with_notes(self.dataset, self.data_root)
         notes = list(notes or [])
@@ -132,11 +137,14 @@ class PairRun:
                          "serves; pin `revision:` in the model entry to reuse them")
         ordered = [outcomes[s.id] for s in samples]
         pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient,
-                                    protocols=self.options.protocols)
+                                    protocols=self.options.protocols, metric=self.metric)
+        empty = empty_outputs_note(records, self.identity, self.dataset.language)
+        if empty:
+            notes.append(empty)
         scored = [r for r in records if r.error is None]
         result = PairResult(
             model=self.model.name, dataset=self.dataset.name, task=self.dataset.task,
-            language=self.dataset.language, metric=self.dataset.metric, score=pair_score,
+            language=self.dataset.language, metric=self.metric, score=pair_score,
             sample_set=sample_set_fingerprint(s.id for s in samples),
             audio_seconds=sum(r.audio_seconds for r in scored),
             # Σ per-request seconds; a concurrent engine overlaps requests, so a run that
@@ -238,6 +246,27 @@ class PairRun:
     def _progress(self, done: int, total: int, reused: bool) -> None:
         if self.on_progress is not None:
             self.on_progress(done, total, reused)
+
+
+def empty_outputs_note(records: list[SampleRecord], identity: dict[str, Any],
+                       language: str) -> str | None:
+    """"N of M outputs are empty" when more than half of the answered samples got no text
+    (a score then measures the silence, not the model), with a hint for the known cause."""
+    answered = [r for r in records if r.error is None]
+    empty = sum(not (r.raw_output or "").strip() for r in answered)
+    if not answered or empty * 2 <= len(answered):
+        return None
+    note = f"{empty} of {len(answered)} outputs are empty"
+    served_whisper = identity.get("engine") == "openai" and \
+        identity.get("endpoint") == "transcriptions"
+    if served_whisper and language == "en" and \
+            "whisper-en-prompt" not in identity.get("server_patches", []):
+        note += (" — if the served model is an English-only Whisper (*.en, vocabulary < "
+                 "51865): vLLM's transcription endpoint gives it the multilingual prompt "
+                 "<|en|><|transcribe|>, which ends most clips at once; serve it with "
+                 "AUDIOGATE_VLLM_WHISPER_EN_PROMPT=1 (audiogate's vLLM plugin) or run it "
+                 "in-process (engine vllm)")
+    return note
 
 
 def error_line(record: SampleRecord) -> str:

@@ -19,6 +19,7 @@ SUBCOMMANDS: list[str] = [
     "audiogate.cli.data",
     "audiogate.cli.serve",
     "audiogate.cli.report",
+    "audiogate.cli.weights",
 ]
 
 

@@ -2,7 +2,8 @@
 
 Shards that ran whole pairs (`-k`) are put side by side; the sample shards of one pair
 (`--shard K/N`) are reassembled from their per-sample records and judged here, against
-the thresholds file, exactly as a single run would judge them.
+the thresholds file, exactly as a single run would judge them. `report agree`: clip-by-clip
+agreement of two runs; `report detectable`: the smallest regression the paired gate can see.
 """
 
 from __future__ import annotations
@@ -225,6 +226,29 @@ def _detectable(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agree(args: argparse.Namespace) -> int:
+    """Clip-by-clip agreement of two runs; exit 1 beyond the allowed differing clips."""
+    from audiogate.results.agreement import compare
+
+    results = compare(Path(args.a), Path(args.b))
+    if not results:
+        print(f"audiogate report agree: no dataset in both {args.a} and {args.b}",
+              file=sys.stderr)
+        return 1
+    different = 0
+    for agreement in results:
+        print(agreement.line())
+        for sample_id in agreement.same_words:
+            print(f"  same words {sample_id}")
+        for sample_id, left, right in agreement.different:
+            print(f"  DIFFERENT {sample_id}:\n    a: {left!r}\n    b: {right!r}")
+        different += len(agreement.different) + len(agreement.only_one)
+    total = sum(a.clips for a in results)
+    print(f"agreement: {total - different}/{total} clips agree "
+          f"({different} differ, {args.allow} allowed)")
+    return 0 if different <= args.allow else 1
+
+
 def add_parser(subparsers: Any) -> None:
     report = subparsers.add_parser("report", help="work with audiogate reports")
     sub = report.add_subparsers(dest="report_command", required=True)
@@ -254,4 +278,11 @@ def add_parser(subparsers: Any) -> None:
     detect.add_argument("--confidence", type=float, default=0.95)
     detect.add_argument("--power", type=float, default=0.8)
     detect.set_defaults(func=_detectable)
+    agree = sub.add_parser("agree", help="clip-by-clip agreement of two runs of the same "
+                                         "weights (e.g. served vs in-process)")
+    agree.add_argument("a", help="a report folder (holding samples/)")
+    agree.add_argument("b", help="another report folder")
+    agree.add_argument("--allow", type=int, default=0,
+                       help="differing clips tolerated before exit 1 (default 0)")
+    agree.set_defaults(func=_agree)
     report_diff.add_parser(sub)

@@ -1,8 +1,9 @@
 """A launched inference server: start it, wait until healthy, stop it exactly once.
 
 The command comes from a model's registry entry (`launch:`), with ``{port}`` (and
-``{host}``) filled in. Substitution is plain text replacement, never ``str.format``:
-launch lines carry Jinja chat templates full of braces.
+``{host}``, and any ``fill`` placeholder such as ``{weights}``) filled in. Substitution
+is plain text replacement, never ``str.format``: launch lines carry Jinja chat templates
+full of braces.
 
 The server runs in its own session (process group), so ``stop()`` reaches the
 workers a server forks (vLLM's engine core, tensor-parallel ranks) and not just the
@@ -56,11 +57,17 @@ def health_ok(url: str, timeout: float = 5.0) -> bool:
         return False
 
 
-def _argv(command: str | Sequence[str], port: int, host: str) -> list[str]:
+def _argv(command: str | Sequence[str], port: int, host: str,
+          fill: Mapping[str, str] | None = None) -> list[str]:
     parts = shlex.split(command) if isinstance(command, str) else [str(p) for p in command]
     if not parts:
         raise EngineError("empty launch command")
-    argv = [p.replace("{port}", str(port)).replace("{host}", host) for p in parts]
+    values = {"port": str(port), "host": host, **(fill or {})}
+    argv = []
+    for part in parts:  # after splitting: a filled-in path may hold spaces
+        for key, value in values.items():
+            part = part.replace("{" + key + "}", value)
+        argv.append(part)
     # A console script installed beside the running interpreter (a venv that is not
     # activated) is found even when it is not on PATH.
     if os.sep not in argv[0] and shutil.which(argv[0]) is None:
@@ -83,6 +90,7 @@ class ServerProcess:
         startup_timeout: float = 600.0,
         grace: float = 10.0,
         env: Mapping[str, str] | None = None,
+        fill: Mapping[str, str] | None = None,
     ) -> None:
         self.command = command
         self.log_path = Path(log_path)
@@ -91,6 +99,7 @@ class ServerProcess:
         self.startup_timeout = startup_timeout
         self.grace = grace
         self.env = dict(env) if env is not None else None
+        self.fill = dict(fill or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self._stopped = False
         self._lock = threading.Lock()
@@ -111,7 +120,7 @@ class ServerProcess:
             return self.url
         if self.port is None:
             self.port = free_port(self.host)
-        argv = _argv(self.command, self.port, self.host)
+        argv = _argv(self.command, self.port, self.host, self.fill)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:  # this run's log only
             log.write(f"# audiogate: starting {shlex.join(argv)[:2000]}\n".encode())

@@ -30,6 +30,7 @@ import numpy as np
 
 from audiogate.datasets.audio import TARGET_RATE, to_wav_bytes
 from audiogate.engines import EngineContext
+from audiogate.engines.launch import ServerProcess
 from audiogate.errors import EngineError, RegistryError
 from audiogate.registry.load import ModelSpec
 from audiogate.samples import Output, Request
@@ -46,19 +47,25 @@ def base_url(url: str) -> str:
     return url[: -len("/v1")] if url.endswith("/v1") else url
 
 
-def audio_chunks(audio: np.ndarray, seconds: float | None,
-                 rate: int = TARGET_RATE) -> list[np.ndarray]:
+DEFAULT_MIN_AUDIO_SECONDS = 0.025  # 400 samples: vLLM refuses Qwen2-Audio parts <= 320
+
+
+def audio_chunks(audio: np.ndarray, seconds: float | None, rate: int = TARGET_RATE, *,
+                 min_samples: int = 0) -> list[np.ndarray]:
     """Consecutive pieces of at most ``seconds`` (None or 0: the whole clip).
 
     Step-Audio's client cuts at fixed 25 s boundaries (60 s -> 25 + 25 + 10). Unlike
-    that client, a clip of an exact multiple of the chunk length gets no empty last chunk.
+    that client, a clip of an exact multiple of the chunk length gets no empty last chunk,
+    and a tail shorter than ``min_samples`` is merged into the chunk before it (a model's
+    encoder cannot represent it: vLLM answers HTTP 400 "The audio (len=320) is too short").
     """
     if not seconds or len(audio) <= seconds * rate:
         return [audio]
     step = round(seconds * rate)
-    return [audio[i:i + step] for i in range(0, len(audio), step)]
-
-
+    starts = list(range(0, len(audio), step))
+    if len(starts) > 1 and len(audio) - starts[-1] < min_samples:
+        starts.pop()
+    return [audio[a:b] for a, b in zip(starts, [*starts[1:], len(audio)], strict=True)]
 
 
 def _b64_wav(audio: np.ndarray) -> str:
@@ -66,23 +73,52 @@ def _b64_wav(audio: np.ndarray) -> str:
 
 
 class ChatSettings:
-    """How a Request becomes chat messages (from the entry's ``chat:`` block)."""
+    """How a Request becomes chat messages (from the entry's ``chat:`` block).
+
+    ``max_audios_per_prompt``: the model's limit on audio parts in one prompt (vLLM's
+    ``--limit-mm-per-prompt``); a clip that needs more chunks is refused before sending,
+    never re-chunked into longer pieces than ``audio_chunk_seconds`` (the encoder's
+    window: longer audio would be silently cut). ``min_audio_seconds``: the shortest part
+    the model takes; shorter tails are merged, a shorter whole clip is refused.
+    """
+
+    KNOWN = frozenset({"user_role", "audio_chunk_seconds", "assistant_prefix", "system",
+                       "max_audios_per_prompt", "min_audio_seconds"})
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
-        known = {"user_role", "audio_chunk_seconds", "assistant_prefix", "system"}
-        unknown = set(raw) - known
+        unknown = set(raw) - self.KNOWN
         if unknown:
             raise RegistryError(f"chat: unknown setting(s) {sorted(unknown)}; known: "
-                                f"{sorted(known)}")
+                                f"{sorted(self.KNOWN)}")
         self.user_role = str(raw.get("user_role", "user"))
         chunk = raw.get("audio_chunk_seconds")
         self.chunk_seconds = float(chunk) if chunk else None
         self.assistant_prefix: str | None = raw.get("assistant_prefix")
         self.system: str | None = raw.get("system")
+        limit = raw.get("max_audios_per_prompt")
+        self.max_audios = int(limit) if limit is not None else None
+        if self.max_audios is not None and self.max_audios < 1:
+            raise RegistryError("chat: max_audios_per_prompt must be at least 1")
+        self.min_seconds = float(raw.get("min_audio_seconds", DEFAULT_MIN_AUDIO_SECONDS))
+
+    @property
+    def min_samples(self) -> int:
+        return round(self.min_seconds * TARGET_RATE)
 
     def identity(self) -> dict[str, Any]:
         return {"user_role": self.user_role, "audio_chunk_seconds": self.chunk_seconds,
-                "assistant_prefix": self.assistant_prefix, "system": self.system}
+                "assistant_prefix": self.assistant_prefix, "system": self.system,
+                "max_audios_per_prompt": self.max_audios,
+                "min_audio_seconds": self.min_seconds}
+
+    def chunks(self, request: Request) -> list[np.ndarray]:
+        """The audio parts of one clip, or an EngineError saying why it cannot be sent."""
+        audio = request.audio
+        if len(audio) < self.min_samples:
+            raise EngineError(f"sample {request.sample.id}: {len(audio)} audio samples, "
+                              f"shorter than the model's minimum {self.min_samples} "
+                              "(chat.min_audio_seconds)")
+        return audio_chunks(audio, self.chunk_seconds, min_samples=self.min_samples)
 
 
 def build_messages(request: Request, chat: ChatSettings) -> list[dict[str, Any]]:
@@ -95,11 +131,19 @@ def build_messages(request: Request, chat: ChatSettings) -> list[dict[str, Any]]
         elif kind == "audio":
             if request.audio is None:
                 raise EngineError(f"sample {request.sample.id}: prompt has audio, request none")
-            for chunk in audio_chunks(request.audio, chat.chunk_seconds):
+            for chunk in chat.chunks(request):
                 content.append({"type": "input_audio",
                                 "input_audio": {"data": _b64_wav(chunk), "format": "wav"}})
         else:
             raise EngineError(f"sample {request.sample.id}: unknown prompt part {kind!r}")
+    n_audio = sum(part["type"] == "input_audio" for part in content)
+    if chat.max_audios is not None and n_audio > chat.max_audios:
+        size = f" of <= {chat.chunk_seconds:g} s" if chat.chunk_seconds else ""
+        raise EngineError(
+            f"sample {request.sample.id}: {len(request.audio) / TARGET_RATE:.1f} s of audio "
+            f"needs {n_audio} audio parts{size}, but the model takes at most "
+            f"{chat.max_audios} per prompt (chat.max_audios_per_prompt); not sent (longer "
+            "parts would be cut by its encoder)")
     messages: list[dict[str, Any]] = []
     if chat.system:
         messages.append({"role": "system", "content": chat.system})
@@ -129,6 +173,8 @@ class OpenAIEngine:
                  server: Any = None) -> None:
         opts = spec.options
         self.name = spec.name
+        self.weights: str | None = opts.get("weights")
+        self.server_patches = server_patches(dict(opts.get("env") or {}))
         self.endpoint = str(opts.get("endpoint", "chat"))
         if self.endpoint not in ENDPOINTS:
             raise RegistryError(f"model {spec.name!r}: endpoint must be one of "
@@ -176,6 +222,10 @@ class OpenAIEngine:
         if self.endpoint == "chat":
             ident["chat"] = self.chat.identity()
             ident["prompts"] = self.prompts
+        if self.weights:
+            ident["weights"] = self.weights
+        if self.server_patches:
+            ident["server_patches"] = self.server_patches
         return ident
 
     # -- one request ------------------------------------------------------------------
@@ -360,21 +410,40 @@ def _server_message(response: httpx.Response) -> str:
     return str(payload)[:500]
 
 
-def from_spec(spec: ModelSpec, ctx: EngineContext) -> OpenAIEngine:
-    """Use ctx.engine_url; else launch the entry's server for this engine's lifetime."""
-    if ctx.engine_url:
-        return OpenAIEngine(spec, ctx, ctx.engine_url)
+def server_patches(env: Mapping[str, Any]) -> list[str]:
+    """Server-side changes an entry's ``env:`` switches on (they change the output, so they
+    are part of the engine identity and of the report)."""
+    from audiogate.engines.vllm_whisper_en_prompt import ENV, PATCH_NAME
+
+    return [PATCH_NAME] if str(env.get(ENV, "")) == "1" else []
+
+
+def launched_server(spec: ModelSpec, log_path: Path, cache_dir: Path) -> ServerProcess:
+    """The entry's ``launch:`` command as a server process: ``{weights}`` is the local
+    folder of the entry's ``weights:`` (built and verified now, once), ``env:`` is added
+    to the server's environment."""
     launch = spec.options.get("launch")
     if not launch:
         raise RegistryError(
             f"model {spec.name!r} (engine openai) needs a server: pass --engine-url URL "
             "or give the entry a `launch:` command"
         )
-    from audiogate.engines.launch import ServerProcess
+    fill = {}
+    if spec.options.get("weights"):
+        from audiogate.engines.weights import resolve
 
+        fill["weights"] = str(resolve(str(spec.options["weights"]), cache_dir))
+    env = {str(k): str(v) for k, v in dict(spec.options.get("env") or {}).items()}
+    return ServerProcess(launch, log_path, env=env or None, fill=fill,
+                         startup_timeout=float(spec.options.get("launch_timeout", 600)))
+
+
+def from_spec(spec: ModelSpec, ctx: EngineContext) -> OpenAIEngine:
+    """Use ctx.engine_url; else launch the entry's server for this engine's lifetime."""
+    if ctx.engine_url:
+        return OpenAIEngine(spec, ctx, ctx.engine_url)
     log_dir = ctx.log_dir or ctx.cache_dir / "logs"
-    server = ServerProcess(launch, Path(log_dir) / f"server-{spec.name}.log",
-                           startup_timeout=float(spec.options.get("launch_timeout", 600)))
+    server = launched_server(spec, Path(log_dir) / f"server-{spec.name}.log", ctx.cache_dir)
     url = server.start()
     try:
         return OpenAIEngine(spec, ctx, url, server=server)

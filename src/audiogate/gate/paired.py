@@ -31,6 +31,7 @@ from audiogate.gate.stats import (
     paired_bootstrap_accuracy,
     wilson_interval,
 )
+from audiogate.registry.load import PROPORTIONS
 from audiogate.scoring.pair import SampleRecord
 
 # id -> (errors, reference tokens); accuracy uses (1 - correct, 1)
@@ -45,7 +46,7 @@ def per_sample(records: Sequence[SampleRecord], metric: str) -> PerSample:
     for r in records:
         if r.error is not None or r.excluded or r.score is None:
             continue
-        if metric == "acc":
+        if metric in PROPORTIONS:
             out[r.id] = (0 if r.score == 100.0 else 1, 1)
         else:
             out[r.id] = (int(r.substitutions or 0) + int(r.deletions or 0)
@@ -60,7 +61,7 @@ def interval(data: PerSample, metric: str, *, n_resamples: int, seed: int = 0,
     if not data:
         return None
     errors = np.array([v[0] for v in data.values()])
-    if metric == "acc":
+    if metric in PROPORTIONS:
         correct = 1 - errors
         boot: Interval = bootstrap_accuracy(correct, n_resamples=n_resamples, seed=seed,
                                             confidence=confidence)
@@ -90,7 +91,7 @@ def write_baseline(path: Path, data: PerSample, metric: str,
     path.parent.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, object]] = {i: {"id": i, "excluded": True} for i in excluded}
     for sample_id, (errors, ref) in data.items():
-        rows[sample_id] = ({"id": sample_id, "correct": errors == 0} if metric == "acc"
+        rows[sample_id] = ({"id": sample_id, "correct": errors == 0} if metric in PROPORTIONS
                            else {"id": sample_id, "errors": errors, "ref_tokens": ref})
         if texts is not None and sample_id in texts:
             reference, hypothesis = texts[sample_id]
@@ -159,7 +160,7 @@ def paired_verdict(baseline: PerSample, candidate: PerSample, metric: str, pair_
     aligned = align_by_id(baseline, candidate)
     if len(aligned.ids) == 0:
         return True, f"{pair_id}: no sample ids in common with the baseline"
-    if metric == "acc":
+    if metric in PROPORTIONS:
         result = paired_bootstrap_accuracy(1 - aligned.base_err, 1 - aligned.cand_err,
                                            margin=margin, confidence=confidence,
                                            n_resamples=n_resamples, seed=seed)

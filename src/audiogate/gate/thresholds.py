@@ -36,7 +36,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from audiogate.errors import ThresholdsError
-from audiogate.registry.load import LOWER_IS_BETTER, DatasetSpec, ModelSpec
+from audiogate.registry.load import ANSWERED, LOWER_IS_BETTER, PROPORTIONS, DatasetSpec, ModelSpec
 
 ENTRY_KEYS = {"metric", "value", "max", "min", "samples", "sample_set", "max_errors", "note",
               "excluded", "max_excluded", "protocol",
@@ -172,7 +172,7 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
     metric = item.get("metric")
     if metric not in LOWER_IS_BETTER:
         raise ThresholdsError(f"{where}: unknown metric {metric!r} (known: wer, cer, acc)")
-    if metric != spec.metric:
+    if metric not in (spec.metric, ANSWERED):
         raise ThresholdsError(f"{where}: metric {metric!r} does not apply: {spec.name} is "
                               f"scored by {spec.metric!r}")
     lower = LOWER_IS_BETTER[metric]
@@ -222,7 +222,7 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
     if protocol is not None and protocols is not None and protocol not in protocols:
         raise ThresholdsError(f"{at('protocol')}: unknown protocol {protocol!r} (registered: "
                               f"{', '.join(sorted(protocols))})")
-    if protocol is None and metric != "acc":
+    if protocol is None and metric not in PROPORTIONS:
         protocol = spec.protocol  # entries written before protocols were named
     return Entry(model, spec.name, metric, value, limit, samples,
                  str(sample_set) if sample_set is not None else None, max_errors, line, item,
@@ -383,7 +383,10 @@ class Change:
 
 
 def default_limit(metric: str, value: float) -> float:
-    """New entries: 10 % relative slack (at least 0.1 points) in the worse direction."""
+    """New entries: 10 % relative slack (at least 0.1 points) in the worse direction;
+    none for `answered`, whose contract is that every sample gets an answer."""
+    if metric == ANSWERED:
+        return round(value, 2)
     slack = max(0.1, abs(value) * 0.10)
     return round(value + slack, 2) if LOWER_IS_BETTER[metric] else round(value - slack, 2)
 

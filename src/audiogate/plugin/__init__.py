@@ -484,6 +484,9 @@ class AudiogateSession:
                           "ungated": {"yellow": True}}.get(row.status, {})
                 tr.write_line(f"{row.result.pair_id}: {row.status.upper()} — {row.reason}",
                               **colour)
+                if row.status not in {"fail", "error"}:  # those carry the notes in the reason
+                    for note in row.result.notes:
+                        tr.write_line(f"    note: {note}", **colour)
                 for sample_id, error in row.result.error_samples[:3]:
                     tr.write_line(f"    error {sample_id}: {error}", **colour)
                 more = len(row.result.error_samples) - 3

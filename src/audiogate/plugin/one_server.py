@@ -31,8 +31,9 @@ import httpx
 import pytest
 
 from audiogate.engines.launch import ServerProcess
-from audiogate.engines.openai_engine import base_url
+from audiogate.engines.openai_engine import base_url, launched_server
 from audiogate.errors import AudiogateError
+from audiogate.paths import cache_home
 from audiogate.registry.load import ModelSpec
 
 WORKERINPUT_KEY = "audiogate_engine_urls"
@@ -132,8 +133,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if spec.engine not in URL_ENGINES or not launch or spec.name in state.servers:
             continue
         log = _report_dir(config) / f"server-{spec.name}.log"
-        server = ServerProcess(launch, log,
-                               startup_timeout=float(spec.options.get("launch_timeout", 600)))
+        try:
+            server = launched_server(spec, log, cache_home())
+        except AudiogateError as exc:
+            _stop_all(state)
+            pytest.exit(f"model {spec.name}: could not prepare its server: {exc}",
+                        returncode=pytest.ExitCode.USAGE_ERROR)
         state.servers[spec.name] = server
         if len(state.servers) == 1:
             atexit.register(_stop_all, state)

@@ -13,8 +13,13 @@ from ruamel.yaml import YAML
 
 from audiogate.errors import RegistryError
 
-METRICS = ("wer", "cer", "acc")
-LOWER_IS_BETTER = {"wer": True, "cer": True, "acc": False}
+METRICS = ("wer", "cer", "acc")  # what a dataset is scored by
+# `answered`: the share of samples that got a non-empty answer. A model entry asks for it
+# (`metric: answered`) when its text means nothing (random weights) and only the path is
+# under test; it applies to any dataset.
+ANSWERED = "answered"
+LOWER_IS_BETTER = {"wer": True, "cer": True, "acc": False, ANSWERED: False}
+PROPORTIONS = frozenset({"acc", ANSWERED})  # per-sample 0/100 scores, averaged
 # The protocol that gates a dataset that names none: the reference table's.
 DEFAULT_PROTOCOL = "ultraeval-audio"
 

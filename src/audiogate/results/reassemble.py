@@ -107,7 +107,7 @@ def reassemble(parts: Sequence[Part], spec: DatasetSpec, *, n_resamples: int,
     records = [by_id[i] for i in ids]
     first = parts[0].row.result
     lenient = first.score.breakdown.get("rule") == "lenient"
-    score = summarize(spec, records, lenient=lenient, protocols=protocols)
+    score = summarize(spec, records, lenient=lenient, protocols=protocols, metric=first.metric)
     scored = [r for r in records if r.error is None]
     results = [p.row.result for p in parts]
     inference = sum(r.seconds for r in scored)

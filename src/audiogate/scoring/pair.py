@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from audiogate.registry import load as registry
-from audiogate.registry.load import DatasetSpec, ProtocolSpec, profile_for
+from audiogate.registry.load import ANSWERED, DatasetSpec, ProtocolSpec, profile_for
 from audiogate.scoring.open_asr_report import leaderboard_rtfx
 from audiogate.scoring.protocol import Scored, TextScorer, text_scorer
 
@@ -311,19 +311,40 @@ def summarize_accuracy(spec: DatasetSpec, records: Sequence[SampleRecord], *,
     return summary
 
 
+def score_answered(spec: DatasetSpec, outcomes: Sequence[Outcome]
+                   ) -> tuple[PairScore, list[SampleRecord]]:
+    """Percent of samples with a non-empty answer (errored samples count as errors): the
+    score of a model whose text means nothing, where only "every sample answered" is real."""
+    records = [SampleRecord.from_outcome(o) for o in outcomes]
+    for r in records:
+        if r.error is None:
+            r.score = 100.0 if (r.answer or "").strip() else 0.0
+    return summarize_answered(spec, records), records
+
+
+def summarize_answered(spec: DatasetSpec, records: Sequence[SampleRecord]) -> PairScore:
+    """The ``answered`` score from the per-sample records alone (see summarize_asr)."""
+    answered = [r for r in records if r.error is None]
+    value = sum(r.score == 100.0 for r in answered) * 100 / len(answered) if answered else None
+    return _summary(spec, value, list(records), len(answered), metric=ANSWERED)
+
+
 def _summary(spec: DatasetSpec, value: float | None, records: list[SampleRecord],
-             scored: int) -> PairScore:
+             scored: int, metric: str | None = None) -> PairScore:
     return PairScore(
-        metric=spec.metric, value=value, total=len(records), scored=scored,
+        metric=metric or spec.metric, value=value, total=len(records), scored=scored,
         excluded=sum(r.excluded for r in records),
         errors=sum(r.error is not None for r in records),
-        abnormal_limit=spec.abnormal_limit,
+        abnormal_limit=None if metric == ANSWERED else spec.abnormal_limit,
     )
 
 
 def summarize(spec: DatasetSpec, records: Sequence[SampleRecord], *, lenient: bool = False,
-              protocols: Mapping[str, ProtocolSpec] | None = None) -> PairScore:
+              protocols: Mapping[str, ProtocolSpec] | None = None,
+              metric: str | None = None) -> PairScore:
     """The pair's score from its per-sample records (what `score` computes at its end)."""
+    if metric == ANSWERED:
+        return summarize_answered(spec, records)
     if spec.metric == "acc":
         return summarize_accuracy(spec, records, lenient=lenient)
     gating, others = scorers_for(spec, protocols)
@@ -331,8 +352,11 @@ def summarize(spec: DatasetSpec, records: Sequence[SampleRecord], *, lenient: bo
 
 
 def score(spec: DatasetSpec, outcomes: Sequence[Outcome], *, lenient: bool = False,
-          protocols: Mapping[str, ProtocolSpec] | None = None
+          protocols: Mapping[str, ProtocolSpec] | None = None, metric: str | None = None
           ) -> tuple[PairScore, list[SampleRecord]]:
+    """The dataset's own metric, unless the model entry asks for another (``answered``)."""
+    if metric == ANSWERED:
+        return score_answered(spec, outcomes)
     if spec.metric == "acc":
         return score_accuracy(spec, outcomes, lenient=lenient)
     return score_asr(spec, outcomes, protocols)
