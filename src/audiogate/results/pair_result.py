@@ -36,6 +36,8 @@ class PairResult:
     protocol_rtfx: dict[str, float | None] = field(default_factory=dict)  # as each defines it
     flagged: list[tuple[str, str]] = field(default_factory=list)  # (id, abnormal output)
     groups: list[str] = field(default_factory=list)  # sample meta keys to break the score down by
+    # --shard: {index, count, sample_set, total, ids} of the full pair this part belongs to
+    shard: dict[str, Any] | None = None
 
     @classmethod
     def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str
