@@ -17,12 +17,13 @@ from audiogate.datasets import (
     missing_audio_hint,
     missing_audio_summary,
 )
-from audiogate.datasets.audio import duration_seconds, load_audio
+from audiogate.datasets.audio import duration_seconds, load_sample_audio
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, RegistryError
 from audiogate.registry.load import ANSWERED, DatasetSpec, ModelSpec, ProtocolSpec
 from audiogate.results.pair_result import PairResult
 from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
+from audiogate.scoring import anomalies
 from audiogate.scoring.answer import extract_answer
 from audiogate.scoring.pair import Outcome, SampleRecord, protocol_rtfx, score
 
@@ -62,10 +63,14 @@ class PairRun:
 
     def __init__(self, model: ModelSpec, dataset: DatasetSpec, engine: Engine,
                  data_root: Path, *, store: Any = None, options: RunOptions = RunOptions(),
-                 on_progress: Callable[[int, int, bool], None] | None = None) -> None:
+                 on_progress: Callable[[int, int, bool], None] | None = None,
+                 on_audio: Callable[[str, float, float], None] | None = None) -> None:
         self.model, self.dataset, self.engine = model, dataset, engine
         self.data_root, self.store, self.options = data_root, store, options
         self.on_progress = on_progress
+        # (sample id, seconds of its audio done, its duration), while a recording runs
+        self.on_audio = on_audio
+        self._audio_reported: set[str] = set()  # recordings whose end on_audio was told
         self.identity = engine.identity()
         self.rules = answer_rules(options.answers_of or model, dataset.task)
         self.metric = str(model.options.get("metric") or dataset.metric)
@@ -119,6 +124,8 @@ class PairRun:
                 not_sent.append(str(output.error))
                 continue
             inferred += 1
+            if self.on_audio is not None and output.sample_id not in self._audio_reported:
+                self.on_audio(output.sample_id, audio_s, audio_s)  # engines that cannot tell
             if self.store is not None and key is not None:
                 self._put(key, output, audio_s)
             self._progress(len(outcomes), len(samples), False)
@@ -141,6 +148,11 @@ class PairRun:
         empty = empty_outputs_note(records, self.identity, self.dataset.language)
         if empty:
             notes.append(empty)
+        flagged = flag_abnormal(records) if self.dataset.long_form else []
+        if flagged:
+            notes.append(f"{len(flagged)} recording(s) with abnormal output (flagged, score "
+                         "unchanged): " + "; ".join(f"{i}: {f}" for i, f in flagged[:5])
+                         + (f" (+{len(flagged) - 5} more)" if len(flagged) > 5 else ""))
         scored = [r for r in records if r.error is None]
         result = PairResult(
             model=self.model.name, dataset=self.dataset.name, task=self.dataset.task,
@@ -157,6 +169,7 @@ class PairRun:
             error_samples=[(r.id, error_line(r)) for r in records if r.error is not None],
             notes=notes, groups=list(self.dataset.groups),
             protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
+            flagged=flagged,
         )
         return result, records
 
@@ -170,14 +183,13 @@ class PairRun:
         audio_s = 0.0
         digest = None
         if self.engine.needs_audio:
+            if sample.audio_path is None and not sample.parts:
+                outcomes[sample.id] = self._failed(sample, "sample has no audio path")
+                return None
             try:
-                audio = load_audio(sample.audio_path, sample.start, sample.end) \
-                    if sample.audio_path is not None else None
+                audio = load_sample_audio(sample)
             except AudiogateError as exc:
                 outcomes[sample.id] = self._failed(sample, str(exc))
-                return None
-            if audio is None:
-                outcomes[sample.id] = self._failed(sample, "sample has no audio path")
                 return None
             audio_s = duration_seconds(audio)
             if self.store is not None:
@@ -206,7 +218,17 @@ class PairRun:
                 self._progress(len(outcomes), -1, True)
                 return None
         pending[sample.id] = (key, audio_s)
-        return Request(sample, audio, self.dataset.task, self.dataset.language, prompt)
+        progress = None
+        if self.on_audio is not None:
+            on_audio, reported = self.on_audio, self._audio_reported
+
+            def progress(done: float) -> None:
+                if done >= audio_s:
+                    reported.add(sample.id)
+                on_audio(sample.id, min(done, audio_s), audio_s)
+            progress(0.0)
+        return Request(sample, audio, self.dataset.task, self.dataset.language, prompt,
+                       progress=progress)
 
     def _put(self, key: str, output: Output, audio_s: float) -> None:
         from audiogate.results.store import StoredOutput
@@ -240,12 +262,25 @@ class PairRun:
             sample_id=sample.id, reference=sample.reference,
             audio_path=str(sample.audio_path) if sample.audio_path else None,
             raw=output.text, answer=answer, error=output.error, seconds=output.seconds,
-            audio_seconds=audio_s, reused=reused, meta=dict(sample.meta),
+            audio_seconds=audio_s, reused=reused, meta=dict(sample.meta), windows=output.windows,
         )
 
     def _progress(self, done: int, total: int, reused: bool) -> None:
         if self.on_progress is not None:
             self.on_progress(done, total, reused)
+
+
+def flag_abnormal(records: list[SampleRecord]) -> list[tuple[str, str]]:
+    """Flag every scored recording whose output loops or stops early (on the gating
+    protocol's normalized texts); returns (id, flag) pairs. Scores are left as they are."""
+    found = []
+    for record in records:
+        if record.error is not None or record.normalized_reference is None:
+            continue
+        record.flags = anomalies.flags(record.normalized_hypothesis or "",
+                                       record.normalized_reference, record.audio_seconds)
+        found += [(record.id, flag) for flag in record.flags]
+    return found
 
 
 def empty_outputs_note(records: list[SampleRecord], identity: dict[str, Any],

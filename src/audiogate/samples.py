@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,9 @@ class Sample:
     end: float | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # A recording joined from several files (whole LibriSpeech chapters): decoded in order
+    # and concatenated; ``audio_path`` then names the folder, for messages.
+    parts: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,13 @@ class Request:
     # The user turn for chat engines, in order: ("text", "...") and ("audio", "") parts.
     # None for plain ASR engines (Whisper, /v1/audio/transcriptions).
     prompt: tuple[tuple[str, str], ...] | None = None
+    # Called with the seconds of this recording's audio done so far, by engines that
+    # know (one long recording can take minutes: progress must not wait for its end).
+    progress: Callable[[float], None] | None = None
+
+
+# [start, end] seconds of each piece of a recording the engine decoded or sent, in order.
+Windows = list[list[float]]
 
 
 @dataclass
@@ -53,6 +63,10 @@ class Output:
     # The engine could not try this sample (its server is down): an error of the run, not
     # of the sample, so it is never stored and a rerun sends exactly these samples.
     not_attempted: bool = False
+    # How the engine cut the audio (its own decoding windows, the clip it sent, or the
+    # windows audiogate cut): part of the per-sample record, so a diff shows chunking moved.
+    windows: Windows | None = None
+
 
 def shard_of(sample_id: str, count: int) -> int:
     """The shard (1..count) a sample belongs to: from a hash of its id alone, so the split

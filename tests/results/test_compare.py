@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from audiogate.results.compare import NO_GROUP, Utterance, compare, corpus_score, groups
@@ -48,3 +50,21 @@ def test_accuracy_groups_lowest_first() -> None:
                                                   ("speech", 100.0)]
     assert corpus_score(list(cand.values()), "acc") == 50.0
     assert corpus_score([], "wer") is None
+
+
+def test_a_diff_shows_where_chunking_moved(shared_data: Path) -> None:
+    from audiogate.datasets import load_dataset
+    from audiogate.datasets.audio import load_sample_audio
+    from audiogate.engines.windowing import WindowSettings, plan, seconds
+    from audiogate.registry import load as registry
+    from audiogate.results.compare import moved_windows
+
+    chapters = load_dataset(registry.dataset("librispeech-chapters-dev-clean"), shared_data)
+    audio = load_sample_audio(chapters[1])  # 61 s
+    a = seconds(plan(audio, WindowSettings(30.0)))
+    b = seconds(plan(audio, WindowSettings(20.0)))
+    base = {"c": Utterance("c", 3, 100, windows=a), "same": Utterance("same", 1, 9, windows=a)}
+    cand = {"c": Utterance("c", 3, 100, windows=b), "same": Utterance("same", 1, 9, windows=a)}
+    [line] = moved_windows(base, cand)
+    assert line.startswith(f"c: {len(a)} → {len(b)} window(s), first change at window 1")
+    assert moved_windows(base, base) == []

@@ -99,3 +99,19 @@ def test_slow_model_hours() -> None:
     clock.t += 600
     p.update(30)  # 0.05 samples/s -> 2970 left -> 59400 s
     assert lines == ["qwen2-audio/librispeech: 30/3000 (1.0%) 0.05 samples/s ETA 16h30m"]
+
+
+def test_a_long_recording_reports_seconds_of_audio_done() -> None:
+    p, clock, lines = _progress(3, interval=10.0)
+    p.audio("chapter-1", 0.0, 3600.0)
+    clock.t += 4.0
+    p.audio("chapter-1", 30.0, 3600.0)  # throttled
+    clock.t += 8.0
+    p.audio("chapter-1", 90.0, 3600.0)
+    clock.t += 1.0
+    p.audio("chapter-1", 3600.0, 3600.0)  # its end is always reported, once
+    p.audio("chapter-1", 3600.0, 3600.0)
+    assert lines == [
+        "qwen2-audio/librispeech: chapter-1: 90/3600 s of audio (2.5%), 7.5 s audio/s",
+        "qwen2-audio/librispeech: chapter-1: 3600/3600 s of audio (100.0%), 276.9 s audio/s",
+    ]

@@ -417,3 +417,27 @@ def test_sigkill_loses_no_committed_row(tmp_path: Path, batch: int) -> None:
         assert all(v.text == "x" * 2000 + k[1:] for k, v in got.items())
         store.put("after", _out("after"))  # still writable
         assert store.get("after") is not None
+
+
+def test_windows_roundtrip_and_a_version_2_store_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)  # the version-2 layout: no windows column
+    conn.executescript(
+        "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+        "INSERT INTO schema_version VALUES (2);"
+        "CREATE TABLE outputs (key TEXT PRIMARY KEY, model TEXT NOT NULL, dataset TEXT NOT NULL,"
+        " sample_id TEXT NOT NULL, text TEXT, error TEXT, seconds REAL NOT NULL,"
+        " audio_seconds REAL, created_at REAL NOT NULL, run_id TEXT);"
+        "INSERT INTO outputs VALUES ('old', 'm', 'd', 'a', 'kept', NULL, 1.0, 2.0, 5.0, NULL);")
+    conn.commit()
+    conn.close()
+    with Store.open(path) as store:
+        old = store.get("old")
+        assert old is not None and old.text == "kept" and old.windows is None
+        out = Output("b", "long text", 3.0, windows=[[0.0, 30.0], [27.5, 61.2]])
+        store.put("new", StoredOutput.from_output(out, model="m", dataset="d"))
+    with Store.open(path) as store:
+        new = store.get("new")
+        assert new is not None and new.to_output() == out
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]

@@ -25,6 +25,7 @@ from audiogate.results.compare import (
     from_baseline,
     from_records,
     groups,
+    moved_windows,
     present_keys,
 )
 from audiogate.results.diff_text import change_lines, counts_line, group_table
@@ -158,6 +159,10 @@ def diff_lines(a: Side, b: Side, *, top: int, color: bool, full: bool) -> list[s
     if keys:
         lines.append("groups (biggest worsening first):")
         lines += group_table({k: groups(b.utts, k, metric, a.utts) for k in keys}, metric)
+    moved = moved_windows(a.utts, b.utts)
+    if moved:
+        lines += ["", f"chunking moved in {len(moved)} recording(s):",
+                  *(f"  {line}" for line in moved)]
     return lines
 
 

@@ -25,9 +25,12 @@ LOADERS: dict[str, str] = {
     "fleurs": "audiogate.datasets.fleurs:load",
     "hf": "audiogate.datasets.hf:load",
     "librispeech": "audiogate.datasets.librispeech:load",
+    "librispeech-chapters": "audiogate.datasets.chapters:load",
     "manifest": "audiogate.datasets.manifest:load",
     "mmau": "audiogate.datasets.mmau:load",
     "tedlium": "audiogate.datasets.tedlium:load",
+    "tedlium-talks": "audiogate.datasets.tedlium_talks:load",
+    "earnings": "audiogate.datasets.earnings:load",
 }
 
 
@@ -43,6 +46,9 @@ def how_to_get(spec: DatasetSpec) -> str:
     if spec.fetch:
         return (f"pass --data-root DIR or set AUDIOGATE_DATA_ROOT to a folder that holds "
                 f"{spec.path}, or download it with `audiogate data fetch {spec.fetch}`")
+    if spec.options.get("get"):
+        return (f"pass --data-root DIR or set AUDIOGATE_DATA_ROOT to a folder that holds "
+                f"{spec.path}; get it with: {spec.options['get']}")
     return "pass --data-root / set AUDIOGATE_DATA_ROOT to a folder that holds it"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import wave
 from pathlib import Path
 
@@ -11,8 +12,16 @@ import soundfile as sf
 import soxr
 
 from audiogate.errors import AudioError
+from audiogate.samples import Sample
 
 TARGET_RATE = 16_000
+
+
+# Decoded, downmixed and resampled this many seconds at a time: an hour-long MP3 at
+# 44.1 kHz would otherwise sit in memory whole at its own rate (~1.2 GB as float32) before
+# resampling. soxr's stream gives the same samples as its one-shot call (tested), so
+# every clip decodes to the same array whatever its length.
+BLOCK_SECONDS = 60
 
 
 def load_audio(path: Path, start: float | None = None, end: float | None = None) -> np.ndarray:
@@ -38,21 +47,50 @@ def load_audio(path: Path, start: float | None = None, end: float | None = None)
                 )
             f.seek(first)
             wanted = max(0, min(last, f.frames) - first)
-            data = f.read(wanted, dtype="float32", always_2d=True)
-            if len(data) < wanted:  # the header promised more: never score part of a clip
-                raise AudioError(f"{path}: truncated audio: read {len(data)} of the {wanted} "
+            mono, read, bad = _decode_blocks(f, wanted, rate)
+            if read < wanted:  # the header promised more: never score part of a clip
+                raise AudioError(f"{path}: truncated audio: read {read} of the {wanted} "
                                  "frames its header declares")
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioError(f"{path}: cannot decode audio ({exc})") from exc
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.isfinite(mono).all():  # float WAV/FLAC can hold them; a model answers "!!!!"
-        bad = int(np.count_nonzero(~np.isfinite(mono)))
+    if bad:  # float WAV/FLAC can hold them; a model answers "!!!!"
         raise AudioError(f"non-finite samples in {path} ({bad} NaN or Inf values)")
-    if rate != TARGET_RATE:
-        mono = soxr.resample(mono, rate, TARGET_RATE, quality="HQ")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return mono
+
+
+def _decode_blocks(f: sf.SoundFile, wanted: int, rate: int) -> tuple[np.ndarray, int, int]:
+    """(16 kHz mono float32, frames read, non-finite values) of the next ``wanted`` frames,
+    decoded BLOCK_SECONDS at a time into one preallocated array."""
+    resampler = None if rate == TARGET_RATE else soxr.ResampleStream(
+        rate, TARGET_RATE, 1, dtype="float32", quality="HQ")
+    size = wanted if resampler is None else math.ceil(wanted * TARGET_RATE / rate) + 16
+    out = np.empty(size, dtype=np.float32)
+    filled = read = bad = 0
+    block = max(1, BLOCK_SECONDS * rate)
+    while read < wanted:
+        data = f.read(min(block, wanted - read), dtype="float32", always_2d=True)
+        if len(data) == 0:
+            break
+        read += len(data)
+        mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+        bad += int(np.count_nonzero(~np.isfinite(mono)))
+        if resampler is not None:
+            mono = resampler.resample_chunk(mono, last=read >= wanted)
+        out[filled:filled + len(mono)] = mono
+        filled += len(mono)
+    return out[:filled], read, bad
+
+
+def load_sample_audio(sample: Sample) -> np.ndarray:
+    """A sample's audio: its file (or segment of it), or its parts decoded and joined in
+    order (a recording built from several files)."""
+    if sample.parts:
+        return np.concatenate([load_audio(part) for part in sample.parts])
+    if sample.audio_path is None:
+        raise AudioError(f"sample {sample.id} has no audio path")
+    return load_audio(sample.audio_path, sample.start, sample.end)
 
 
 def _refuse_compressed_sphere(path: Path) -> None:
@@ -75,16 +113,21 @@ def to_wav_bytes(audio: np.ndarray, rate: int = TARGET_RATE) -> bytes:
     Readers (soundfile, librosa, vLLM) map int16 to float by dividing by 32768, so this
     scales by 32768 and rounds; scaling by 32767 is off by up to one step, enough to change
     greedy Whisper output on some LibriSpeech clips (served scores would then differ from
-    in-process ones).
+    in-process ones). Converted a block at a time: float64 copies of an hour would take GBs.
     """
-    pcm = np.clip(np.round(np.asarray(audio, dtype=np.float64) * 32768.0), -32768, 32767)
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
-        w.writeframes(pcm.astype("<i2").tobytes())
+        for first in range(0, len(audio), _PCM_BLOCK):
+            chunk = np.asarray(audio[first:first + _PCM_BLOCK], dtype=np.float64)
+            pcm = np.clip(np.round(chunk * 32768.0), -32768, 32767)
+            w.writeframes(pcm.astype("<i2").tobytes())
     return buf.getvalue()
+
+
+_PCM_BLOCK = 1 << 20  # samples converted at once (~65 s at 16 kHz)
 
 
 def duration_seconds(audio: np.ndarray, rate: int = TARGET_RATE) -> float:

@@ -44,6 +44,9 @@ def make_engine(spec: ModelSpec, ctx: EngineContext) -> Engine:
             f"model {spec.name!r}: unknown engine kind {spec.engine!r}; "
             f"known: {', '.join(sorted(ENGINE_MODULES))}"
         )
+    from audiogate.engines.windowed import audio_limit, wrap
+
+    limit = audio_limit(spec)  # a bad entry fails before any server starts
     module = importlib.import_module(ENGINE_MODULES[spec.engine])
     engine: Engine = module.from_spec(spec, ctx)
-    return engine
+    return wrap(engine, limit)

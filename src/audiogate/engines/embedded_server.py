@@ -5,7 +5,8 @@ plugin can then be exercised for real on a laptop, with the same wire protocol a
 run uses. Stdlib only (ThreadingHTTPServer + the `email` package for multipart), so
 serving adds no dependency.
 
-Endpoints: GET /health, GET /v1/models, POST /v1/audio/transcriptions (multipart),
+Endpoints: GET /health, GET /v1/models, GET /version (audiogate's, as vLLM answers with its
+own; it names how this server handles long audio), POST /v1/audio/transcriptions (multipart),
 POST /v1/chat/completions (``input_audio`` parts; several parts are one recording split
 in chunks, so they are concatenated and transcribed once).
 """
@@ -200,6 +201,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, {"status": "ok"})
         elif path == "/v1/models":
             self._send(200, self.app.models())
+        elif path == "/version":
+            self._send(200, {"version": server_version()})
         else:
             self._error(ApiError(404, f"no route GET {path}", "NotFoundError"))
 
@@ -221,6 +224,17 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError(404, f"no route POST {path}", "NotFoundError")
         except ApiError as exc:
             self._error(exc)
+
+
+def server_version() -> str:
+    """``audiogate <version>``: the code that decides how this server transcribes (long
+    audio included: the embedded engine's own sequential decoding)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"audiogate {version('audiogate')}"
+    except PackageNotFoundError:
+        return "audiogate (not installed)"
 
 
 def make_server(model: Transcriber, served_name: str, default_language: str,

@@ -33,7 +33,7 @@ from audiogate.engines import EngineContext
 from audiogate.engines.launch import ServerProcess
 from audiogate.errors import EngineError, RegistryError
 from audiogate.registry.load import ModelSpec
-from audiogate.samples import Output, Request
+from audiogate.samples import Output, Request, Windows
 
 ENDPOINTS = {"chat": "/v1/chat/completions", "transcriptions": "/v1/audio/transcriptions"}
 DEFAULT_RETRIES = 4
@@ -66,6 +66,15 @@ def audio_chunks(audio: np.ndarray, seconds: float | None, rate: int = TARGET_RA
     if len(starts) > 1 and len(audio) - starts[-1] < min_samples:
         starts.pop()
     return [audio[a:b] for a, b in zip(starts, [*starts[1:], len(audio)], strict=True)]
+
+
+def sent_windows(pieces: list[np.ndarray], rate: int = TARGET_RATE) -> Windows:
+    """``[start, end]`` seconds of each consecutive piece of audio sent, for the record."""
+    windows, start = [], 0
+    for piece in pieces:
+        windows.append([start / rate, (start + len(piece)) / rate])
+        start += len(piece)
+    return windows
 
 
 def _b64_wav(audio: np.ndarray) -> str:
@@ -228,6 +237,18 @@ class OpenAIEngine:
             ident["server_patches"] = self.server_patches
         return ident
 
+    def _sent(self, request: Request) -> Windows | None:
+        """The audio pieces one request sent: the whole clip, or the chat's audio parts.
+
+        Long audio is sent as it is: what happens to it is the server's own handling (the
+        identity's ``server`` block names the server and its version); the record keeps
+        the lengths sent."""
+        if request.audio is None:
+            return None
+        if self.endpoint == "transcriptions":
+            return sent_windows([request.audio])
+        return sent_windows(audio_chunks(request.audio, self.chat.chunk_seconds))
+
     # -- one request ------------------------------------------------------------------
     def _post(self, request: Request) -> httpx.Response:
         path = ENDPOINTS[self.endpoint]
@@ -292,7 +313,8 @@ class OpenAIEngine:
                 text = self._attempt(request)
                 with self._lock:
                     self._connection_failures = 0
-                return Output(request.sample.id, text, time.perf_counter() - started)
+                return Output(request.sample.id, text, time.perf_counter() - started,
+                              windows=self._sent(request))
             except _Retryable as exc:
                 if exc.connection and self._server_down(str(exc)):
                     return self._not_sent(request)

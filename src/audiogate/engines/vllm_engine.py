@@ -26,7 +26,7 @@ from typing import Any
 
 from audiogate.datasets.audio import TARGET_RATE
 from audiogate.engines import EngineContext
-from audiogate.engines.openai_engine import ChatSettings, build_messages
+from audiogate.engines.openai_engine import ChatSettings, build_messages, sent_windows
 from audiogate.errors import AudiogateError, RegistryError
 from audiogate.registry.load import ModelSpec
 from audiogate.samples import Output, Request
@@ -146,7 +146,9 @@ class VllmEngine:
             return
         each = (time.perf_counter() - started) / len(batch)
         for request, text in zip(batch, texts, strict=True):
-            yield Output(request.sample.id, text, each)
+            windows = None if self._whisper is None or request.audio is None else \
+                sent_windows(self._whisper.chunks(request.audio))
+            yield Output(request.sample.id, text, each, windows=windows)
 
     def close(self) -> None:
         self._llm = None

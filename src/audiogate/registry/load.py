@@ -39,6 +39,9 @@ class DatasetSpec:
     fetch: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     protocol: str = DEFAULT_PROTOCOL  # the scoring protocol that gates it
+    # Recordings of minutes to hours (one sample per talk, call or chapter): selected by
+    # `-k long-form`, and each stitched output is checked for looping and truncation.
+    long_form: bool = False
     # Sample meta keys the report breaks the score down by (speaker, chapter, talk...).
     groups: tuple[str, ...] = ()
 
@@ -84,7 +87,7 @@ class ModelSpec:
 
 
 _DATASET_KEYS = {"task", "language", "loader", "path", "metric", "expected_samples",
-                 "abnormal_limit", "fetch", "protocol", "groups"}
+                 "abnormal_limit", "fetch", "protocol", "groups", "long_form"}
 _PROFILE_KEYS = {"normalizer", "tokenizer", "alignment", "empty_reference", "drop_references",
                  "drop_check", "multilingual_compound_pairs", "abnormal_filter", "round", "rtfx"}
 
@@ -125,6 +128,7 @@ def _dataset(name: str, raw: Any, origin: str) -> DatasetSpec:
         expected_samples=raw.get("expected_samples"),
         abnormal_limit=raw.get("abnormal_limit"), fetch=raw.get("fetch"), options=options,
         protocol=str(raw.get("protocol", DEFAULT_PROTOCOL)),
+        long_form=bool(raw.get("long_form", False)),
         groups=tuple(groups),
     )
 

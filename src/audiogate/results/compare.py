@@ -29,6 +29,7 @@ class Utterance:
     reference: str | None = None  # normalized reference (accuracy: the answer key)
     hypothesis: str | None = None  # normalized hypothesis (accuracy: the extracted answer)
     meta: Mapping[str, Any] = field(default_factory=dict)
+    windows: list[list[float]] | None = None  # [start, end] s the engine decoded or sent
 
     @property
     def rate(self) -> float:
@@ -43,11 +44,11 @@ def from_records(records: Sequence[SampleRecord], metric: str) -> dict[str, Utte
             continue
         if metric == "acc":
             out[r.id] = Utterance(r.id, 0 if r.score == 100.0 else 1, 1, r.reference, r.answer,
-                                  r.meta)
+                                  r.meta, r.windows)
         else:
             errors = int(r.substitutions or 0) + int(r.deletions or 0) + int(r.insertions or 0)
             out[r.id] = Utterance(r.id, errors, int(r.ref_tokens or 0), r.normalized_reference,
-                                  r.normalized_hypothesis, r.meta)
+                                  r.normalized_hypothesis, r.meta, r.windows)
     return out
 
 
@@ -55,6 +56,23 @@ def from_baseline(path: Path) -> dict[str, Utterance]:
     """A baseline file's lines (raises ThresholdsError naming the file when unreadable)."""
     return {i: Utterance(i, counts[0], counts[1], texts[0], texts[1])
             for i, (counts, texts) in read_baseline_lines(path).items()}
+
+
+def moved_windows(base: Mapping[str, Utterance], cand: Mapping[str, Utterance]
+                  ) -> list[str]:
+    """One line per recording in both whose windows differ (both sides recorded them):
+    how many windows each run cut, and the first boundary that moved."""
+    lines = []
+    for uid in sorted(set(base) & set(cand)):
+        a, b = base[uid].windows, cand[uid].windows
+        if a is None or b is None or a == b:
+            continue
+        first = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                     min(len(a), len(b)))
+        where = a[first][0] if first < len(a) else b[first][0]
+        lines.append(f"{uid}: {len(a)} → {len(b)} window(s), first change at window "
+                     f"{first + 1} ({where:.2f} s)")
+    return lines
 
 
 @dataclass(frozen=True)

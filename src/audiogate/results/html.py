@@ -255,6 +255,21 @@ def _bad_samples(metric: str, view: PairView) -> str:
     return "\n".join(out)
 
 
+def _flagged(row: Row) -> str:
+    """Long-form recordings whose stitched output loops or stops early (score unchanged)."""
+    flagged = row.result.flagged
+    if not flagged:
+        return ""
+    out = [f'<h3>Abnormal long-form outputs ({len(flagged)})</h3>',
+           '<p class="hint">Flagged, not excluded: the score counts them as they are.</p>',
+           '<table class="bad flagged sortable"><thead><tr><th>recording</th><th>problem</th>'
+           "</tr></thead><tbody>"]
+    out += [f'<tr class="flagged"><td>{_e(sample_id)}</td><td>{_e(problem)}</td></tr>'
+            for sample_id, problem in flagged[:MAX_BAD_ROWS]]
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
 def _counts(view: PairView, row: Row) -> str:
     c, metric = view.comparison, row.result.metric
     if c is None:
@@ -293,6 +308,7 @@ def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any]
     out.append(f'<div class="utts" data-src="data-{n}"><noscript>The utterance list needs '
                "JavaScript; the per-sample JSONL has the same records.</noscript></div>")
     out.append(_group_tables(r.metric, view))
+    out.append(_flagged(row))
     out.append(_bad_samples(r.metric, view))
     out.append("</section>")
     return "\n".join(x for x in out if x), data

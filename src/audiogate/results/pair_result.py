@@ -34,6 +34,7 @@ class PairResult:
     interval: dict[str, Any] | None = None  # bootstrap CI of the corpus score
     reused_from: dict[str, int] = field(default_factory=dict)  # earlier run -> outputs
     protocol_rtfx: dict[str, float | None] = field(default_factory=dict)  # as each defines it
+    flagged: list[tuple[str, str]] = field(default_factory=list)  # (id, abnormal output)
     groups: list[str] = field(default_factory=list)  # sample meta keys to break the score down by
     # --shard: {index, count, sample_set, total, ids} of the full pair this part belongs to
     shard: dict[str, Any] | None = None
@@ -66,4 +67,5 @@ class PairResult:
         data = {k: v for k, v in data.items() if k != "rtfx"}
         data["score"] = PairScore.from_json(data["score"])
         data["error_samples"] = [tuple(e) for e in data.get("error_samples", [])]
+        data["flagged"] = [tuple(f) for f in data.get("flagged", [])]
         return cls(**data)

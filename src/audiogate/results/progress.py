@@ -10,6 +10,11 @@ Line format::
     label: 208/2620 (7.9%): 80 reused, 128 inferred; 3.2 samples/s ETA 12m34s
     label: 6/6 done: 5 reused, 1 inferred; 0.5 samples/s, in 8s
 
+Long-form pairs also get a line per recording as its audio is decoded (every
+``interval`` seconds, and when it is done), since one recording can take minutes::
+
+    label: 3575-170457-0000-0047: 600/3612 s of audio (16.6%), 41.2 s audio/s
+
 Counts are of the pair's samples: done (from the store or inferred now) of the total. The
 rate and ETA are of inferred samples only, so a rerun that reuses most of a pair does not
 report an absurd speed.
@@ -65,6 +70,8 @@ class Progress:
         self.inferred = 0
         self.reused = 0
         self.finished = False
+        self._audio_emit: dict[str, float] = {}  # recording -> when its first report came
+        self._audio_done: set[str] = set()  # recordings whose last line is written
 
     def update(self, n: int = 1, *, reused: bool = False) -> None:
         """Record ``n`` more finished samples (``reused=True``: taken from the store)."""
@@ -76,6 +83,29 @@ class Progress:
         if not self.finished and now - self._last_emit >= self.interval:
             self._last_emit = now
             self._write(self.line(now))
+
+    def audio(self, sample_id: str, done: float, duration: float) -> None:
+        """Seconds of one recording's audio decoded so far: a line every ``interval``
+        seconds while it runs, and one when it is done."""
+        if sample_id in self._audio_done:
+            return
+        now = self._clock()
+        first = self._audio_emit.setdefault(sample_id, now)
+        complete = duration > 0 and done >= duration - 1e-6
+        if not complete and now - self._last_emit < self.interval:
+            return
+        self._last_emit = now
+        if complete:
+            del self._audio_emit[sample_id]
+            self._audio_done.add(sample_id)
+        self._write(self.audio_line(sample_id, done, duration, now - first))
+
+    def audio_line(self, sample_id: str, done: float, duration: float,
+                   elapsed: float) -> str:
+        pct = 100.0 * done / duration if duration > 0 else 100.0
+        speed = f", {format_rate(done / elapsed)} s audio/s" if elapsed > 0 and done > 0 else ""
+        return (f"{self.label}: {sample_id}: {done:.0f}/{duration:.0f} s of audio "
+                f"({pct:.1f}%){speed}")
 
     def finish(self) -> None:
         """Write the final line (once; later calls do nothing)."""

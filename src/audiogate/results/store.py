@@ -31,6 +31,7 @@ Pragmas and why:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -47,9 +48,11 @@ from typing import Any
 import numpy as np
 
 from audiogate.errors import AudiogateError
-from audiogate.samples import Output
+from audiogate.samples import Output, Windows
 
-SCHEMA_VERSION = 2  # 2: runs, and the run that produced each output (1 is migrated)
+# 2: runs, and the run that produced each output; 3: how the engine cut the audio
+# (windows). Older files are migrated in place.
+SCHEMA_VERSION = 3
 KEY_VERSION = 1  # bump if the key recipe changes: old rows then simply stop matching
 BUSY_TIMEOUT_MS = 60_000
 _CHUNK = 500  # keys per SELECT ... IN (...) (well under SQLite's variable limit)
@@ -68,7 +71,8 @@ CREATE TABLE IF NOT EXISTS outputs (
     seconds       REAL NOT NULL,
     audio_seconds REAL,
     created_at    REAL NOT NULL,
-    run_id        TEXT
+    run_id        TEXT,
+    windows       TEXT
 );
 CREATE INDEX IF NOT EXISTS outputs_model_dataset ON outputs (model, dataset);
 CREATE TABLE IF NOT EXISTS runs (
@@ -82,7 +86,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_pair ON runs (model, dataset, identity);
 """
 
-_COLUMNS = "model, dataset, sample_id, text, error, seconds, audio_seconds, created_at, run_id"
+_COLUMNS = ("model, dataset, sample_id, text, error, seconds, audio_seconds, created_at, run_id, "
+            "windows")
 
 
 class StoreError(AudiogateError):
@@ -107,6 +112,7 @@ class StoredOutput:
     audio_seconds: float | None = None  # duration of the input audio (for real-time factor)
     created_at: float = field(default_factory=time.time)  # unix time of the commit
     run_id: str | None = None  # the pair run that produced it (None: before runs existed)
+    windows: Windows | None = None  # how the engine cut the audio (Output.windows)
 
     @classmethod
     def from_output(
@@ -123,12 +129,14 @@ class StoredOutput:
             seconds=output.seconds,
             audio_seconds=audio_seconds,
             run_id=run_id,
+            windows=output.windows,
         )
 
     def to_output(self) -> Output:
         """The engine ``Output`` this row was made from (for scoring reused samples)."""
         return Output(
-            sample_id=self.sample_id, text=self.text, seconds=self.seconds, error=self.error
+            sample_id=self.sample_id, text=self.text, seconds=self.seconds, error=self.error,
+            windows=self.windows,
         )
 
 
@@ -209,7 +217,9 @@ def _where(model: str | None, dataset: str | None) -> tuple[str, list[str]]:
 
 
 def _row(row: tuple[Any, ...]) -> StoredOutput:
-    return StoredOutput(*row)
+    *fields, windows = row
+    return dataclasses.replace(StoredOutput(*fields),
+                               windows=json.loads(windows) if windows else None)
 
 
 class Store:
@@ -271,6 +281,9 @@ class Store:
             rows = conn.execute("SELECT version FROM schema_version").fetchall()
             if rows == [(1,)]:  # version 1 had no runs: its outputs keep run_id NULL
                 conn.execute("ALTER TABLE outputs ADD COLUMN run_id TEXT")
+                rows = [(2,)]
+            if rows == [(2,)]:  # version 2 recorded no windows: its outputs keep NULL
+                conn.execute("ALTER TABLE outputs ADD COLUMN windows TEXT")
                 conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
                 rows = [(SCHEMA_VERSION,)]
             if not rows:
@@ -385,6 +398,7 @@ class Store:
                 None if v.audio_seconds is None else float(v.audio_seconds),
                 float(v.created_at),
                 v.run_id,
+                None if v.windows is None else json.dumps(v.windows),
             )
             for key, v in items
         ]
@@ -392,7 +406,7 @@ class Store:
             return
         with self._write() as conn:
             conn.executemany(
-                f"INSERT OR REPLACE INTO outputs (key, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO outputs (key, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
 

@@ -26,6 +26,7 @@ class Outcome:
     audio_seconds: float = 0.0
     reused: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
+    windows: list[list[float]] | None = None  # how the engine cut the audio (Output.windows)
 
 
 @dataclass
@@ -54,6 +55,8 @@ class SampleRecord:
     meta: dict[str, Any] = field(default_factory=dict)
     dropped: bool = False  # the protocol leaves this reference out (counted, not an error)
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
+    windows: list[list[float]] | None = None  # [start, end] s the engine decoded or sent
+    flags: list[str] = field(default_factory=list)  # abnormal output (looping, truncated)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +65,8 @@ class SampleRecord:
     def from_outcome(cls, o: Outcome) -> SampleRecord:
         """The record before scoring: identity, raw output, timing, error."""
         return cls(o.sample_id, o.audio_path, o.reference, o.raw, o.answer, error=o.error,
-                   seconds=o.seconds, audio_seconds=o.audio_seconds, meta=o.meta)
+                   seconds=o.seconds, audio_seconds=o.audio_seconds, meta=o.meta,
+                   windows=o.windows)
 
 
 @dataclass

@@ -1,0 +1,141 @@
+"""Any engine with a bounded audio length, given recordings of any length.
+
+A model entry's ``max_audio_seconds`` is the most audio one request may carry (a Whisper
+encoder's 30 s, a chat model's per-prompt audio). ``wrap`` puts such an engine behind
+``WindowedEngine``: each recording is cut into windows (windowing.py), every window is one
+request to the engine, and the texts are stitched in order. The engine itself is
+unchanged, so the same wrapper serves the HTTP engines and in-process vLLM; a recording
+that fits is one window, sent exactly as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from audiogate.engines import windowing
+from audiogate.engines.base import Engine
+from audiogate.engines.windowing import Span, WindowSettings
+from audiogate.errors import RegistryError
+from audiogate.registry.load import ModelSpec
+from audiogate.samples import Output, Request
+
+SEPARATOR = "@window"  # sub-request ids: <sample id>@window<index>
+
+
+@dataclass
+class _Recording:
+    """One request in flight: its windows and the outputs that came back so far."""
+
+    request: Request
+    spans: list[Span]
+    planning: float  # seconds spent finding the windows (part of the sample's time)
+    outputs: dict[int, Output] = field(default_factory=dict)
+
+    def done_seconds(self) -> float:
+        return sum((b - a) for i, (a, b) in enumerate(self.spans) if i in self.outputs) / \
+            windowing.TARGET_RATE
+
+    def result(self) -> Output:
+        """The stitched output, or the first window's error (naming the window)."""
+        ordered = [self.outputs[i] for i in range(len(self.spans))]
+        sample_id = self.request.sample.id
+        seconds = self.planning + sum(o.seconds for o in ordered)
+        windows = windowing.seconds(self.spans)
+        failed = next((i for i, o in enumerate(ordered) if o.error is not None), None)
+        if failed is not None:
+            a, b = windows[failed]
+            where = "" if len(ordered) == 1 else \
+                f"window {failed + 1} of {len(ordered)} ({a:.2f}-{b:.2f} s): "
+            return Output(sample_id, None, seconds, error=f"{where}{ordered[failed].error}",
+                          not_attempted=any(o.not_attempted for o in ordered),
+                          windows=windows)
+        texts = [o.text or "" for o in ordered]
+        return Output(sample_id, windowing.stitch(texts, self.request.language), seconds,
+                      windows=windows)
+
+
+class WindowedEngine:
+    """``inner`` sees windows of at most ``settings.max_seconds``; callers see recordings."""
+
+    def __init__(self, inner: Engine, settings: WindowSettings) -> None:
+        self._inner = inner
+        self.settings = settings
+        self.needs_audio = True
+
+    def __getattr__(self, name: str) -> Any:  # reuses_stored_outputs, server, ...
+        if name.startswith("__") or name == "_inner":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    def identity(self) -> dict[str, Any]:
+        return {**self._inner.identity(), "long_audio": {
+            "method": "windows cut in pauses, one request each, stitched in order",
+            **self.settings.identity()}}
+
+    def run(self, requests: Iterable[Request]) -> Iterator[Output]:
+        flight: dict[str, _Recording] = {}
+        unplanned: list[Output] = []  # recordings whose windows could not be found
+
+        def windows() -> Iterator[Request]:
+            for request in requests:
+                started = time.perf_counter()
+                sample_id = request.sample.id
+                try:
+                    spans = windowing.plan(request.audio, self.settings)
+                except Exception as exc:  # one recording's failure, not the run's
+                    unplanned.append(Output(sample_id, None, time.perf_counter() - started,
+                                            error=f"cutting the audio in windows failed: "
+                                                  f"{type(exc).__name__}: {exc}"))
+                    continue
+                flight[sample_id] = _Recording(request, spans, time.perf_counter() - started)
+                for index, (a, b) in enumerate(spans):
+                    sub = dataclasses.replace(request.sample, id=f"{sample_id}{SEPARATOR}{index}")
+                    yield dataclasses.replace(request, sample=sub, audio=request.audio[a:b],
+                                              progress=None)
+
+        for output in self._inner.run(windows()):
+            yield from _drain(unplanned)
+            sample_id, _, index = output.sample_id.rpartition(SEPARATOR)
+            recording = flight[sample_id]
+            recording.outputs[int(index)] = output
+            if recording.request.progress is not None:
+                recording.request.progress(recording.done_seconds())
+            if len(recording.outputs) == len(recording.spans):
+                del flight[sample_id]
+                yield recording.result()
+        yield from _drain(unplanned)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _drain(outputs: list[Output]) -> Iterator[Output]:
+    while outputs:
+        yield outputs.pop(0)
+
+
+def audio_limit(spec: ModelSpec) -> float | None:
+    """The entry's ``max_audio_seconds``, else a chat model's per-prompt audio (its
+    ``chat.max_audios_per_prompt`` parts of ``chat.audio_chunk_seconds``), else None (the
+    engine takes recordings of any length: faster-whisper's own sequential decoding, a
+    transcription server's own handling, vLLM Whisper split as its server splits)."""
+    value = spec.options.get("max_audio_seconds")
+    chat = spec.options.get("chat") or {}
+    if value is None and isinstance(chat, dict) and chat.get("max_audios_per_prompt") \
+            and chat.get("audio_chunk_seconds"):
+        value = float(chat["max_audios_per_prompt"]) * float(chat["audio_chunk_seconds"])
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise RegistryError(f"model {spec.name!r}: max_audio_seconds must be a positive "
+                            f"number of seconds, not {value!r}")
+    return float(value)
+
+
+def wrap(engine: Engine, limit: float | None) -> Engine:
+    """``engine`` behind windows of at most ``limit`` seconds (None: unchanged)."""
+    return engine if limit is None else WindowedEngine(engine, WindowSettings(limit))
