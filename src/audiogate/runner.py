@@ -121,6 +121,11 @@ class PairRun:
                                                "engine returned no output for this sample",
                                                audio_s)
         wall = time.perf_counter() - started
+        dispatch = dict(getattr(self.engine, "last_dispatch", None) or {})
+        if dispatch.get("limit_max") is None:
+            dispatch = {}  # nothing was sent
+        for dropped in dispatch.pop("dropped", []):
+            notes.append(f"replica dropped, the others finished the pair: {dropped}")
         if self.store is not None and self.run_id is not None:
             self.store.finish_run(self.run_id)
         if self.not_reused:
@@ -149,6 +154,7 @@ class PairRun:
             error_samples=[(r.id, _naming_file(r)) for r in records if r.error is not None],
             notes=notes,
             protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
+            dispatch=dispatch,
         )
         return result, records
 
