@@ -1,12 +1,19 @@
-"""Fixtures for the project's own tests: where the shared real data lives."""
+"""Fixtures for the project's own tests: where the shared real data lives, and a real
+headless browser for the HTML report."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpcore  # noqa: F401  (see below)
 import pytest
+from browser_support import CHROMIUM_FLAGS, browser_paths, no_browser
+
+from audiogate.datasets import load_dataset
+from audiogate.registry import load as registry
 
 # pytester's in-process runs drop the modules first imported inside them when they end.
 # httpx imports httpcore lazily and caches its exception map on first use, so an httpcore
@@ -29,3 +36,35 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared_data(shared_dir: Path) -> Path:
     return shared_dir / "data"
+
+
+@pytest.fixture(scope="session")
+def references(shared_data: Path) -> list[tuple[str, str]]:
+    """(id, transcript) of the 42 real test-other utterances, from the project's loader."""
+    samples = load_dataset(registry.dataset("librispeech-test-other"), shared_data)
+    return [(s.id, s.reference) for s in samples if s.error is None]
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's headless Chromium driven by selenium through Debian's chromedriver."""
+    binary, driver_path = browser_paths()
+    if binary is None or driver_path is None:
+        no_browser("chromium or chromedriver not found")
+    try:
+        from selenium import webdriver
+    except ImportError:
+        no_browser("selenium is not installed (it is in the dev extra)")
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager: never download anything
+    options = webdriver.ChromeOptions()
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.binary_location = str(binary)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(options=options,
+                              service=webdriver.ChromeService(executable_path=str(driver_path)))
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -14,6 +14,7 @@ from typing import Any
 from audiogate.datasets import (
     ignore_missing_audio,
     load_dataset_with_notes,
+    missing_audio_hint,
     missing_audio_summary,
 )
 from audiogate.datasets.audio import duration_seconds, load_audio
@@ -87,7 +88,8 @@ class PairRun:
         notes = list(notes or [])
         if not self.engine.needs_audio:  # replayed predictions: the audio is never read
             samples = ignore_missing_audio(samples)
-        elif (missing := missing_audio_summary(samples)) is not None:
+        elif (missing := missing_audio_summary(
+                samples, hint=missing_audio_hint(self.dataset))) is not None:
             notes.append(missing)
         by_id = {s.id: s for s in samples}
         outcomes: dict[str, Outcome] = {}
@@ -109,10 +111,14 @@ class PairRun:
                 if request is not None:
                     yield request
 
+        not_sent: list[str] = []
         for output in self.engine.run(requests()):
             key, audio_s = pending.pop(output.sample_id)
-            inferred += 1
             outcomes[output.sample_id] = self._outcome(by_id[output.sample_id], output, audio_s)
+            if output.not_attempted:  # the engine is down: never stored, sent by a rerun
+                not_sent.append(str(output.error))
+                continue
+            inferred += 1
             if self.store is not None and key is not None:
                 self._put(key, output, audio_s)
             self._progress(len(outcomes), len(samples), False)
@@ -126,8 +132,10 @@ class PairRun:
             dispatch = {}  # nothing was sent
         for dropped in dispatch.pop("dropped", []):
             notes.append(f"replica dropped, the others finished the pair: {dropped}")
-        if self.store is not None and self.run_id is not None:
-            self.store.finish_run(self.run_id)
+        if self.store is not None and self.run_id is not None and not not_sent:
+            self.store.finish_run(self.run_id)  # with samples not sent, the next run resumes
+        if not_sent:
+            notes.append(f"{len(not_sent)} sample(s) not sent: {not_sent[0]}")
         if self.not_reused:
             notes.append(f"{self.not_reused} stored output(s) of this served model were not "
                          "reused (inferred again): a server cannot prove which weights it "
@@ -152,7 +160,7 @@ class PairRun:
             reused=sum(o.reused for o in ordered), engine=self.identity,
             reused_from=self._reused_from(),
             error_samples=[(r.id, _naming_file(r)) for r in records if r.error is not None],
-            notes=notes,
+            notes=notes, groups=list(self.dataset.groups),
             protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
             dispatch=dispatch,
         )

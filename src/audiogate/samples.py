@@ -48,6 +48,9 @@ class Output:
     text: str | None
     seconds: float  # wall time spent on this request (inference only)
     error: str | None = None
+    # The engine could not try this sample (its server is down): an error of the run, not
+    # of the sample, so it is never stored and a rerun sends exactly these samples.
+    not_attempted: bool = False
 
 def sample_set_fingerprint(ids: Iterable[str]) -> str:
     """16 hex chars of sha256 over the sorted sample ids: same ids ⇔ same fingerprint."""

@@ -307,14 +307,53 @@ def test_server_killed_mid_run(recorder_factory: Callable[[Behaviour], Recorder]
     engine = make_engine(fast(model("step-audio-r1.1")),
                          EngineContext(engine_url=server.url, concurrency=1))
     try:
-        outputs = list(engine.run(requests_for(5, clip)))
+        outputs = sorted(engine.run(requests_for(5, clip)), key=lambda o: o.sample_id)
     finally:
         engine.close()
     assert [o.sample_id for o in outputs] == ["s0", "s1", "s2", "s3", "s4"]
     assert [o.text for o in outputs[:2]] == ["done", "done"]  # finished ones are kept
-    for o in outputs[2:]:
-        assert o.text is None and o.error is not None
-        assert f"cannot reach {server.url}" in o.error and "gave up" in o.error
+    for o in outputs[2:]:  # the server is known down: the rest fail fast, one message
+        assert o.text is None and o.not_attempted
+        assert o.error is not None and f"server at {server.url} is down" in o.error
+        assert f"cannot reach {server.url}" in o.error
+
+
+def test_a_dead_server_ends_the_pair_fast_and_the_rest_is_not_sent(
+        recorder_factory: Callable[[Behaviour], Recorder], clip: np.ndarray,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Killed 10 % into a 2,600-sample pair, with the entry's real retry schedule (1 s
+    backoff, doubling): once connections fail and /health does not answer, the remaining
+    samples are not sent (so a rerun sends exactly them), instead of each being retried."""
+    total, kill_at = 2600, 260
+
+    def die_at_ten_percent(r: Recorder, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if len(r.bodies) == kill_at:
+            threading.Thread(target=r.kill).start()
+        return 200, chat_answer("done")
+
+    server = recorder_factory(die_at_ten_percent)
+    engine = make_engine(model("step-audio-r1.1"), EngineContext(engine_url=server.url,
+                                                                 concurrency=8))
+    short = clip[:1600]  # 0.1 s of real speech: the requests themselves are quick
+    outputs: list[Any] = []
+    started = time.monotonic()
+    worker = threading.Thread(target=lambda: outputs.extend(engine.run(
+        requests_for(total, short))), daemon=True)
+    worker.start()
+    worker.join(timeout=600)  # a liveness guard, far above the rule's 30 s: not a timing test
+    elapsed = time.monotonic() - started
+    engine.close()
+    assert not worker.is_alive(), "the pair did not end after its server died"
+    assert len(outputs) == total
+    answered = [o for o in outputs if o.text == "done"]
+    not_sent = [o for o in outputs if o.not_attempted]
+    assert kill_at <= len(answered) <= len(server.bodies)
+    assert len(not_sent) >= total - len(server.bodies) - 8  # at most the in-flight ones tried
+    assert len({o.error for o in not_sent}) == 1  # one message
+    assert f"server at {server.url} is down" in not_sent[0].error
+    with capsys.disabled():
+        print(f"\nserver killed after {kill_at} of {total} samples: the pair ended "
+              f"{elapsed:.1f} s after it started, {len(not_sent)} samples not sent")
 
 
 def test_keeps_n_requests_in_flight(recorder_factory: Callable[[Behaviour], Recorder],
@@ -362,3 +401,36 @@ def test_vllm_engine_without_vllm_says_how_to_install() -> None:
         pytest.skip("vllm is installed here")
     with pytest.raises(RegistryError, match=r"pip install -e '\.\[vllm\]' on a GPU machine"):
         make_engine(model("whisper-large-v3-vllm"), EngineContext())
+
+
+def test_samples_not_sent_are_not_stored_and_the_rerun_sends_exactly_them(
+        recorder_factory: Callable[[Behaviour], Recorder], shared_data: Path,
+        tmp_path: Path) -> None:
+    from audiogate.registry.load import dataset
+    from audiogate.results.store import Store
+    from audiogate.runner import PairRun
+
+    def die_after_ten(r: Recorder, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if len(r.bodies) == 10:
+            threading.Thread(target=r.kill).start()
+        return 200, chat_answer('{"content": "done"}')
+
+    spec, split = model("step-audio-r1.1"), dataset("librispeech-test-other")
+    store = Store.open(tmp_path / "store.sqlite")
+    first = recorder_factory(die_after_ten)
+    engine = make_engine(spec, EngineContext(engine_url=first.url, concurrency=1))
+    result, _ = PairRun(spec, split, engine, shared_data, store=store).run()
+    engine.close()
+    answered = result.inferred
+    assert answered == 10 and result.score.errors == 42 - answered
+    assert any(n.startswith(f"{42 - answered} sample(s) not sent: server at ") for n in
+               result.notes)
+    assert store.count() == answered  # the samples not sent left nothing behind
+
+    second = recorder_factory(lambda r, body: (200, chat_answer('{"content": "done"}')))
+    engine = make_engine(spec, EngineContext(engine_url=second.url, concurrency=4))
+    again, _ = PairRun(spec, split, engine, shared_data, store=store).run()
+    engine.close()
+    store.close()
+    assert (again.inferred, again.reused) == (42 - answered, answered)  # the interrupted run
+    assert len(second.bodies) == 42 - answered

@@ -52,7 +52,8 @@ def test_reused_samples_are_counted_apart_and_do_not_inflate_rate() -> None:
     p.update(128)
     # to infer: 2620 - 80 = 2540; 128 in 40 s = 3.2/s; 2412 left -> 753.75 s -> 12m34s
     assert lines == [
-        "qwen2-audio/librispeech: 128/2540 (5.0%) (+80 reused) 3.2 samples/s ETA 12m34s"
+        "qwen2-audio/librispeech: 208/2620 (7.9%): 80 reused, 128 inferred; 3.2 samples/s "
+        "ETA 12m34s"
     ]
 
 
@@ -70,7 +71,7 @@ def test_no_rate_yet_and_unknown_eta() -> None:
     p, clock, lines = _progress(10, interval=5)
     clock.t += 6
     p.update(3, reused=True)
-    assert lines == ["qwen2-audio/librispeech: 0/7 (0.0%) (+3 reused) ETA ?"]
+    assert lines == ["qwen2-audio/librispeech: 3/10 (30.0%): 3 reused, 0 inferred; ETA ?"]
 
 
 def test_finish_writes_once_even_if_throttled() -> None:
@@ -82,14 +83,15 @@ def test_finish_writes_once_even_if_throttled() -> None:
     p.finish()
     p.finish()
     p.update()  # late updates are counted but print nothing
-    assert lines == ["qwen2-audio/librispeech: 3/3 (100.0%) (+1 reused) 1.5 samples/s done in 2s"]
+    assert lines == [
+        "qwen2-audio/librispeech: 4/4 done: 1 reused, 3 inferred; 1.5 samples/s, in 2s"]
 
 
 def test_everything_reused() -> None:
     p, _, lines = _progress(50)
     p.update(50, reused=True)
     p.finish()
-    assert lines == ["qwen2-audio/librispeech: 0/0 (100.0%) (+50 reused) done in 0s"]
+    assert lines == ["qwen2-audio/librispeech: 50/50 done: 50 reused, 0 inferred; in 0s"]
 
 
 def test_slow_model_hours() -> None:

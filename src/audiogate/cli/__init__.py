@@ -1,4 +1,8 @@
-"""The `audiogate` command. Subcommands live in their own modules and register here."""
+"""The `audiogate` command: the datasets, the reports and the embedded server, outside pytest.
+
+The gates themselves run under pytest (`pytest benchmarks`); this command gets the data,
+works with the reports a run wrote, and serves the embedded CPU models over HTTP.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from audiogate import __version__
 from audiogate.errors import AudiogateError
 
 # Each module exposes add_parser(subparsers) that sets `func` (args -> exit code).
@@ -18,9 +23,26 @@ SUBCOMMANDS: list[str] = [
 ]
 
 
+DESCRIPTION = """\
+Release gates for audio models. The gates run under pytest:
+  pytest benchmarks -k librispeech --data-root DATA
+This command gets the data, reads the reports and serves the CPU models."""
+
+EXAMPLES = """\
+examples:
+  audiogate data list                                 what is on disk, per dataset
+  audiogate data fetch librispeech-test-clean         download, verify, install
+  audiogate report merge reports/shard-* -o reports/all   one verdict from CI shards
+  audiogate report detectable baselines/whisper-tiny.en/librispeech-test-other.jsonl
+  audiogate serve --model whisper-tiny.en --port 8000  the CPU model over OpenAI endpoints
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="audiogate", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="audiogate", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"audiogate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:
         importlib.import_module(module).add_parser(sub)
     return parser

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
+from audiogate.cli import report_diff
 from audiogate.errors import AudiogateError
 from audiogate.results.report import (
     FAILING,
     Row,
     counts_line,
     run_metadata,
+    samples_path,
     table,
     verdict,
     write_reports,
@@ -53,6 +56,19 @@ def merge(paths: list[Path]) -> list[Row]:
     return [row for row, _ in rows.values()]
 
 
+def copy_samples(rows: list[Row], folders: list[Path], output: Path) -> None:
+    """Each pair's per-sample records beside the merged report, so its HTML (and a later
+    `audiogate report diff`) shows the utterances, not only the numbers."""
+    for row in rows:
+        target = samples_path(output, row.result.model, row.result.dataset)
+        for folder in folders:
+            source = samples_path(folder, row.result.model, row.result.dataset)
+            if source.is_file() and source.resolve() != target.resolve():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+                break
+
+
 def _run(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.reports]
     try:
@@ -63,6 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     meta: dict[str, Any] = run_metadata()
     meta["merged_from"] = [str(p) for p in paths]
+    copy_samples(rows, [p if p.is_dir() else p.parent for p in paths], Path(args.output))
     written = write_reports(rows, Path(args.output), meta)
     print(table(rows, markdown=False))
     for row in rows:
@@ -138,3 +155,4 @@ def add_parser(subparsers: Any) -> None:
     agree.add_argument("--allow", type=int, default=0,
                        help="differing clips tolerated before exit 1 (default 0)")
     agree.set_defaults(func=_agree)
+    report_diff.add_parser(sub)

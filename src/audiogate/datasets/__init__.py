@@ -41,8 +41,8 @@ def loader_for(kind: str) -> Loader:
 
 def how_to_get(spec: DatasetSpec) -> str:
     if spec.fetch:
-        return (f"run `audiogate data fetch {spec.fetch}` or pass --data-root / "
-                "set AUDIOGATE_DATA_ROOT")
+        return (f"pass --data-root DIR or set AUDIOGATE_DATA_ROOT to a folder that holds "
+                f"{spec.path}, or download it with `audiogate data fetch {spec.fetch}`")
     return "pass --data-root / set AUDIOGATE_DATA_ROOT to a folder that holds it"
 
 
@@ -116,11 +116,21 @@ def _is_missing_audio(sample: Sample) -> bool:
     return sample.error is not None and bool(sample.meta.get("missing_audio"))
 
 
-def missing_audio_summary(samples: Sequence[Sample], show: int = 3) -> str | None:
+def missing_audio_hint(spec: DatasetSpec) -> str | None:
+    """What the dataset's loader says about missing audio (``MISSING_AUDIO_HINT``), if any."""
+    if spec.loader not in LOADERS:
+        return None
+    module = importlib.import_module(LOADERS[spec.loader].split(":")[0])
+    hint = getattr(module, "MISSING_AUDIO_HINT", None)
+    return str(hint) if hint else None
+
+
+def missing_audio_summary(samples: Sequence[Sample], show: int = 3,
+                          hint: str | None = None) -> str | None:
     """One line for a gated run whose audio is not all there, or None when none is missing.
 
-    Says how many files are missing, the folder(s) looked in, and the first few paths, so
-    the fix (unpack test-mini-audios into the dataset root) is obvious.
+    Says how many files are missing, the folder(s) looked in, the first few paths, and the
+    dataset's own hint (MMAU: its clips are a separate archive), so the fix is obvious.
     """
     missing = [s.audio_path for s in samples if _is_missing_audio(s) and s.audio_path]
     if not missing:
@@ -131,8 +141,7 @@ def missing_audio_summary(samples: Sequence[Sample], show: int = 3) -> str | Non
     return (
         f"{len(missing)} of {len(samples)} audio files missing; looked in "
         f"{', '.join(folders[:show])}{' ...' if len(folders) > show else ''}; "
-        f"first missing: {shown}{more}; MMAU ships its clips as a separate archive "
-        f"(test-mini-audios, linked from the Sakshi113/MMAU README): unpack it beside the JSON"
+        f"first missing: {shown}{more}" + (f"; {hint}" if hint else "")
     )
 
 

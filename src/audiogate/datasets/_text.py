@@ -9,6 +9,11 @@ tokens, so loaders turn such a line into an error sample that names the file and
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+REPLACEMENT = "\ufffd"  # what a decoder writes for bytes it could not read
 
 # Cc control, Cf format (zero-width joiners, BOM...), Co private use, Cs surrogate,
 # Cn unassigned: no writing system uses them for spoken words.
@@ -33,7 +38,40 @@ def unknown_characters(text: str) -> list[str]:
 
 def describe_unknown(text: str) -> str | None:
     """A message fragment naming the offending code points, or None when the text is clean."""
+    if REPLACEMENT in text:
+        return ("U+FFFD replacement character: the text was decoded from bytes that were "
+                "not valid UTF-8, so the reference is not what the speaker said")
     bad = unknown_characters(text)
     if not bad:
         return None
     return f"characters outside any known script ({', '.join(bad)})"
+
+
+class Line(NamedTuple):
+    """One line of a text file: its text, or why it could not be read."""
+
+    number: int
+    text: str | None  # None when the line is not valid UTF-8
+    error: str | None  # names file, line and byte offset
+    first: str  # the first token read as ASCII (utterance ids are): names even a bad line
+
+
+def decoded_lines(path: Path) -> Iterator[Line]:
+    """Every line of a text file, decoded strictly as UTF-8.
+
+    A line that is not valid UTF-8 gets ``text`` None and an error naming the file, the
+    line and the byte offset in the file: a guess at its encoding would score a garbled
+    reference. Line endings (LF, CRLF, CR) are removed.
+    """
+    offset = 0
+    for number, raw in enumerate(path.read_bytes().splitlines(keepends=True), start=1):
+        first = raw.split(None, 1)[0].decode("ascii", "replace") if raw.strip() else ""
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield Line(number, None, f"{path}:{number}: not valid UTF-8 (byte "
+                                     f"0x{raw[exc.start]:02x} at byte offset "
+                                     f"{offset + exc.start} of the file)", first)
+        else:
+            yield Line(number, text.rstrip("\r\n"), None, first)
+        offset += len(raw)

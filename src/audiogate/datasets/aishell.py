@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from audiogate.datasets._text import describe_unknown
+from audiogate.datasets._text import decoded_lines, describe_unknown
 from audiogate.errors import DatasetMissing
 from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
@@ -52,36 +52,43 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
     samples: list[Sample] = []
     seen: dict[str, int] = {}  # utterance id -> line number of its first transcript line
 
-    with transcript.open(encoding="utf-8", errors="replace") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            utt_id, _, text = line.strip(" ").partition(" ")
-            speaker = _speaker_of(utt_id)
-            in_split = utt_id in wavs or (speaker is not None and speaker in speakers)
-            if not in_split:
-                continue  # a line of another split
-            where = f"{transcript}:{lineno}"
-            audio = wavs.get(utt_id, wav_dir / (speaker or "?") / f"{utt_id}.wav")
-            meta: dict[str, Any] = {"speaker": speaker, "split": split, "transcript_line": lineno}
-            reference = " ".join(text.split())
-            error: str | None = None
-            if utt_id in seen:
-                error = f"{where}: {utt_id} already has a transcript at line {seen[utt_id]}"
-                utt_id = f"{utt_id}#line{lineno}"  # keep ids unique; the first line stands
-            else:
-                seen[utt_id] = lineno
-                bad = describe_unknown(line)
-                if bad:
-                    error = f"{where}: {bad}"
-                elif not reference:
-                    error = f"{where}: {utt_id} has an empty transcript"
-                elif utt_id not in wavs:
-                    error = f"{where}: {utt_id} has no audio file {audio}"
-                    meta["missing_audio"] = True  # replay engines may still score it
-            samples.append(Sample(id=utt_id, reference=reference, audio_path=audio,
-                                  meta=meta, error=error))
+    for lineno, decoded, undecodable, first in decoded_lines(transcript):
+        if decoded is None:  # not UTF-8 (GBK, say): never guessed, never scored
+            speaker = _speaker_of(first)
+            if first in wavs or (speaker is not None and speaker in speakers):
+                seen.setdefault(first, lineno)
+                samples.append(Sample(id=first, reference="", audio_path=wavs.get(first),
+                                      meta={"speaker": speaker, "split": split,
+                                            "transcript_line": lineno}, error=undecodable))
+            continue
+        line = decoded
+        if not line.strip():
+            continue
+        utt_id, _, text = line.strip(" ").partition(" ")
+        speaker = _speaker_of(utt_id)
+        in_split = utt_id in wavs or (speaker is not None and speaker in speakers)
+        if not in_split:
+            continue  # a line of another split
+        where = f"{transcript}:{lineno}"
+        audio = wavs.get(utt_id, wav_dir / (speaker or "?") / f"{utt_id}.wav")
+        meta: dict[str, Any] = {"speaker": speaker, "split": split, "transcript_line": lineno}
+        reference = " ".join(text.split())
+        error: str | None = None
+        if utt_id in seen:
+            error = f"{where}: {utt_id} already has a transcript at line {seen[utt_id]}"
+            utt_id = f"{utt_id}#line{lineno}"  # keep ids unique; the first line stands
+        else:
+            seen[utt_id] = lineno
+            bad = describe_unknown(line)
+            if bad:
+                error = f"{where}: {bad}"
+            elif not reference:
+                error = f"{where}: {utt_id} has an empty transcript"
+            elif utt_id not in wavs:
+                error = f"{where}: {utt_id} has no audio file {audio}"
+                meta["missing_audio"] = True  # replay engines may still score it
+        samples.append(Sample(id=utt_id, reference=reference, audio_path=audio,
+                              meta=meta, error=error))
 
     for utt_id, wav in wavs.items():
         if utt_id not in seen:

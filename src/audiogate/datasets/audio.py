@@ -37,12 +37,19 @@ def load_audio(path: Path, start: float | None = None, end: float | None = None)
                     f"({f.frames / rate:.2f} s)"
                 )
             f.seek(first)
-            data = f.read(max(0, min(last, f.frames) - first), dtype="float32", always_2d=True)
+            wanted = max(0, min(last, f.frames) - first)
+            data = f.read(wanted, dtype="float32", always_2d=True)
+            if len(data) < wanted:  # the header promised more: never score part of a clip
+                raise AudioError(f"{path}: truncated audio: read {len(data)} of the {wanted} "
+                                 "frames its header declares")
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioError(f"{path}: cannot decode audio ({exc})") from exc
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.isfinite(mono).all():  # float WAV/FLAC can hold them; a model answers "!!!!"
+        bad = int(np.count_nonzero(~np.isfinite(mono)))
+        raise AudioError(f"non-finite samples in {path} ({bad} NaN or Inf values)")
     if rate != TARGET_RATE:
         mono = soxr.resample(mono, rate, TARGET_RATE, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)

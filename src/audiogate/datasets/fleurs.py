@@ -22,7 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from audiogate.datasets._text import describe_unknown
+from audiogate.datasets._text import decoded_lines, describe_unknown
 from audiogate.errors import DatasetMissing, RegistryError
 from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
@@ -57,45 +57,48 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
 
     samples: list[Sample] = []
     seen: dict[str, int] = {}
-    with tsv.open(encoding="utf-8", errors="replace", newline="") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            where = f"{tsv}:{lineno}"
-            cols = line.split("\t")
-            if len(cols) < len(COLUMNS):
-                samples.append(Sample(
-                    id=f"{split}-line{lineno}", reference="", audio_path=None,
-                    meta={"tsv_line": lineno},
-                    error=f"{where}: {len(cols)} tab-separated columns, FLEURS rows have "
-                          f"{len(COLUMNS)} ({', '.join(COLUMNS)})",
-                ))
-                continue
-            row = dict(zip(COLUMNS, cols, strict=False))
-            audio = audio_dir / row["file_name"]
-            sample_id = Path(row["file_name"]).stem or f"{split}-line{lineno}"
-            meta: dict[str, Any] = {"sentence_id": row["id"], "gender": row["gender"],
-                                    "tsv_line": lineno, "reference_field": field}
-            reference = row[field or "raw_transcription"].strip()
-            if not reference and fallback and row[fallback].strip():
-                reference = row[fallback].strip()
-                meta["reference_field"] = fallback
-            error: str | None = None
-            if sample_id in seen:
-                error = f"{where}: {row['file_name']} already listed at line {seen[sample_id]}"
-                sample_id = f"{sample_id}#line{lineno}"
-            else:
-                seen[sample_id] = lineno
-                bad = describe_unknown(reference)
-                if not reference:
-                    extra = f" and {fallback} is empty too" if fallback else ""
-                    error = f"{where}: {field} empty{extra}"
-                elif bad:
-                    error = f"{where}: {bad}"
-                elif not audio.is_file():
-                    error = f"{where}: audio file {audio} not found"
-                    meta["missing_audio"] = True  # replay engines may still score it
-            samples.append(Sample(id=sample_id, reference=reference, audio_path=audio,
-                                  meta=meta, error=error))
+    for lineno, decoded, undecodable, _ in decoded_lines(tsv):
+        if decoded is None:  # never guessed, never scored
+            samples.append(Sample(id=f"{split}-line{lineno}", reference="", audio_path=None,
+                                  meta={"tsv_line": lineno}, error=undecodable))
+            continue
+        line = decoded
+        if not line.strip():
+            continue
+        where = f"{tsv}:{lineno}"
+        cols = line.split("\t")
+        if len(cols) < len(COLUMNS):
+            samples.append(Sample(
+                id=f"{split}-line{lineno}", reference="", audio_path=None,
+                meta={"tsv_line": lineno},
+                error=f"{where}: {len(cols)} tab-separated columns, FLEURS rows have "
+                      f"{len(COLUMNS)} ({', '.join(COLUMNS)})",
+            ))
+            continue
+        row = dict(zip(COLUMNS, cols, strict=False))
+        audio = audio_dir / row["file_name"]
+        sample_id = Path(row["file_name"]).stem or f"{split}-line{lineno}"
+        meta: dict[str, Any] = {"sentence_id": row["id"], "gender": row["gender"],
+                                "tsv_line": lineno, "reference_field": field}
+        reference = row[field or "raw_transcription"].strip()
+        if not reference and fallback and row[fallback].strip():
+            reference = row[fallback].strip()
+            meta["reference_field"] = fallback
+        error: str | None = None
+        if sample_id in seen:
+            error = f"{where}: {row['file_name']} already listed at line {seen[sample_id]}"
+            sample_id = f"{sample_id}#line{lineno}"
+        else:
+            seen[sample_id] = lineno
+            bad = describe_unknown(reference)
+            if not reference:
+                extra = f" and {fallback} is empty too" if fallback else ""
+                error = f"{where}: {field} empty{extra}"
+            elif bad:
+                error = f"{where}: {bad}"
+            elif not audio.is_file():
+                error = f"{where}: audio file {audio} not found"
+                meta["missing_audio"] = True  # replay engines may still score it
+        samples.append(Sample(id=sample_id, reference=reference, audio_path=audio,
+                              meta=meta, error=error))
     return samples

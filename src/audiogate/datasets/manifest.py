@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from audiogate.datasets._text import decoded_lines, describe_unknown
 from audiogate.errors import DataError
 from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
@@ -23,7 +24,10 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
         raise DataError(f"{path}: manifest not found")
     samples: list[Sample] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line, undecodable, _ in decoded_lines(path):
+        if line is None:  # never guessed, never scored
+            samples.append(Sample(f"<line {number}>", "", None, error=undecodable))
+            continue
         if not line.strip():
             continue
         where = f"{path}:{number}"
@@ -43,6 +47,8 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
             error = f"{where}: no 'audio' field"
         elif not isinstance(reference, str) or not reference.strip():
             error = f"{where}: no 'reference' text"
+        elif bad := describe_unknown(reference):
+            error = f"{where}: {bad}"
         elif sample_id in seen:
             error = f"{where}: duplicate id {sample_id!r} (first at line {seen[sample_id]})"
         seen.setdefault(sample_id, number)

@@ -16,7 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from audiogate.datasets import ignore_missing_audio, missing_audio_summary
+from audiogate.datasets import ignore_missing_audio
+from audiogate.datasets import missing_audio_summary as _summary
 from audiogate.errors import DataError, DatasetMissing
 from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
@@ -100,4 +101,14 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
         ))
     return samples
 
-__all__ = ["MISSING_AUDIO", "ignore_missing_audio", "load", "missing_audio_summary"]
+MISSING_AUDIO_HINT = ("MMAU ships its clips as a separate archive (test-mini-audios, linked "
+                      "from the Sakshi113/MMAU README): unpack it beside the JSON")
+
+
+def missing_audio_summary(samples: list[Sample], show: int = 3) -> str | None:
+    """The summary of missing MMAU clips, with where to get them."""
+    return _summary(samples, show, hint=MISSING_AUDIO_HINT)
+
+
+__all__ = ["MISSING_AUDIO", "MISSING_AUDIO_HINT", "ignore_missing_audio", "load",
+           "missing_audio_summary"]

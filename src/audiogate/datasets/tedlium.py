@@ -30,7 +30,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from audiogate.datasets._text import describe_unknown
+from audiogate.datasets._text import decoded_lines, describe_unknown
 from audiogate.errors import DatasetMissing
 from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
@@ -84,40 +84,42 @@ def stm_segments(path: Path) -> tuple[list[Segment], int, list[tuple[int, str]]]
     segments: list[Segment] = []
     problems: list[tuple[int, str]] = []
     ignored = 0
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if not line or line.startswith(";;"):  # blank or an STM comment / category line
-                continue
-            where = f"{path}:{lineno}"
-            fields = line.split(None, 6)
-            if len(fields) >= 3 and fields[2] == IGNORE_SPEAKER:
-                ignored += 1
-                continue
-            if len(fields) < len(STM_FIELDS):
-                problems.append((lineno, f"{where}: too few fields ({len(fields)} of "
-                                         f"{len(STM_FIELDS)}: {' '.join(STM_FIELDS)})"))
-                continue
-            talk, channel, speaker, start_s, end_s, label, transcript = fields
-            if transcript.strip() == IGNORE_TEXT:
-                ignored += 1
-                continue
-            try:
-                start, end = float(start_s), float(end_s)
-            except ValueError:
-                problems.append((lineno, f"{where}: start/end {start_s!r} {end_s!r} are not "
-                                         "numbers of seconds"))
-                continue
-            if end <= start or start < 0:
-                problems.append((lineno, f"{where}: segment {start_s}-{end_s} s is empty or "
-                                         "negative"))
-                continue
-            bad = describe_unknown(transcript)
-            if bad:
-                problems.append((lineno, f"{where}: {bad}"))
-                continue
-            segments.append(Segment(talk, channel, speaker, start, end, label, transcript,
-                                    lineno))
+    for lineno, decoded, undecodable, _ in decoded_lines(path):
+        if decoded is None:  # never guessed, never scored
+            problems.append((lineno, str(undecodable)))
+            continue
+        line = decoded.strip()
+        if not line or line.startswith(";;"):  # blank or an STM comment / category line
+            continue
+        where = f"{path}:{lineno}"
+        fields = line.split(None, 6)
+        if len(fields) >= 3 and fields[2] == IGNORE_SPEAKER:
+            ignored += 1
+            continue
+        if len(fields) < len(STM_FIELDS):
+            problems.append((lineno, f"{where}: too few fields ({len(fields)} of "
+                                     f"{len(STM_FIELDS)}: {' '.join(STM_FIELDS)})"))
+            continue
+        talk, channel, speaker, start_s, end_s, label, transcript = fields
+        if transcript.strip() == IGNORE_TEXT:
+            ignored += 1
+            continue
+        try:
+            start, end = float(start_s), float(end_s)
+        except ValueError:
+            problems.append((lineno, f"{where}: start/end {start_s!r} {end_s!r} are not "
+                                     "numbers of seconds"))
+            continue
+        if end <= start or start < 0:
+            problems.append((lineno, f"{where}: segment {start_s}-{end_s} s is empty or "
+                                     "negative"))
+            continue
+        bad = describe_unknown(transcript)
+        if bad:
+            problems.append((lineno, f"{where}: {bad}"))
+            continue
+        segments.append(Segment(talk, channel, speaker, start, end, label, transcript,
+                                lineno))
     return segments, ignored, problems
 
 

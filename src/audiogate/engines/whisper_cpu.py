@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from audiogate.engines import EngineContext, cpu_kernels
+from audiogate.engines.features import BLOCK_FRAMES, BlockedFeatures
 from audiogate.engines.weights import content_fingerprint, resolve
 from audiogate.errors import RegistryError
 from audiogate.registry.load import ModelSpec
@@ -44,6 +45,8 @@ class WhisperCpuEngine:
             str(model_dir), device="cpu",
             compute_type=self.settings["compute_type"], cpu_threads=cpu_threads(),
         )
+        # Features in blocks: a one-hour clip peaks at ~3 GB otherwise (see features.py).
+        self._model.feature_extractor = BlockedFeatures(self._model.feature_extractor)
         self._version = _faster_whisper_version()
         self._ctranslate2 = _version("ctranslate2")
         self._weights = content_fingerprint(model_dir, cache_dir)
@@ -56,6 +59,7 @@ class WhisperCpuEngine:
             "faster_whisper": self._version,
             "ctranslate2": self._ctranslate2,
             "kernels": self.kernels,
+            "features": {"block_frames": BLOCK_FRAMES},
             "settings": self.settings,
         }
 

@@ -2,7 +2,11 @@
 
 A baseline is the per-sample result of an accepted run, written by --update-thresholds
 next to thresholds.yaml as plain JSONL sorted by id (small, and reviewable in a pull
-request): ``{"id", "errors", "ref_tokens"}`` for WER/CER, ``{"id", "correct"}`` for accuracy.
+request): ``{"id", "errors", "ref_tokens", "hypothesis", "reference"}`` for WER/CER (the
+normalized texts that were scored, so a report can show what changed, word by word),
+``{"id", "correct", "hypothesis", "reference"}`` for accuracy (the extracted answer and the
+answer key). Baselines written before the texts were kept (no hypothesis/reference) are
+still read: the gates need only the counts.
 Samples the abnormal filter excluded are listed too (``{"id", "excluded": true}``): they take
 no part in the paired test, but they belong to the sample set the entry was recorded on, so a
 later run can say exactly which ids it added or lost.
@@ -11,7 +15,7 @@ later run can say exactly which ids it added or lost.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,8 @@ from audiogate.scoring.pair import SampleRecord
 
 # id -> (errors, reference tokens); accuracy uses (1 - correct, 1)
 PerSample = dict[str, tuple[int, int]]
+# id -> (reference, hypothesis) as scored: normalized texts, or answer key and answer
+Texts = Mapping[str, tuple[str | None, str | None]]
 
 
 def per_sample(records: Sequence[SampleRecord], metric: str) -> PerSample:
@@ -70,13 +76,26 @@ def interval(data: PerSample, metric: str, *, n_resamples: int, seed: int = 0,
             "n_resamples": n_resamples, "method": boot.method}
 
 
+def baseline_texts(records: Sequence[SampleRecord], metric: str) -> dict[str, tuple[str | None,
+                                                                                 str | None]]:
+    """What each sample's line keeps besides its counts: the texts that were compared."""
+    if metric == "acc":
+        return {r.id: (r.reference, r.answer) for r in records}
+    return {r.id: (r.normalized_reference, r.normalized_hypothesis) for r in records}
+
+
 def write_baseline(path: Path, data: PerSample, metric: str,
-                   excluded: Sequence[str] = ()) -> None:
+                   excluded: Sequence[str] = (), *, texts: Texts | None = None) -> None:
+    """One line per sample, sorted by id; ``texts`` adds a scored sample's hypothesis and
+    reference."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, object]] = {i: {"id": i, "excluded": True} for i in excluded}
     for sample_id, (errors, ref) in data.items():
         rows[sample_id] = ({"id": sample_id, "correct": errors == 0} if metric in PROPORTIONS
                            else {"id": sample_id, "errors": errors, "ref_tokens": ref})
+        if texts is not None and sample_id in texts:
+            reference, hypothesis = texts[sample_id]
+            rows[sample_id]["hypothesis"], rows[sample_id]["reference"] = hypothesis, reference
     lines = [json.dumps(rows[i], ensure_ascii=False) for i in sorted(rows)]
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -105,18 +124,33 @@ def baseline_ids(path: Path) -> frozenset[str]:
 
 def read_baseline(path: Path) -> PerSample:
     """The scored samples of a baseline: ``id -> (errors, reference tokens)``."""
-    out: PerSample = {}
+    return {sample_id: counts for sample_id, (counts, _) in read_baseline_lines(path).items()}
+
+
+def read_baseline_lines(path: Path) -> dict[str, tuple[tuple[int, int], tuple[str | None,
+                                                                               str | None]]]:
+    """The scored samples: id -> ((errors, reference tokens), (reference, hypothesis)); the
+    texts are None in a baseline written before they were kept."""
+    out = {}
     for number, row in _baseline_rows(path):
         if row.get("excluded"):
             continue
         try:
             if "correct" in row:
-                out[str(row["id"])] = (0 if row["correct"] else 1, 1)
+                counts = (0 if row["correct"] else 1, 1)
             else:
-                out[str(row["id"])] = (int(row["errors"]), int(row["ref_tokens"]))
+                counts = (int(row["errors"]), int(row["ref_tokens"]))
+            out[str(row["id"])] = (counts, (_text(row.get("reference")),
+                                            _text(row.get("hypothesis"))))
         except (KeyError, TypeError, ValueError) as exc:
             raise ThresholdsError(f"{path}:{number}: bad baseline line ({exc})") from exc
     return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"hypothesis/reference must be text, not {type(value).__name__}")
 
 
 def paired_verdict(baseline: PerSample, candidate: PerSample, metric: str, pair_id: str, *,

@@ -25,6 +25,7 @@ from audiogate.errors import AudiogateError, DatasetMissing
 from audiogate.gate.paired import (
     PerSample,
     baseline_ids,
+    baseline_texts,
     interval,
     paired_verdict,
     per_sample,
@@ -46,6 +47,7 @@ from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
+from audiogate.results.diff_text import worst_regressed
 from audiogate.results.pair_result import PairResult
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
@@ -145,6 +147,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "audiogate-session")
 
 
+def _given(config: pytest.Config, name: str) -> Path | None:
+    """A path option as given, relative to where pytest was started (None if not given)."""
+    value = config.getoption(name)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+
+
 def _path_option(config: pytest.Config, name: str, default: Path) -> Path:
     value = config.getoption(name)
     path = Path(value).expanduser() if value else default
@@ -157,10 +168,11 @@ class AudiogateSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         root = Path(config.rootpath)
-        extra_models = config.getoption("models_file")
-        extra_datasets = config.getoption("datasets_file")
-        self.models = registry.models(Path(extra_models) if extra_models else None)
-        self.datasets = registry.datasets(Path(extra_datasets) if extra_datasets else None)
+        try:
+            self.models = registry.models(_given(config, "models_file"))
+            self.datasets = registry.datasets(_given(config, "datasets_file"))
+        except AudiogateError as exc:
+            raise pytest.UsageError(str(exc)) from exc
         extra_protocols = config.getoption("protocols_file")
         try:
             self.protocols = registry.protocols(Path(extra_protocols) if extra_protocols
@@ -179,6 +191,11 @@ class AudiogateSession:
         data_default = root / ini_root if ini_root and not os.environ.get(DATA_ROOT_ENV) \
             else default_data_root()
         self.data_root = _path_option(config, "data_root", data_default)
+        self.data_root_source = (
+            "--data-root" if config.getoption("data_root") else
+            f"${DATA_ROOT_ENV}" if os.environ.get(DATA_ROOT_ENV, "").strip() else
+            "the audiogate_data_root ini value" if ini_root else
+            f"the default, as neither --data-root nor ${DATA_ROOT_ENV} is set")
         self.thresholds_path = _path_option(config, "thresholds", root / "thresholds.yaml")
         self.report_dir = _path_option(config, "report_dir", root / "reports")
         self.store_path = _path_option(config, "store", root / ".audiogate" / "store.sqlite")
@@ -330,6 +347,27 @@ class AudiogateSession:
                     print(prefix + line, file=sys.__stderr__, flush=True)
         return write
 
+    def _selected_everything(self) -> bool:
+        """Whether an unused threshold entry means something: the run selected every pair
+        of its models (no -k, -m or node ids), or -v asked for the whole picture."""
+        option = self.config.option
+        if self.config.get_verbosity() > 0:
+            return True
+        narrowed = bool(getattr(option, "keyword", "")) or bool(getattr(option, "markexpr", ""))
+        return not narrowed and not any("::" in str(a) for a in self.config.args)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        """A task with no selected pair has nothing to test: drop it quietly instead of
+        pytest's "got empty parameter set" skip."""
+        empty = [item for item in items if any(
+            str(mark.kwargs.get("reason", "")).startswith("got empty parameter set")
+            for mark in item.iter_markers("skip")) and "pair" in getattr(item, "fixturenames", ())]
+        if empty:
+            items[:] = [item for item in items if item not in empty]
+            config.hook.pytest_deselected(items=empty)
+
     # -- collecting results (controller or serial) ---------------------------------------
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -421,7 +459,8 @@ class AudiogateSession:
         records = read_samples(samples_path(self.report_dir, result.model, result.dataset))
         write_baseline(self.thresholds_path.parent / relative,
                        per_sample(records, result.metric), result.metric,
-                       excluded=[r.id for r in records if r.excluded])
+                       excluded=[r.id for r in records if r.excluded],
+                       texts=baseline_texts(records, result.metric))
         return relative.as_posix()
 
     @pytest.hookimpl
@@ -468,7 +507,7 @@ class AudiogateSession:
             for text in self.refusals:
                 tr.write_line(f"  loosened: {text}", red=True)
         unused = [e for e in self.thresholds.unused(self.ran_pairs) if e.model in self.model_names]
-        if unused:
+        if unused and self._selected_everything():
             tr.write_line(f"{len(unused)} threshold entr(y/ies) for the selected model(s) "
                           "not used by any test this run:")
             for e in unused:
@@ -483,7 +522,7 @@ class AudiogateSession:
 def _short(report: pytest.TestReport) -> str:
     text = str(report.longrepr) if report.longrepr else "failed"
     lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "failed"
+    return lines[-1][:2000] if lines else "failed"
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
@@ -535,14 +574,18 @@ class Pair:
         """Load the data, run the shared engine (or reuse stored outputs), score."""
         s = self.session
         must_run = (self.gated and not s.no_gate) or s.config.getoption("require_gate")
+        missing: DatasetMissing | None = None
         try:
             samples, notes = load_dataset_with_notes(self.dataset, s.data_root)
-        except DatasetMissing as exc:
+        except DatasetMissing as exc:  # decided below, outside the handler: one message
+            missing = exc
+        if missing is not None:
+            where = f" [data root from {s.data_root_source}]"
             if not must_run:
                 _mark(self.node, "skipped")
-                pytest.skip(f"{self.id} (not gated): {exc}")
+                pytest.skip(f"{self.id} (not gated): {missing}{where}")
             if not (s.config.getoption("download") and self.dataset.fetch):
-                self._fail(f"{self.id} is gated but its data is missing: {exc}")
+                self._fail(f"{self.id} is gated but its data is missing: {missing}{where}")
             samples, notes = self._download()
         try:
             engine = s.engine_for(self.model)
@@ -640,11 +683,17 @@ class Gate:
             shown = "; ".join(f"{i}: {e}" for i, e in result.error_samples[:5])
             more = len(result.error_samples) - 5
             reason += f" — errored samples: {shown}" + (f" (+{more} more)" if more > 0 else "")
+        baseline = s.thresholds_path.parent / entry.baseline if entry and entry.baseline else None
+        if status == "fail" and baseline is not None:
+            reason += worst_regressed(baseline, samples_path(s.report_dir, result.model,
+                                                             result.dataset),
+                                      result.metric, result.language, result.groups,
+                                      protocol=result.score.protocol)
         threshold = None
         if entry is not None:
             threshold = f"{'max' if entry.lower_is_better else 'min'} {entry.limit:.2f}"
         row = Row(result, status, reason, threshold, entry.value if entry else None,
-                  entry.limit if entry else None)
+                  entry.limit if entry else None, str(baseline) if baseline else None)
         self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
         _mark(self.node, status)
         if status in {"fail", "error"}:

@@ -39,6 +39,8 @@ class DatasetSpec:
     fetch: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     protocol: str = DEFAULT_PROTOCOL  # the scoring protocol that gates it
+    # Sample meta keys the report breaks the score down by (speaker, chapter, talk...).
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class ModelSpec:
 
 
 _DATASET_KEYS = {"task", "language", "loader", "path", "metric", "expected_samples",
-                 "abnormal_limit", "fetch", "protocol"}
+                 "abnormal_limit", "fetch", "protocol", "groups"}
 _PROFILE_KEYS = {"normalizer", "tokenizer", "alignment", "empty_reference", "drop_references",
                  "drop_check", "multilingual_compound_pairs", "abnormal_filter", "round", "rtfx"}
 
@@ -113,12 +115,17 @@ def _dataset(name: str, raw: Any, origin: str) -> DatasetSpec:
     if raw["metric"] not in METRICS:
         raise RegistryError(f"{origin}: dataset {name!r}: unknown metric {raw['metric']!r}")
     options = {k: v for k, v in raw.items() if k not in _DATASET_KEYS}
+    groups = raw.get("groups", [])
+    if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
+        raise RegistryError(f"{origin}: dataset {name!r}: groups must be a list of sample meta "
+                            f"keys (e.g. [speaker, chapter]), not {groups!r}")
     return DatasetSpec(
         name=name, task=raw["task"], language=raw["language"], loader=raw["loader"],
         path=str(raw["path"]), metric=raw["metric"],
         expected_samples=raw.get("expected_samples"),
         abnormal_limit=raw.get("abnormal_limit"), fetch=raw.get("fetch"), options=options,
         protocol=str(raw.get("protocol", DEFAULT_PROTOCOL)),
+        groups=tuple(groups),
     )
 
 
@@ -184,6 +191,8 @@ def registered(filename: str, parse: Parse[Entry], extra: Path | None) -> dict[s
     or override (the same for datasets, models and prompts)."""
     found: dict[str, Entry] = dict(_builtin(filename, parse))
     if extra is not None:
+        if not extra.is_file():
+            raise RegistryError(f"{extra}: no such registry file (given for {filename})")
         raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra))
         found.update({n: parse(n, r, str(extra)) for n, r in raw.items()})
     return found

