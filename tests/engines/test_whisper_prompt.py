@@ -3,6 +3,7 @@ fixes the served prompt does nothing unless asked (it loads in every vLLM proces
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Any
@@ -39,6 +40,8 @@ def test_the_plugin_is_registered_and_inert_without_its_variable() -> None:
     code = ("import sys; from audiogate.engines.vllm_whisper_en_prompt import register; "
             "register(); print('vllm' in sys.modules)")
     env = {"PATH": str(__import__("pathlib").Path(sys.executable).parent)}
+    if "PYTHONPATH" in os.environ:  # a worktree's sources on a shared venv
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=True).stdout
     assert out.strip() == "False"  # returned before touching vLLM
