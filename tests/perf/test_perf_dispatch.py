@@ -16,7 +16,8 @@ from tests.engines.test_replicas import Served
 from tests.throughput import clips, measure, requests_for, table
 
 MODEL = "whisper-tiny.en-served"
-SWEEP = 20  # requests per setting: a serial server runs them one by one at any setting
+SWEEP = 8  # requests per setting: a serial server runs them one by one at any setting
+REPLICAS = 24  # requests for the one-vs-two replicas comparison
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +29,10 @@ def servers() -> list[Served]:
 
 
 def test_one_vs_two_replicas(servers: list[Served], shared_data: Path) -> None:
-    requests = requests_for(clips(shared_data, ("test-other",)), 42)
+    requests = requests_for(clips(shared_data, ("test-other",)), REPLICAS)
     one = measure(model(MODEL), (servers[0].url,), requests, "auto")
     two = measure(model(MODEL), tuple(s.url for s in servers), requests, "auto")
-    print(f"\nreplicas of audiogate serve (whisper-tiny.en), 42 test-other clips: one "
+    print(f"\nreplicas of audiogate serve (whisper-tiny.en), {REPLICAS} test-other clips: one "
           f"{one.per_second:.2f} req/s ({one.seconds:.1f} s), two {two.per_second:.2f} "
           f"req/s ({two.seconds:.1f} s): x{two.per_second / one.per_second:.2f}; "
           f"shares {[r['sent'] for r in two.dispatch['replicas']]}")
