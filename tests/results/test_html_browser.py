@@ -11,6 +11,7 @@ the README's docs/report.png).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -138,14 +139,45 @@ def _rows(section: Any) -> list[Any]:
     return section.find_elements("css selector", "table.utts-table tbody tr.utt")
 
 
-def _wait_count(browser: Any, section: Any, expected: int | None = None) -> int:
+def _wait(browser: Any, condition: Any) -> Any:
+    """Wait for a condition of the live page: a re-render replaces rows, so a row found
+    before it is stale, and the check is simply made again on the new ones."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    shown = section.find_element("css selector", ".controls .shown")
+    return WebDriverWait(browser, 10, ignored_exceptions=[StaleElementReferenceException]
+                         ).until(condition)
+
+
+def _ids(browser: Any, section: Any) -> list[str]:
+    ids: list[str] = _wait(browser, lambda _: (
+        [r.get_attribute("data-id") for r in _rows(section)],))[0]
+    return ids
+
+
+def _wait_ids(browser: Any, section: Any, expected: list[str]) -> list[str]:
+    """The ids shown once they equal ``expected`` (or, after 10 s, whatever is shown)."""
+    from selenium.common.exceptions import TimeoutException
+
+    with contextlib.suppress(TimeoutException):
+        _wait(browser, lambda _: [r.get_attribute("data-id") for r in _rows(section)]
+              == expected)
+    return _ids(browser, section)
+
+
+def _wait_count(browser: Any, section: Any, expected: int | None = None,
+                typed: str | None = None) -> int:
+    """The list's count, once it is ``expected`` and (when given) counts the whole of
+    ``typed``: the filter is debounced, so a prefix of the typed text can match the
+    expected count for a moment before the last keystroke's update lands."""
+    def shown() -> Any:
+        return section.find_element("css selector", ".controls .shown")
+
     if expected is not None:
-        WebDriverWait(browser, 10).until(
-            lambda _: shown.get_attribute("data-count") == str(expected))
-    return int(shown.get_attribute("data-count"))
+        want = None if typed is None else typed.strip().lower()
+        _wait(browser, lambda _: shown().get_attribute("data-count") == str(expected)
+              and (want is None or shown().get_attribute("data-filter") == want))
+    return int(_wait(browser, lambda _: shown().get_attribute("data-count")))
 
 
 def test_failing_pair_is_shown_as_failed(browser: Any, real_run: RealRun) -> None:
@@ -202,24 +234,24 @@ def test_filter_narrows_the_list_and_columns_sort(browser: Any, real_run: RealRu
                     (u.hypothesis or ""))
     assert 0 < len(having) < len(cand)
     box.send_keys(word)
-    _wait_count(browser, section, len(having))
-    assert sorted(r.get_attribute("data-id") for r in _rows(section)) == having
+    _wait_count(browser, section, len(having), typed=word)
+    assert sorted(_ids(browser, section)) == having
     box.clear()
     some = sorted(cand)[2]
     box.send_keys(some)
-    _wait_count(browser, section, 1)
-    assert [r.get_attribute("data-id") for r in _rows(section)] == [some]
+    _wait_count(browser, section, 1, typed=some)
+    assert _ids(browser, section) == [some]
     box.clear()
     box.send_keys("zzz-no-such-utterance")
-    _wait_count(browser, section, 0)
+    _wait_count(browser, section, 0, typed="zzz-no-such-utterance")
     assert "no utterance matches" in section.find_element("css selector", ".shown").text
     box.clear()
     box.send_keys(" ")  # clear() fires no input event: an edit does
-    _wait_count(browser, section, len(cand))
+    _wait_count(browser, section, len(cand), typed=" ")
     section.find_element("css selector", 'th[data-key="id"]').click()
-    assert [r.get_attribute("data-id") for r in _rows(section)] == sorted(cand)
+    assert _wait_ids(browser, section, sorted(cand)) == sorted(cand)
     section.find_element("css selector", 'th[data-key="id"]').click()
-    assert [r.get_attribute("data-id") for r in _rows(section)] == sorted(cand, reverse=True)
+    assert _wait_ids(browser, section, sorted(cand, reverse=True)) == sorted(cand, reverse=True)
 
 
 def test_page_loads_nothing_from_a_network(browser: Any, real_run: RealRun) -> None:
@@ -265,6 +297,6 @@ def test_a_test_other_sized_pair_renders_one_page_and_filters(
     assert "showing 51–100 of 2939" in section.find_element("css selector", ".shown").text
     target = records[1234].id
     section.find_element("css selector", "input.filter").send_keys(target)
-    _wait_count(browser, section, 1)
-    assert [r.get_attribute("data-id") for r in _rows(section)] == [target]
+    _wait_count(browser, section, 1, typed=target)
+    assert _ids(browser, section) == [target]
     print(f"\n2,939-utterance page: open + filter {time.perf_counter() - started:.2f} s")

@@ -209,6 +209,7 @@
         " (page " + (this.page + 1) + " of " + pages + ")"
       : "no utterance matches";
     this.shown.setAttribute("data-count", String(rows.length));
+    this.shown.setAttribute("data-filter", f);  // what the count is of (typing is debounced)
     this.prev.disabled = this.page === 0;
     this.next.disabled = this.page >= pages - 1;
     Object.keys(this.heads).forEach(function (k) {
