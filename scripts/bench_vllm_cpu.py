@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -26,11 +27,11 @@ from audiogate.registry.load import model
 SLICES = "librispeech or aishell or fleurs"
 
 
-def run(out: Path, name: str, data_root: Path, *extra: str) -> dict[str, Any]:
+def run(out: Path, name: str, data_root: Path, slices: str, *extra: str) -> dict[str, Any]:
     """One `pytest benchmarks` run; its report's rows by dataset, and its wall time."""
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks", "-k", SLICES, "--data-root",
+        [sys.executable, "-m", "pytest", "benchmarks", "-k", slices, "--data-root",
          str(data_root), "--no-gate", "--no-store", "-p", "no:xdist", "-p", "no:randomly",
          "-q", "--report-dir", str(out / name), *extra], capture_output=True, text=True,
         check=False)
@@ -66,13 +67,16 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("reports/bench-vllm-cpu"))
+    parser.add_argument("--slices", default=SLICES,
+                        help=f"pytest -k expression of the slices (default {SLICES!r})")
     args = parser.parse_args()
     out = args.out.resolve()
+    load_before = os.getloadavg()
     runs: dict[str, dict[str, Any]] = {}
     runs["faster-whisper int8 (whisper-base)"] = run(out, "faster-whisper", args.data_root,
-                                                     "--model", "whisper-base")
+                                                     args.slices, "--model", "whisper-base")
     runs["vLLM in-process fp32 (whisper-base-vllm)"] = run(
-        out, "vllm-inproc", args.data_root, "--model", "whisper-base-vllm")
+        out, "vllm-inproc", args.data_root, args.slices, "--model", "whisper-base-vllm")
     spec = model("whisper-base-vllm-served")
     server = launched_server(spec, out / "server.log", cache_home())
     started = time.monotonic()
@@ -81,11 +85,14 @@ def main() -> None:
     try:
         for concurrency in (1, 8):
             runs[f"vLLM served fp32, {concurrency} in flight"] = run(
-                out, f"vllm-served-c{concurrency}", args.data_root, "--model", spec.name,
+                out, f"vllm-served-c{concurrency}", args.data_root, args.slices,
+                "--model", spec.name,
                 "--engine-url", url, "--engine-concurrency", str(concurrency))
     finally:
         server.stop()
-    text = table(runs)
+    # The machine's load says how far these seconds are from an idle machine's.
+    text = (table(runs) + f"\n\nslices: {args.slices}; load average before "
+            f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
     (out / "bench.md").write_text(text + "\n")
     print(text)
 
