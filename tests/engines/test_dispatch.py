@@ -182,11 +182,11 @@ def test_auto_fills_a_batching_server_and_keeps_its_queue_small(
     assert all(o.error is None for o in outputs) and len(outputs) == 400
     assert stats["concurrency"] == "auto" and stats["limit_min"] == DEFAULT_START
     assert stats["limit_max"] >= CAPACITY  # it found the server's capacity ...
-    # ... overshooting it at most once (the limit doubles until a queue is first seen)
-    assert stats["limit_max"] <= 2 * CAPACITY
+    # ... and stopped there: the limit doubles each second until a queue is first seen,
+    # so without one it would have reached the ceiling within the run
+    assert stats["limit_max"] < CEILING
     assert batching.in_flight_max >= CAPACITY
-    assert batching.waiting_max <= CAPACITY
-    assert stats["server_waiting_max"] is not None
+    assert stats["server_waiting_max"] is not None and stats["server_waiting_max"] >= 1
     assert stats["server_waiting_max"] <= batching.waiting_max
     # 400 requests of 0.25 s at <= 20 at once: >= 5 s; at most one metrics read a second
     wall = 400 * STEP_SECONDS / CAPACITY
