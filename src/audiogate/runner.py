@@ -159,7 +159,7 @@ class PairRun:
             wall_seconds=wall, inferred=inferred,
             reused=sum(o.reused for o in ordered), engine=self.identity,
             reused_from=self._reused_from(),
-            error_samples=[(r.id, _naming_file(r)) for r in records if r.error is not None],
+            error_samples=[(r.id, error_line(r)) for r in records if r.error is not None],
             notes=notes, groups=list(self.dataset.groups),
             protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
             dispatch=dispatch,
@@ -275,7 +275,7 @@ def empty_outputs_note(records: list[SampleRecord], identity: dict[str, Any],
     return note
 
 
-def _naming_file(record: SampleRecord) -> str:
+def error_line(record: SampleRecord) -> str:
     """The sample's error, with its audio file named when the message does not say it."""
     error = str(record.error)
     if record.audio_path and record.audio_path not in error:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from audiogate.errors import AudiogateError
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,35 @@ class Output:
     # The engine could not try this sample (its server is down): an error of the run, not
     # of the sample, so it is never stored and a rerun sends exactly these samples.
     not_attempted: bool = False
+
+def shard_of(sample_id: str, count: int) -> int:
+    """The shard (1..count) a sample belongs to: from a hash of its id alone, so the split
+    does not depend on file order, machine or worker count."""
+    digest = hashlib.sha256(sample_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % count + 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` as (K, N) with 1 <= K <= N."""
+    k, sep, n = text.partition("/")
+    if not sep or not k.strip().isdigit() or not n.strip().isdigit() \
+            or not 1 <= int(k) <= int(n):
+        raise AudiogateError("expected K/N with 1 <= K <= N (e.g. 2/4)")
+    return int(k), int(n)
+
+
+def take_shard(samples: Sequence[Sample], index: int, count: int) -> list[Sample]:
+    """The samples of shard ``index`` of ``count``, in their dataset order."""
+    return [s for s in samples if shard_of(s.id, count) == index]
+
+
+def shard_info(samples: Sequence[Sample], index: int, count: int) -> dict[str, Any]:
+    """What a merge needs to check that the shards add up to the pair: which shard this is,
+    and the full sample set (its ids in dataset order, its fingerprint)."""
+    ids = [s.id for s in samples]
+    return {"index": index, "count": count, "sample_set": sample_set_fingerprint(ids),
+            "total": len(ids), "ids": ids}
+
 
 def sample_set_fingerprint(ids: Iterable[str]) -> str:
     """16 hex chars of sha256 over the sorted sample ids: same ids ⇔ same fingerprint."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 
 class WhisperCpuEngine:
-    """faster-whisper on CPU. Loads the model once; transcribes requests one by one."""
+    """faster-whisper on CPU. Loads the model once; transcribes ``workers`` requests at a
+    time (CTranslate2 workers sharing the one model, the cores split among them)."""
 
     needs_audio = True
 
     def __init__(self, name: str, model_dir: Path, settings: dict[str, Any],
-                 cache_dir: Path) -> None:
+                 cache_dir: Path, *, workers: int | None = None) -> None:
         self.kernels = cpu_kernels.pin()  # before ctranslate2 loads: it reads them once
         try:
             from faster_whisper import WhisperModel
@@ -41,9 +43,10 @@ class WhisperCpuEngine:
         self.name = name
         self.model_dir = model_dir
         self.settings = {**DEFAULT_SETTINGS, **settings}
+        self.workers = workers or cpu_workers()
         self._model = WhisperModel(
-            str(model_dir), device="cpu",
-            compute_type=self.settings["compute_type"], cpu_threads=cpu_threads(),
+            str(model_dir), device="cpu", compute_type=self.settings["compute_type"],
+            cpu_threads=max(1, cpu_threads() // self.workers), num_workers=self.workers,
         )
         # Features in blocks: a one-hour clip peaks at ~3 GB otherwise (see features.py).
         self._model.feature_extractor = BlockedFeatures(self._model.feature_extractor)
@@ -68,16 +71,31 @@ class WhisperCpuEngine:
         segments, _ = self._model.transcribe(audio, language=language, vad_filter=False, **options)
         return "".join(segment.text for segment in segments).strip()
 
+    def _one(self, request: Request) -> Output:
+        started = time.perf_counter()
+        try:
+            text = self.transcribe(request.audio, request.language)
+        except Exception as exc:  # a failed clip is one errored sample, not a crashed run
+            return Output(request.sample.id, None, time.perf_counter() - started,
+                          error=f"whisper-cpu failed: {exc}")
+        return Output(request.sample.id, text, time.perf_counter() - started)
+
     def run(self, requests: Iterable[Request]) -> Iterator[Output]:
-        for request in requests:
-            started = time.perf_counter()
-            try:
-                text = self.transcribe(request.audio, request.language)
-            except Exception as exc:  # a failed clip is one errored sample, not a crashed run
-                yield Output(request.sample.id, None, time.perf_counter() - started,
-                             error=f"whisper-cpu failed: {exc}")
-                continue
-            yield Output(request.sample.id, text, time.perf_counter() - started)
+        if self.workers == 1:
+            for request in requests:
+                yield self._one(request)
+            return
+        # At most `workers` clips in flight: the next one's audio is read while they decode.
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="whisper-cpu") as pool:
+            running: set[Future[Output]] = set()
+            for request in requests:
+                running.add(pool.submit(self._one, request))
+                if len(running) >= self.workers:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    yield from (f.result() for f in done)
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
 
     def close(self) -> None:
         self._model = None
@@ -90,6 +108,20 @@ def cpu_threads() -> int:
         return int(os.environ["AUDIOGATE_CPU_THREADS"])
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
     return max(1, (os.cpu_count() or 1) // workers)
+
+
+def cpu_workers() -> int:
+    """AUDIOGATE_CPU_WORKERS: utterances decoded at once by one model (default 1)."""
+    value = os.environ.get("AUDIOGATE_CPU_WORKERS", "").strip()
+    if not value:
+        return 1
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise RegistryError(f"AUDIOGATE_CPU_WORKERS={value!r}: expected a whole number >= 1")
+    return workers
 
 
 def _version(dist: str) -> str:

@@ -22,32 +22,21 @@ from audiogate.datasets import load_dataset_with_notes
 from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, DatasetMissing
+from audiogate.gate.decide import GateRules, RecordedIds, decide
+from audiogate.gate.decide import row as decision_row
 from audiogate.gate.paired import (
     PerSample,
-    baseline_ids,
     baseline_texts,
     interval,
-    paired_verdict,
     per_sample,
-    read_baseline,
     write_baseline,
 )
-from audiogate.gate.thresholds import (
-    Change,
-    Entry,
-    Measured,
-    RunFacts,
-    Thresholds,
-    judge,
-    plan_change,
-    recorded_of,
-)
+from audiogate.gate.thresholds import Change, Measured, Thresholds
 from audiogate.gate.thresholds import load as load_thresholds
 from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
-from audiogate.results.diff_text import worst_regressed
 from audiogate.results.pair_result import PairResult
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
@@ -62,6 +51,7 @@ from audiogate.results.report import (
     write_samples,
 )
 from audiogate.runner import PairRun, RunOptions
+from audiogate.samples import parse_shard, shard_info, take_shard
 from audiogate.scoring.pair import SampleRecord
 
 # The serving options (--engine-url, ...) and the one-server-per-run hooks.
@@ -133,6 +123,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="extra scoring protocol registry YAML (profiles per metric)")
     group.addoption("--bootstrap-resamples", type=int, default=10_000,
                     help="resamples for the 95 %% bootstrap intervals and the paired gate")
+    group.addoption("--shard", default=None, metavar="K/N",
+                    help="run the K-th of N disjoint parts of every selected pair's samples "
+                         "(split by a hash of the sample id); gates nothing: merge all N "
+                         "with `audiogate report merge`")
     group.addoption("--progress-interval", type=float, default=10.0,
                     help="seconds between progress lines of a running pair")
     parser.addini("audiogate_data_root", "default data root for this project", default="")
@@ -154,6 +148,17 @@ def _given(config: pytest.Config, name: str) -> Path | None:
         return None
     path = Path(value).expanduser()
     return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+
+
+def _shard_option(config: pytest.Config) -> tuple[int, int] | None:
+    """--shard K/N as (K, N), 1 <= K <= N; a malformed value is a usage error."""
+    value = config.getoption("shard")
+    if value is None:
+        return None
+    try:
+        return parse_shard(str(value))
+    except AudiogateError as exc:
+        raise pytest.UsageError(f"--shard {value}: {exc}") from exc
 
 
 def _path_option(config: pytest.Config, name: str, default: Path) -> Path:
@@ -204,7 +209,17 @@ class AudiogateSession:
         if self.no_gate and self.updating:
             raise pytest.UsageError("--no-gate measures without gating; it cannot be combined "
                                     "with --update-thresholds")
+        self.shard = _shard_option(config)
+        if self.shard is not None and self.updating:
+            raise pytest.UsageError("--shard runs a part of each pair, which is never recorded: "
+                                    "record thresholds from a merged or a full run")
         self.thresholds = self._load_thresholds(config)
+        self.gate_rules = GateRules(
+            no_gate=self.no_gate, require_gate=bool(config.getoption("require_gate")),
+            updating=self.updating,
+            accept_regression=bool(config.getoption("accept_regression")),
+            n_resamples=int(config.getoption("bootstrap_resamples")),
+            shard=None if self.shard is None else f"{self.shard[0]}/{self.shard[1]}")
         self.predictions_from: ModelSpec | None = None
         if config.getoption("predictions_from"):
             name = config.getoption("predictions_from")
@@ -222,7 +237,7 @@ class AudiogateSession:
         self.ran_pairs: set[tuple[str, str]] = set()
         self.per_sample: dict[str, PerSample] = {}  # pair id -> scored samples (this process)
         self.records: dict[str, list[SampleRecord]] = {}  # pair id -> every sample's record
-        self._baseline_ids: dict[str, frozenset[str] | None] = {}
+        self.recorded_ids = RecordedIds(self.thresholds_path.parent)
         self.is_worker = hasattr(config, "workerinput")
 
     def _load_thresholds(self, config: pytest.Config) -> Thresholds:
@@ -236,7 +251,8 @@ class AudiogateSession:
             loaded = load_thresholds(path, self.models, self.datasets, self.protocols)
         except AudiogateError as exc:
             raise pytest.UsageError(str(exc)) from exc
-        if path.exists() and not loaded.entries and not (self.updating or self.no_gate):
+        if path.exists() and not loaded.entries and not (self.updating or self.no_gate
+                                                         or self.shard is not None):
             raise pytest.UsageError(
                 f"{path}: the thresholds file has no entries, so nothing would be gated; "
                 "record some with --update-thresholds, or measure without gating with "
@@ -255,19 +271,6 @@ class AudiogateSession:
                     Path(self.config.invocation_params.dir) / given
                 parts += [flag, str(absolute) if is_path else str(one)]
         return "`" + shlex.join([*parts, "--update-thresholds"]) + "`"
-
-    def recorded_ids(self, entry: Entry) -> frozenset[str] | None:
-        """The ids an entry was recorded on (from its baseline file), cached; None if unknown."""
-        if entry.baseline is None:
-            return None
-        if entry.baseline not in self._baseline_ids:
-            try:
-                ids: frozenset[str] | None = baseline_ids(
-                    self.thresholds_path.parent / entry.baseline)
-            except AudiogateError:
-                ids = None
-            self._baseline_ids[entry.baseline] = ids
-        return self._baseline_ids[entry.baseline]
 
     # -- parametrization ------------------------------------------------------------------
     def pairs_for(self, task: str) -> list[tuple[ModelSpec, DatasetSpec]]:
@@ -399,6 +402,8 @@ class AudiogateSession:
                 result = PairResult.unscored(
                     model, dataset, spec.task if spec else "?", spec.language if spec else "?",
                     spec.metric if spec else "?")
+                if self.shard is not None:  # so the merge knows it is one shard's row
+                    result.shard = {"index": self.shard[0], "count": self.shard[1]}
                 rows.append(Row(result, status, reason))
         return rows
 
@@ -428,8 +433,10 @@ class AudiogateSession:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and didn't
         self.replay_problems = self._replay_problems()
         meta = run_metadata()
-        if self.no_gate:
+        if self.no_gate or self.shard is not None:
             meta["gated"] = False
+        if self.shard is not None:
+            meta["shard"] = self.gate_rules.shard
         if self.replay_problems:
             meta["replay_problems"] = self.replay_problems
         rows = self.rows + self._unscored_rows()
@@ -488,7 +495,11 @@ class AudiogateSession:
                     tr.write_line(f"    (+{more} more errored samples in the report)", **colour)
         for pair_id, message in sorted(self.failures.items()):
             tr.write_line(f"{pair_id}: FAILED before scoring — {message}", red=True)
-        if self.no_gate:
+        if self.shard is not None:
+            tr.write_sep("!", f"--shard {self.gate_rules.shard}: a part of each pair's samples, "
+                              "nothing gated; `audiogate report merge` of all the shards "
+                              "gives the verdict", yellow=True)
+        elif self.no_gate:
             tr.write_sep("!", f"--no-gate: nothing was gated this run ({len(rows)} pair(s) "
                               "measured only)", yellow=True)
         ungated = [r for r in rows if r.status == "ungated"]
@@ -587,6 +598,10 @@ class Pair:
             if not (s.config.getoption("download") and self.dataset.fetch):
                 self._fail(f"{self.id} is gated but its data is missing: {missing}{where}")
             samples, notes = self._download()
+        shard = None
+        if s.shard is not None:
+            shard = shard_info(samples, *s.shard)
+            samples = take_shard(samples, *s.shard)
         try:
             engine = s.engine_for(self.model)
         except AudiogateError as exc:
@@ -610,6 +625,7 @@ class Pair:
             self._fail(f"{self.id}: {exc}")
         if progress is not None:
             progress.finish()
+        result.shard = shard
         write_samples(records, samples_path(s.report_dir, self.model.name, self.dataset.name))
         data = per_sample(records, result.metric)
         s.per_sample[self.id] = data
@@ -633,101 +649,18 @@ class Gate:
     def __init__(self, session: AudiogateSession, node: pytest.Item) -> None:
         self.session, self.node = session, node
 
-    def _paired(self, result: PairResult, entry: Entry, status: str, reason: str
-                ) -> tuple[str, str]:
-        """The paired bootstrap against the entry's baseline (same ids only)."""
-        s = self.session
-        assert entry.baseline is not None
-        try:
-            baseline = read_baseline(s.thresholds_path.parent / entry.baseline)
-        except AudiogateError as exc:
-            return "fail", str(exc)
-        worse, line = paired_verdict(
-            baseline, s.per_sample.get(result.pair_id, {}), result.metric, result.pair_id,
-            margin=entry.margin, confidence=entry.confidence,
-            n_resamples=s.config.getoption("bootstrap_resamples"))
-        if "limit" not in entry.gates:
-            return ("fail" if worse else "pass"), line
-        if worse:
-            return "fail", f"{line}; limit gate: {reason}"
-        return status, f"{reason}; paired: {line}"
-
     def check(self, result: PairResult) -> None:
         s = self.session
         records = s.records.get(result.pair_id, [])
-        score = result.score
-        facts = RunFacts(score.metric, score.value, score.total, score.errors, score.excluded,
-                         result.sample_set, frozenset(r.id for r in records),
-                         excluded_detail(records), score.protocol)
-        entry: Entry | None = None
-        if s.no_gate:
-            status = "error" if score.errors else "measured"
-            reason = (f"{score.errors} of {score.total} sample(s) errored; " if score.errors
-                      else "") + "--no-gate: measured, not gated"
-        else:
-            verdict = judge(s.thresholds.for_pair(result.model, result.dataset), facts,
-                            record_hint=s.record_hint(result.model, result.dataset),
-                            recorded_ids=s.recorded_ids)
-            status, reason, entry = verdict.status, verdict.reason, verdict.entry
-            judged_by_value = entry is not None and score.value is not None and \
-                score.errors <= entry.max_errors and score.excluded <= entry.max_excluded
-            if entry is not None and judged_by_value and "paired" in entry.gates:
-                status, reason = self._paired(result, entry, status, reason)
-            if s.updating:
-                status, reason = self._update(result, entry, status, reason)
-            if status == "ungated" and s.config.getoption("require_gate"):
-                status, reason = "fail", f"--require-gate: {reason}"
-        if status in {"fail", "error"} and result.notes:
-            reason += " — " + "; ".join(result.notes)
-        if status in {"fail", "error"} and result.error_samples:
-            shown = "; ".join(f"{i}: {e}" for i, e in result.error_samples[:5])
-            more = len(result.error_samples) - 5
-            reason += f" — errored samples: {shown}" + (f" (+{more} more)" if more > 0 else "")
-        baseline = s.thresholds_path.parent / entry.baseline if entry and entry.baseline else None
-        if status == "fail" and baseline is not None:
-            reason += worst_regressed(baseline, samples_path(s.report_dir, result.model,
-                                                             result.dataset),
-                                      result.metric, result.language, result.groups,
-                                      protocol=result.score.protocol)
-        threshold = None
-        if entry is not None:
-            threshold = f"{'max' if entry.lower_is_better else 'min'} {entry.limit:.2f}"
-        row = Row(result, status, reason, threshold, entry.value if entry else None,
-                  entry.limit if entry else None, str(baseline) if baseline else None)
+        decision = decide(result, records, s.thresholds, s.gate_rules,
+                          record_hint=s.record_hint(result.model, result.dataset),
+                          recorded_ids=s.recorded_ids)
+        if decision.refused:
+            self.node.user_properties.append((REFUSED_PROPERTY, decision.refused))
+        row = decision_row(result, decision, s.thresholds,
+                           samples_path(s.report_dir, result.model, result.dataset))
         self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
-        _mark(self.node, status)
-        if status in {"fail", "error"}:
-            word = "ERROR — " if status == "error" else ""
-            pytest.fail(f"{result.pair_id}: {word}{reason}", pytrace=False)
-
-    def _update(self, result: PairResult, entry: Entry | None, status: str, reason: str
-                ) -> tuple[str, str]:
-        """--update-thresholds: record this run unless that would loosen the gate unasked."""
-        score = result.score
-        if score.errors or score.value is None or status == "error":
-            return status, reason  # never recorded: a run with errors is not a measurement
-        measured = Measured(result.model, result.dataset, result.metric, score.value,
-                            score.total, result.sample_set, excluded=score.excluded,
-                            protocol=score.protocol)
-        change, _ = plan_change(measured, recorded_of(entry) if entry is not None else None,
-                                accept_regression=bool(
-                                    self.session.config.getoption("accept_regression")))
-        if change.refused:
-            self.node.user_properties.append((REFUSED_PROPERTY, change.text))
-            return status, f"{reason}; --update-thresholds: {change.text}"
-        if status == "pass" and change.kind == "unchanged":
-            return status, reason
-        return "updated", f"recorded by --update-thresholds ({change.kind}): {change.text}; " \
-                          f"the gate said: {reason}"
-
-
-def excluded_detail(records: list[SampleRecord], show: int = 5) -> str:
-    """The excluded samples, for a failure message: id, per-sample score, hypothesis start."""
-    excluded = [r for r in records if r.excluded]
-    parts = []
-    for r in excluded[:show]:
-        hypothesis = (r.answer or "").replace("\n", " ")
-        start = hypothesis[:60] + ("…" if len(hypothesis) > 60 else "")
-        parts.append(f"{r.id} ({r.score or 0:.0f} %: {start!r})")
-    more = f" (+{len(excluded) - show} more)" if len(excluded) > show else ""
-    return "; ".join(parts) + more
+        _mark(self.node, row.status)
+        if row.status in {"fail", "error"}:
+            word = "ERROR — " if row.status == "error" else ""
+            pytest.fail(f"{result.pair_id}: {word}{row.reason}", pytrace=False)

@@ -35,6 +35,8 @@ class PairResult:
     reused_from: dict[str, int] = field(default_factory=dict)  # earlier run -> outputs
     protocol_rtfx: dict[str, float | None] = field(default_factory=dict)  # as each defines it
     groups: list[str] = field(default_factory=list)  # sample meta keys to break the score down by
+    # --shard: {index, count, sample_set, total, ids} of the full pair this part belongs to
+    shard: dict[str, Any] | None = None
     # How a served engine sent the requests: its limit of requests in flight over the run
     # (min / median / max), the largest server queue seen, the replicas' shares.
     dispatch: dict[str, Any] = field(default_factory=dict)

@@ -210,7 +210,11 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
     md = [f"# audiogate results — {verdict(ordered).upper()}", "", counts_line(ordered), "",
           f"Which utterances moved each score, against the baseline and by group: "
           f"[{HTML_FILENAME}]({HTML_FILENAME}).", "", table(ordered, markdown=True), ""]
-    if meta.get("gated") is False:
+    if meta.get("shard"):
+        md[1:1] = ["", f"**--shard {meta['shard']}: a part of each pair's samples; nothing "
+                       "was gated here. `audiogate report merge` of all the shards gives "
+                       "the verdict.**"]
+    elif meta.get("gated") is False:
         md[1:1] = ["", "**--no-gate: nothing was gated in this run; the numbers are "
                        "measurements only.**"]
     for row in ordered:

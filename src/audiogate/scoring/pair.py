@@ -8,7 +8,6 @@ from typing import Any
 
 from audiogate.registry import load as registry
 from audiogate.registry.load import ANSWERED, DatasetSpec, ProtocolSpec, profile_for
-from audiogate.scoring.alignment import Alignment
 from audiogate.scoring.open_asr_report import leaderboard_rtfx
 from audiogate.scoring.protocol import Scored, TextScorer, text_scorer
 
@@ -121,10 +120,10 @@ class _Tally:
     edits: int = 0
     ref_tokens: int = 0
 
-    def add(self, alignment: Alignment) -> None:
+    def add(self, edits: int, ref_tokens: int) -> None:
         self.scored += 1
-        self.edits += alignment.errors
-        self.ref_tokens += alignment.ref_len
+        self.edits += edits
+        self.ref_tokens += ref_tokens
 
     def result(self, scorer: TextScorer) -> ProtocolScore:
         value = self.edits / self.ref_tokens * 100 if self.ref_tokens else None
@@ -136,23 +135,59 @@ class _Tally:
 EMPTY_REFERENCE = "empty reference after normalization"
 
 
-def _judge_sample(scored: Scored, scorer: TextScorer, spec: DatasetSpec, tally: _Tally
+def _judge_sample(scored: Scored, scorer: TextScorer, spec: DatasetSpec
                   ) -> tuple[float | None, bool, str | None]:
-    """(per-sample score, excluded, error) of one sample under one protocol; counts it."""
+    """(per-sample score, excluded, error) of one sample under one protocol."""
     if scored.dropped:
-        tally.dropped += 1
         return None, False, None
     if scored.empty or scored.alignment is None:
-        tally.errors += 1
         return None, False, EMPTY_REFERENCE
     a = scored.alignment
     score = a.percent if a.ref_len else None
     limit = spec.abnormal_limit if scorer.profile.abnormal_filter else None
     if limit is not None and score is not None and score > limit:
-        tally.excluded += 1
         return score, True, None
-    tally.add(a)
     return score, False, None
+
+
+def _count(tally: _Tally, counts: Mapping[str, Any] | None, *, error: bool) -> None:
+    """Add one sample's per-sample counts under one protocol (None: the sample errored
+    before scoring, so it is an error under every protocol)."""
+    if counts is None or error:
+        tally.errors += 1
+    elif counts.get("dropped"):
+        tally.dropped += 1
+    elif counts.get("excluded"):
+        tally.excluded += 1
+    else:
+        tally.add(int(counts.get("substitutions") or 0) + int(counts.get("deletions") or 0)
+                  + int(counts.get("insertions") or 0), int(counts.get("ref_tokens") or 0))
+
+
+def summarize_asr(spec: DatasetSpec, records: Sequence[SampleRecord], gating: TextScorer,
+                  others: Sequence[TextScorer]) -> PairScore:
+    """The corpus numbers of every protocol, from the per-sample records alone.
+
+    Scoring a pair and reassembling it from shards both end here, so the same records
+    always give the same number (integer sums: the order of the samples does not matter).
+    """
+    tallies = {s.name: _Tally() for s in (gating, *others)}
+    for rec in records:
+        _count(tallies[gating.name], {"dropped": rec.dropped, "excluded": rec.excluded,
+                                      "substitutions": rec.substitutions,
+                                      "deletions": rec.deletions,
+                                      "insertions": rec.insertions,
+                                      "ref_tokens": rec.ref_tokens}, error=rec.error is not None)
+        for other in others:
+            entry = rec.protocols.get(other.name)
+            _count(tallies[other.name], entry, error=entry is not None and "error" in entry)
+    results = {s.name: tallies[s.name].result(s) for s in (gating, *others)}
+    main = results[gating.name]
+    return PairScore(
+        metric=spec.metric, value=main.value, total=len(records), scored=main.scored,
+        excluded=main.excluded, errors=main.errors, abnormal_limit=spec.abnormal_limit,
+        protocol=gating.name, dropped=main.dropped, protocols=results,
+    )
 
 
 def _other_entry(scored: Scored, score: float | None, excluded: bool, error: str | None,
@@ -194,19 +229,15 @@ def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
     protocol (samples errored, dropped or above the abnormal limit left out and counted),
     and the same from the same outputs under every other protocol."""
     gating, others = scorers_for(spec, protocols)
-    tallies = {s.name: _Tally() for s in (gating, *others)}
     records: list[SampleRecord] = []
     for o in outcomes:
         rec = SampleRecord.from_outcome(o)
         records.append(rec)
         if rec.error is not None:
-            for tally in tallies.values():
-                tally.errors += 1
             continue
         hyp = o.answer or ""
         g = gating.score(o.reference, hyp)
-        rec.score, rec.excluded, rec.error = _judge_sample(g, gating, spec,
-                                                           tallies[gating.name])
+        rec.score, rec.excluded, rec.error = _judge_sample(g, gating, spec)
         rec.dropped = g.dropped
         if rec.error is None:
             rec.normalized_reference = g.reference
@@ -218,16 +249,9 @@ def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
             rec.insertions, rec.ref_tokens = a.insertions, a.ref_len
         for other in others:
             s = other.score(o.reference, hyp)
-            score, excluded, error = _judge_sample(s, other, spec, tallies[other.name])
+            score, excluded, error = _judge_sample(s, other, spec)
             rec.protocols[other.name] = _other_entry(s, score, excluded, error, rec)
-    results = {s.name: tallies[s.name].result(s) for s in (gating, *others)}
-    main = results[gating.name]
-    summary = PairScore(
-        metric=spec.metric, value=main.value, total=len(records), scored=main.scored,
-        excluded=main.excluded, errors=main.errors, abnormal_limit=spec.abnormal_limit,
-        protocol=gating.name, dropped=main.dropped, protocols=results,
-    )
-    return summary, records
+    return summarize_asr(spec, records, gating, others), records
 
 
 def protocol_rtfx(spec: DatasetSpec, records: Sequence[SampleRecord],
@@ -255,10 +279,9 @@ def score_accuracy(
     spec: DatasetSpec, outcomes: Sequence[Outcome], *, lenient: bool = False
 ) -> tuple[PairScore, list[SampleRecord]]:
     """MMAU accuracy with the official string-match rule (or the lenient letter mapping)."""
-    from audiogate.scoring.mmau import accuracy_breakdown, mmau_correct
+    from audiogate.scoring.mmau import mmau_correct
 
     records: list[SampleRecord] = []
-    correct: list[dict[str, Any]] = []
     for o in outcomes:
         rec = SampleRecord.from_outcome(o)
         records.append(rec)
@@ -270,14 +293,22 @@ def score_accuracy(
             ok = mmau_correct(o.answer or "", o.reference, list(o.meta.get("choices", [])),
                               lenient=lenient)
             rec.score = 100.0 if ok else 0.0
-        correct.append({**o.meta, "correct": rec.score == 100.0})
+    return summarize_accuracy(spec, records, lenient=lenient), records
+
+
+def summarize_accuracy(spec: DatasetSpec, records: Sequence[SampleRecord], *,
+                       lenient: bool) -> PairScore:
+    """Accuracy and its breakdown from the per-sample records alone (see summarize_asr)."""
+    from audiogate.scoring.mmau import accuracy_breakdown
+
+    correct = [{**r.meta, "correct": r.score == 100.0} for r in records if r.error is None]
     value = 100 * sum(r["correct"] for r in correct) / len(correct) if correct else None
-    summary = _summary(spec, value, records, len(correct))
+    summary = _summary(spec, value, list(records), len(correct))
     summary.breakdown = {"rule": "lenient" if lenient else "official",
                          **(accuracy_breakdown(correct) if correct else {}),
                          # every errored sample, not only those that reached the rule
                          "errors": summary.errors}
-    return summary, records
+    return summary
 
 
 def score_answered(spec: DatasetSpec, outcomes: Sequence[Outcome]
@@ -285,11 +316,17 @@ def score_answered(spec: DatasetSpec, outcomes: Sequence[Outcome]
     """Percent of samples with a non-empty answer (errored samples count as errors): the
     score of a model whose text means nothing, where only "every sample answered" is real."""
     records = [SampleRecord.from_outcome(o) for o in outcomes]
+    for r in records:
+        if r.error is None:
+            r.score = 100.0 if (r.answer or "").strip() else 0.0
+    return summarize_answered(spec, records), records
+
+
+def summarize_answered(spec: DatasetSpec, records: Sequence[SampleRecord]) -> PairScore:
+    """The ``answered`` score from the per-sample records alone (see summarize_asr)."""
     answered = [r for r in records if r.error is None]
-    for r in answered:
-        r.score = 100.0 if (r.answer or "").strip() else 0.0
     value = sum(r.score == 100.0 for r in answered) * 100 / len(answered) if answered else None
-    return _summary(spec, value, records, len(answered), metric=ANSWERED), records
+    return _summary(spec, value, list(records), len(answered), metric=ANSWERED)
 
 
 def _summary(spec: DatasetSpec, value: float | None, records: list[SampleRecord],
@@ -300,6 +337,18 @@ def _summary(spec: DatasetSpec, value: float | None, records: list[SampleRecord]
         errors=sum(r.error is not None for r in records),
         abnormal_limit=None if metric == ANSWERED else spec.abnormal_limit,
     )
+
+
+def summarize(spec: DatasetSpec, records: Sequence[SampleRecord], *, lenient: bool = False,
+              protocols: Mapping[str, ProtocolSpec] | None = None,
+              metric: str | None = None) -> PairScore:
+    """The pair's score from its per-sample records (what `score` computes at its end)."""
+    if metric == ANSWERED:
+        return summarize_answered(spec, records)
+    if spec.metric == "acc":
+        return summarize_accuracy(spec, records, lenient=lenient)
+    gating, others = scorers_for(spec, protocols)
+    return summarize_asr(spec, records, gating, others)
 
 
 def score(spec: DatasetSpec, outcomes: Sequence[Outcome], *, lenient: bool = False,

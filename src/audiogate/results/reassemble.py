@@ -1,0 +1,140 @@
+"""One pair put back together from the sample shards that ran it (`pytest --shard K/N`).
+
+The merged result is computed from the per-sample records alone, in the pair's own dataset
+order, by the same functions a single run uses (scoring summaries, bootstrap interval,
+RTFx), so the same outputs give the same numbers to the last bit. Only what describes how
+the outputs were obtained (wall time, inferred / reused counts) is summed over the shards.
+A sample missing from every shard, or present in two, makes the pair unmergeable.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audiogate.errors import AudiogateError
+from audiogate.gate.paired import interval, per_sample
+from audiogate.registry.load import DatasetSpec, ProtocolSpec
+from audiogate.results.pair_result import PairResult
+from audiogate.results.report import Row
+from audiogate.runner import error_line
+from audiogate.samples import sample_set_fingerprint
+from audiogate.scoring.pair import SampleRecord, protocol_rtfx, summarize
+
+SHOW = 10  # sample ids named in a message before "(+N more)"
+
+
+class ShardMismatch(AudiogateError):
+    """The shards of a pair do not add up to the pair's full sample set."""
+
+
+@dataclass
+class Part:
+    """One shard's row of a pair, its per-sample records, and where they came from."""
+
+    row: Row
+    records: list[SampleRecord]
+    source: Path
+
+    @property
+    def shard(self) -> dict[str, Any]:
+        assert self.row.result.shard is not None
+        return self.row.result.shard
+
+    @property
+    def label(self) -> str:
+        return f"shard {self.shard['index']}/{self.shard['count']} ({self.source})"
+
+
+def _named(ids: Sequence[str]) -> str:
+    more = f" (+{len(ids) - SHOW} more)" if len(ids) > SHOW else ""
+    return ", ".join(ids[:SHOW]) + more
+
+
+def check(parts: Sequence[Part]) -> list[str]:
+    """The pair's full sample ids in dataset order, once every check passes: the shards
+    split the same sample set the same way, ran the same engine, and their records are
+    exactly that set (each sample once)."""
+    first = parts[0]
+    for part in parts[1:]:
+        for key, what in (("sample_set", "sample sets"), ("count", "shard counts")):
+            if part.shard[key] != first.shard[key]:
+                raise ShardMismatch(f"{first.label} and {part.label} are shards of different "
+                                    f"{what} ({first.shard[key]} vs {part.shard[key]})")
+        if part.row.result.engine != first.row.result.engine:
+            keys = sorted(k for k in {*part.row.result.engine, *first.row.result.engine}
+                          if part.row.result.engine.get(k) != first.row.result.engine.get(k))
+            raise ShardMismatch(f"{first.label} and {part.label} ran different engines "
+                                f"(differing: {', '.join(keys)}); their outputs are not one "
+                                "run's")
+    for part in parts:
+        if len(part.records) != part.row.result.score.total:
+            raise ShardMismatch(f"{part.label}: its per-sample file has {len(part.records)} "
+                                f"records but its report counts {part.row.result.score.total} "
+                                "samples (the file is not this report's)")
+    full: list[str] = list(first.shard["ids"])
+    seen = Counter(r.id for part in parts for r in part.records)
+    problems = []
+    missing = [i for i in full if i not in seen]
+    if missing:
+        given = {p.shard["index"] for p in parts}
+        absent = [f"{k}/{first.shard['count']}" for k in range(1, first.shard["count"] + 1)
+                  if k not in given]
+        problems.append(f"{len(missing)} sample(s) in no shard: {_named(missing)}"
+                        + (f" (shard(s) {', '.join(absent)} not given)" if absent else ""))
+    twice = sorted(i for i, n in seen.items() if n > 1)
+    if twice:
+        problems.append(f"{len(twice)} sample(s) in more than one shard: {_named(twice)}")
+    known = set(full)
+    foreign = sorted(i for i in seen if i not in known)
+    if foreign:
+        problems.append(f"{len(foreign)} sample(s) not in the pair's sample set: "
+                        f"{_named(foreign)}")
+    if problems:
+        raise ShardMismatch("; ".join(problems))
+    return full
+
+
+def reassemble(parts: Sequence[Part], spec: DatasetSpec, *, n_resamples: int,
+               protocols: Mapping[str, ProtocolSpec] | None = None
+               ) -> tuple[PairResult, list[SampleRecord]]:
+    """The pair's result and records as a single run of the same outputs gives them."""
+    ids = check(parts)
+    by_id = {r.id: r for part in parts for r in part.records}
+    records = [by_id[i] for i in ids]
+    first = parts[0].row.result
+    lenient = first.score.breakdown.get("rule") == "lenient"
+    score = summarize(spec, records, lenient=lenient, protocols=protocols, metric=first.metric)
+    scored = [r for r in records if r.error is None]
+    results = [p.row.result for p in parts]
+    inference = sum(r.seconds for r in scored)
+    if all(r.inferred == r.score.total for r in results):  # as a run that inferred all
+        inference = min(inference, sum(r.wall_seconds for r in results))
+    reused_from: Counter[str] = Counter()
+    for r in results:
+        reused_from.update(r.reused_from)
+    notes: list[str] = []
+    for part in parts:
+        for note in part.row.result.notes:
+            shared = all(note in p.row.result.notes for p in parts)
+            text = note if shared else f"shard {part.shard['index']}/{part.shard['count']}: " \
+                                       f"{note}"
+            if text not in notes:
+                notes.append(text)
+    result = PairResult(
+        model=first.model, dataset=first.dataset, task=first.task, language=first.language,
+        metric=first.metric, score=score, sample_set=sample_set_fingerprint(ids),
+        audio_seconds=sum(r.audio_seconds for r in scored), inference_seconds=inference,
+        wall_seconds=sum(r.wall_seconds for r in results),
+        inferred=sum(r.inferred for r in results), reused=sum(r.reused for r in results),
+        engine=first.engine, error_samples=[(r.id, error_line(r)) for r in records
+                                            if r.error is not None],
+        notes=notes, reused_from=dict(sorted(reused_from.items())), groups=list(first.groups),
+        protocol_rtfx=protocol_rtfx(spec, records, protocols),
+    )
+    result.interval = interval(per_sample(records, result.metric), result.metric,
+                               n_resamples=n_resamples)
+    return result, records

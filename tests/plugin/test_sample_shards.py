@@ -1,0 +1,166 @@
+"""Sample shards end to end with the real embedded model: one serial run of the shared
+LibriSpeech slices against 4 `--shard K/N` runs merged by `audiogate report merge`.
+
+The serial run decodes every clip with faster-whisper and fills a store; the shards reuse
+those stored outputs (the engine identity proves the weights), so both sides score the
+same outputs and the comparison is about the split and the merge alone. The merged
+report must equal the serial one to the last bit, except for what says how the outputs
+were obtained (wall time, inferred / reused counts).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audiogate.results.report import Row, table
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[2]
+CONFTEST = 'pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n'
+SLICES = ("librispeech-test-clean", "librispeech-dev-clean", "librispeech-test-other")
+N = 4
+# How a run got its outputs, not what they are: summed over shards, not compared.
+PROVENANCE = ("wall_seconds", "inferred", "reused", "reused_from")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict[str, Any]:
+    """The serial run, the 4 shard runs and their outcomes (one decode of the slices)."""
+    root = tmp_path_factory.mktemp("shards")
+    (root / "conftest.py").write_text(CONFTEST)
+    (root / "test_gated_asr.py").write_text((REPO / "benchmarks" / "test_asr.py").read_text())
+    common = ["-k", " or ".join(SLICES), "--model=whisper-tiny.en", f"--data-root={shared_data}",
+              f"--thresholds={REPO / 'thresholds.yaml'}", f"--store={root / 'store.sqlite'}",
+              "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--bootstrap-resamples=2000"]
+
+    def pytest_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest", *common, *args], cwd=root,
+                              capture_output=True, text=True, check=False,
+                              env=_env())
+
+    out: dict[str, Any] = {"root": root, "serial": pytest_run("--report-dir=serial")}
+    out["shards"] = [pytest_run(f"--shard={k}/{N}", f"--report-dir=shard-{k}")
+                     for k in range(1, N + 1)]
+    return out
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(REPO / "src"),
+                                         env.get("PYTHONPATH", "")])
+    return env
+
+
+def merge(root: Path, *inputs: str, output: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "audiogate.cli", "report", "merge",
+                           *[str(root / i) for i in inputs], "-o", str(root / output),
+                           f"--thresholds={REPO / 'thresholds.yaml'}"],
+                          capture_output=True, text=True, check=False, env=_env())
+
+
+def report(folder: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((folder / "audiogate-report.json").read_text())
+    return data
+
+
+def scored_rows(folder: Path) -> dict[str, dict[str, Any]]:
+    return {r["result"]["dataset"]: r for r in report(folder)["rows"]
+            if r["result"]["dataset"] in SLICES}
+
+
+def test_each_shard_runs_its_part_and_gates_nothing(runs: dict[str, Any]) -> None:
+    root = runs["root"]
+    assert runs["serial"].returncode == 0, runs["serial"].stdout[-3000:]
+    serial = scored_rows(root / "serial")
+    assert {d: r["status"] for d, r in serial.items()} == dict.fromkeys(SLICES, "pass")
+    seen: dict[str, list[str]] = {d: [] for d in SLICES}
+    for k, done in enumerate(runs["shards"], start=1):
+        assert done.returncode == 0, done.stdout[-3000:]
+        assert f"--shard {k}/{N}: a part of each pair's samples, nothing gated" in done.stdout
+        data = report(root / f"shard-{k}")
+        assert data["verdict"] == "not gated" and data["meta"]["shard"] == f"{k}/{N}"
+        assert f"**--shard {k}/{N}: a part of each pair's samples; nothing was gated" in \
+            (root / f"shard-{k}" / "audiogate-report.md").read_text()
+        for dataset, row in scored_rows(root / f"shard-{k}").items():
+            assert row["status"] == "measured"
+            assert f"--shard {k}/{N}: {row['result']['score']['total']} sample(s)" in \
+                row["reason"]
+            shard = row["result"]["shard"]
+            assert (shard["index"], shard["count"]) == (k, N)
+            assert shard["total"] == serial[dataset]["result"]["score"]["total"]
+            lines = (root / f"shard-{k}" / "samples" /
+                     f"whisper-tiny.en__{dataset}.jsonl").read_text().splitlines()
+            seen[dataset] += [json.loads(line)["id"] for line in lines]
+            assert row["result"]["inferred"] == 0  # every output came from the serial run
+    for dataset, ids in seen.items():  # disjoint, and together the whole pair
+        full = [json.loads(line)["id"] for line in (
+            root / "serial" / "samples" / f"whisper-tiny.en__{dataset}.jsonl"
+        ).read_text().splitlines()]
+        assert sorted(ids) == sorted(full)
+
+
+def test_merged_shards_equal_the_serial_run_to_the_bit(runs: dict[str, Any]) -> None:
+    root = runs["root"]
+    done = merge(root, *[f"shard-{k}" for k in range(1, N + 1)], output="merged")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("verdict: PASS")
+    serial, merged = scored_rows(root / "serial"), scored_rows(root / "merged")
+    assert set(merged) == set(SLICES)
+    rows = [Row.from_json(serial[d]) for d in SLICES]
+    assert table(rows, markdown=True) == table([Row.from_json(merged[d]) for d in SLICES],
+                                               markdown=True)
+    for dataset in SLICES:
+        a, b = serial[dataset], merged[dataset]
+        for key in PROVENANCE:
+            a["result"].pop(key), b["result"].pop(key)
+        assert b["result"]["shard"] is None
+        assert a == b, dataset  # score, every protocol, interval, RTFx, status, reason
+        name = f"whisper-tiny.en__{dataset}.jsonl"
+        assert (root / "merged" / "samples" / name).read_bytes() == \
+            (root / "serial" / "samples" / name).read_bytes()
+    assert "paired:" in merged["librispeech-test-other"]["reason"]  # the paired gate ran
+    assert (root / "merged" / "audiogate-report.html").is_file()
+
+
+def test_a_missing_or_repeated_shard_fails_naming_the_samples(runs: dict[str, Any]) -> None:
+    root = runs["root"]
+    serial = {d: [json.loads(line)["id"] for line in (
+        root / "serial" / "samples" / f"whisper-tiny.en__{d}.jsonl").read_text().splitlines()]
+        for d in SLICES}
+    in_four = json.loads((root / "shard-4" / "samples" /
+                          "whisper-tiny.en__librispeech-test-other.jsonl"
+                          ).read_text().splitlines()[0])["id"]
+    assert in_four in serial["librispeech-test-other"]
+    done = merge(root, "shard-1", "shard-2", "shard-3", output="three")
+    assert done.returncode == 1
+    assert "sample(s) in no shard:" in done.stdout and in_four in done.stdout
+    assert "(shard(s) 4/4 not given)" in done.stdout
+    assert report(root / "three")["verdict"] == "fail"
+    twice = merge(root, "shard-1", "shard-2", "shard-3", "shard-4", "shard-4", output="twice")
+    assert twice.returncode == 1
+    assert "sample(s) in more than one shard:" in twice.stdout and in_four in twice.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--shard=5/4"], "--shard 5/4: expected K/N with 1 <= K <= N"),
+    (["--shard=1/2", "--update-thresholds"], "--shard runs a part of each pair, which is "
+                                             "never recorded"),
+])
+def test_a_bad_shard_option_is_a_usage_error(pytester: pytest.Pytester,
+                                            monkeypatch: pytest.MonkeyPatch,
+                                            args: list[str], message: str) -> None:
+    monkeypatch.syspath_prepend(str(REPO))
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    result = pytester.runpytest(*args, "--no-store", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}*"])

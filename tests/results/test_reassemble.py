@@ -1,0 +1,106 @@
+"""A pair put back together from sample shards: the same numbers as one run of the same
+records, and a clear failure when the shards do not add up (records scored by the real
+scoring path from the real test-other references, no model run)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from pair_reports import edit, scored
+
+from audiogate.gate.paired import interval, per_sample
+from audiogate.registry import load as registry
+from audiogate.results.pair_result import PairResult
+from audiogate.results.reassemble import Part, ShardMismatch, reassemble
+from audiogate.results.report import Row
+from audiogate.samples import Sample, sample_set_fingerprint, shard_info, shard_of
+from audiogate.scoring.pair import Outcome, SampleRecord, score, summarize
+
+DATASET = "librispeech-test-other"
+N = 3
+
+
+@pytest.fixture
+def records(references: list[tuple[str, str]]) -> list[SampleRecord]:
+    kinds = ["sub", "del", "ins", "none"]
+    items: list[tuple[str, str, str | None]] = [
+        (i, ref, edit(ref, kinds[k % 4], k % 7)) for k, (i, ref) in enumerate(references)]
+    items[5] = (items[5][0], items[5][1], None)  # one engine error
+    return scored(DATASET, items)
+
+
+def result_of(records: list[SampleRecord], shard: dict | None) -> PairResult:
+    spec = registry.dataset(DATASET)
+    summary = summarize(spec, records)
+    return PairResult("whisper-tiny.en", DATASET, "asr", "en", "wer", summary,
+                      sample_set_fingerprint(r.id for r in records), 1.0, 1.0, 1.0, 0,
+                      len(records), {"engine": "whisper-cpu"}, shard=shard)
+
+
+def parts_of(records: list[SampleRecord]) -> list[Part]:
+    full = [Sample(r.id, r.reference, None) for r in records]
+    out = []
+    for k in range(1, N + 1):
+        mine = [r for r in records if shard_of(r.id, N) == k]
+        row = Row(result_of(mine, shard_info(full, k, N)), "measured", "shard")
+        out.append(Part(row, mine, Path(f"shard-{k}")))
+    return out
+
+
+def test_summaries_from_records_equal_the_scoring(records: list[SampleRecord]) -> None:
+    spec = registry.dataset(DATASET)
+    outcomes = [Outcome(r.id, r.reference, r.audio_path, r.raw_output, r.answer, r.error)
+                for r in records]
+    from_outcomes = score(spec, outcomes)[0]
+    assert summarize(spec, records) == from_outcomes
+    assert from_outcomes.errors == 1 and from_outcomes.value is not None
+    assert set(from_outcomes.protocols) == {"ultraeval-audio", "open-asr"}
+
+
+def test_reassembled_pair_equals_one_run(records: list[SampleRecord]) -> None:
+    spec = registry.dataset(DATASET)
+    parts = parts_of(records)
+    assert all(p.records for p in parts)
+    result, merged = reassemble(parts[::-1], spec, n_resamples=500)  # order of inputs: moot
+    assert merged == records  # dataset order restored
+    assert result.score == summarize(spec, records)
+    assert result.score.errors == 1 and result.error_samples[0][0] == records[5].id
+    assert result.interval == interval(per_sample(records, "wer"), "wer", n_resamples=500)
+    assert result.sample_set == sample_set_fingerprint(r.id for r in records)
+    assert (result.reused, result.inferred) == (len(records), 0)
+
+
+def test_missing_repeated_and_foreign_samples_are_named(records: list[SampleRecord]) -> None:
+    spec = registry.dataset(DATASET)
+    parts = parts_of(records)
+    gone = parts[1].records[0].id
+    with pytest.raises(ShardMismatch, match=rf"sample\(s\) in no shard: {gone}.*"
+                                            rf"shard\(s\) 2/3 not given"):
+        reassemble([parts[0], parts[2]], spec, n_resamples=100)
+    with pytest.raises(ShardMismatch, match=rf"in more than one shard: .*{gone}"):
+        reassemble([*parts, parts[1]], spec, n_resamples=100)
+    stray = dataclasses.replace(parts[0].records[0], id="9999-9999-9999")
+    parts[0].records.append(stray)
+    parts[0].row.result.score.total += 1
+    with pytest.raises(ShardMismatch, match="not in the pair's sample set: 9999-9999-9999"):
+        reassemble(parts, spec, n_resamples=100)
+
+
+def test_shards_of_other_sets_engines_or_stale_files_do_not_merge(
+        records: list[SampleRecord]) -> None:
+    spec = registry.dataset(DATASET)
+    parts = parts_of(records)
+    assert parts[2].row.result.shard is not None
+    parts[2].row.result.shard["sample_set"] = "0" * 16
+    with pytest.raises(ShardMismatch, match="shards of different sample sets"):
+        reassemble(parts, spec, n_resamples=100)
+    parts = parts_of(records)
+    parts[1].row.result.engine = {"engine": "whisper-cpu", "weights": "other"}
+    with pytest.raises(ShardMismatch, match=r"ran different engines.*weights"):
+        reassemble(parts, spec, n_resamples=100)
+    parts = parts_of(records)
+    parts[0].records.pop()
+    with pytest.raises(ShardMismatch, match=r"per-sample file has .* records but its report"):
+        reassemble(parts, spec, n_resamples=100)
