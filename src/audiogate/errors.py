@@ -27,3 +27,7 @@ class EngineError(AudiogateError):
 
 class RegistryError(AudiogateError):
     """A registry entry (dataset, model, prompt) is unknown or malformed."""
+
+
+class UsageError(AudiogateError):
+    """The command line or the servers it names do not fit together (a usage error)."""

@@ -134,6 +134,11 @@ class PairRun:
                                                "engine returned no output for this sample",
                                                audio_s)
         wall = time.perf_counter() - started
+        dispatch = dict(getattr(self.engine, "last_dispatch", None) or {})
+        if dispatch.get("limit_max") is None:
+            dispatch = {}  # nothing was sent
+        for dropped in dispatch.pop("dropped", []):
+            notes.append(f"replica dropped, the others finished the pair: {dropped}")
         if self.store is not None and self.run_id is not None and not not_sent:
             self.store.finish_run(self.run_id)  # with samples not sent, the next run resumes
         if not_sent:
@@ -170,6 +175,7 @@ class PairRun:
             notes=notes, groups=list(self.dataset.groups),
             protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
             flagged=flagged,
+            dispatch=dispatch,
         )
         return result, records
 

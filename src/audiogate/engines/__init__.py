@@ -30,7 +30,8 @@ class EngineContext:
     """Run-level settings an engine may need, from pytest options or the CLI."""
 
     engine_url: str | None = None  # an OpenAI-compatible server that is already running
-    concurrency: int = 8
+    engine_urls: tuple[str, ...] = ()  # several replicas of it (engine_url is then unused)
+    concurrency: int | str | None = None  # requests in flight: a number, or None/"auto"
     timeout: float = 600.0
     predictions: Path | None = None  # replay engine input
     cache_dir: Path = field(default_factory=cache_home)

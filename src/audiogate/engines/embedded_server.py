@@ -6,7 +6,9 @@ run uses. Stdlib only (ThreadingHTTPServer + the `email` package for multipart),
 serving adds no dependency.
 
 Endpoints: GET /health, GET /v1/models, GET /version (audiogate's, as vLLM answers with its
-own; it names how this server handles long audio), POST /v1/audio/transcriptions (multipart),
+own; it names how this server handles long audio), GET /metrics (requests running and
+waiting, as vLLM's gauges: what a client's adaptive concurrency reads),
+POST /v1/audio/transcriptions (multipart),
 POST /v1/chat/completions (``input_audio`` parts; several parts are one recording split
 in chunks, so they are concatenated and transcribed once).
 """
@@ -90,6 +92,9 @@ class ModelServer:
         self.served_name = served_name
         self.default_language = default_language
         self._lock = threading.Lock()  # faster-whisper's model is not safe for concurrent calls
+        self._count_lock = threading.Lock()
+        self.running = 0  # decoding now (at most 1: the model lock)
+        self.waiting = 0  # decoded audio waiting for the model
         self.created = int(time.time())
 
     def _check_model(self, name: str | None) -> None:
@@ -97,12 +102,31 @@ class ModelServer:
             raise ApiError(404, f"The model `{name}` does not exist; serving "
                                 f"`{self.served_name}`", "NotFoundError")
 
+    def _count(self, running: int, waiting: int) -> None:
+        with self._count_lock:
+            self.running += running
+            self.waiting += waiting
+
     def _transcribe(self, audio: np.ndarray, language: str) -> str:
+        self._count(0, 1)
         with self._lock:
+            self._count(1, -1)
             try:
                 return self.model.transcribe(audio, language)
             except Exception as exc:  # the model failed on this input: a 500 for this request
                 raise ApiError(500, f"transcription failed: {exc}", "InternalServerError") from exc
+            finally:
+                self._count(-1, 0)
+
+    def metrics(self) -> str:
+        """Prometheus text: the two gauges vLLM also exposes, under audiogate's prefix."""
+        with self._count_lock:
+            running, waiting = self.running, self.waiting
+        labels = f'{{model_name="{self.served_name}"}}'
+        return ("# TYPE audiogate_num_requests_running gauge\n"
+                f"audiogate_num_requests_running{labels} {running}\n"
+                "# TYPE audiogate_num_requests_waiting gauge\n"
+                f"audiogate_num_requests_waiting{labels} {waiting}\n")
 
     def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [
@@ -203,6 +227,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, self.app.models())
         elif path == "/version":
             self._send(200, {"version": server_version()})
+        elif path == "/metrics":
+            self._send(200, self.app.metrics())
         else:
             self._error(ApiError(404, f"no route GET {path}", "NotFoundError"))
 

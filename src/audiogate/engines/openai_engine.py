@@ -8,7 +8,9 @@ Two endpoint styles, chosen by the model entry:
   optional pre-filled assistant message, sampling fields and extra body fields
   (``continue_final_message`` ...) merged into the JSON.
 
-Many requests are in flight at once (``EngineContext.concurrency``), each with a timeout;
+Many requests are in flight at once (``EngineContext.concurrency``: a number, or ``auto``
+which follows the server's queue, see ``dispatch``), spread over one or several replicas
+of the model, each request with a timeout;
 connection errors, 429 and 5xx are retried with exponential backoff a bounded number of
 times, other 4xx never (the server's message is the sample's error). A failed request is
 one errored sample; the run goes on.
@@ -18,9 +20,10 @@ from __future__ import annotations
 
 import base64
 import os
+import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -30,8 +33,16 @@ import numpy as np
 
 from audiogate.datasets.audio import TARGET_RATE, to_wav_bytes
 from audiogate.engines import EngineContext
+from audiogate.engines.dispatch import (
+    CEILING,
+    Dispatcher,
+    Replica,
+    declared_max_seqs,
+    parse_concurrency,
+    start_limit,
+)
 from audiogate.engines.launch import ServerProcess
-from audiogate.errors import EngineError, RegistryError
+from audiogate.errors import EngineError, RegistryError, UsageError
 from audiogate.registry.load import ModelSpec
 from audiogate.samples import Output, Request, Windows
 
@@ -171,15 +182,17 @@ class _Retryable(Exception):
 
 
 DOWN_AFTER = 3  # consecutive connection failures before the server is probed
+LIMIT_CHECK = 0.5  # seconds the run loop waits for an answer before it looks at the limit
 
 
 class OpenAIEngine:
-    """Sends each request to an OpenAI-compatible server; many in flight at once."""
+    """Sends each request to an OpenAI-compatible server (or the least busy of several
+    replicas of it); many in flight at once, as many as ``dispatch.Dispatcher`` allows."""
 
     needs_audio = True
 
-    def __init__(self, spec: ModelSpec, ctx: EngineContext, url: str,
-                 server: Any = None) -> None:
+    def __init__(self, spec: ModelSpec, ctx: EngineContext, url: str | Sequence[str],
+                 server: Any = None, declared_seqs: int | None = None) -> None:
         opts = spec.options
         self.name = spec.name
         self.weights: str | None = opts.get("weights")
@@ -196,29 +209,52 @@ class OpenAIEngine:
         retry = dict(opts.get("retry") or {})
         self.retries = int(retry.get("attempts", DEFAULT_RETRIES))
         self.backoff = float(retry.get("backoff", DEFAULT_BACKOFF))
-        self.url = base_url(url)
-        self.concurrency = max(1, int(ctx.concurrency))
+        urls = [base_url(u) for u in ([url] if isinstance(url, str) else url)]
+        if not urls or len(set(urls)) != len(urls):
+            raise RegistryError(f"model {spec.name!r}: give each server URL once: {urls}")
+        self.url = urls[0]
+        try:
+            self.fixed = parse_concurrency(ctx.concurrency)
+        except ValueError as exc:
+            raise RegistryError(f"--engine-concurrency: {exc}") from exc
         self.timeout = float(ctx.timeout)
         self._server = server  # a server this engine launched itself (stopped in close)
-        headers = {"User-Agent": "audiogate"}
+        self._headers = {"User-Agent": "audiogate"}
         key = os.environ.get(str(opts.get("api_key_env") or "OPENAI_API_KEY"))
         if key:
-            headers["Authorization"] = f"Bearer {key}"
-        self._client = httpx.Client(
-            base_url=self.url, headers=headers,
-            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
-            limits=httpx.Limits(max_connections=self.concurrency,
-                                max_keepalive_connections=self.concurrency),
-        )
-        self._closed = threading.Event()  # set on close, and once the server is known down
-        self._down: str | None = None  # why the server is known down
-        self._connection_failures = 0  # consecutive, over all requests in flight
+            self._headers["Authorization"] = f"Bearer {key}"
+        start = self.fixed if self.fixed is not None else start_limit(declared_seqs)
+        self.dispatcher = Dispatcher([Replica(u, self._new_client(u), start) for u in urls],
+                                     self.fixed)
+        self._closed = threading.Event()  # set on close, and once every replica is down
+        self._down: str | None = None  # why no replica is left
         self._lock = threading.Lock()
+        self.last_dispatch: dict[str, Any] = {}  # the last run's dispatch stats
         self.revision: str | None = str(opts["revision"]) if opts.get("revision") else None
         # A server cannot prove which weights it loaded: its stored outputs are scored again
         # only to resume an interrupted run, unless the entry pins a revision.
         self.reuses_stored_outputs = self.revision is not None
-        self.server = describe_server(self._client, self.model)
+        described = {r.url: describe_server(r.client, self.model)
+                     for r in self.dispatcher.replicas}
+        self.server = described[self.url]
+        differing = {u: d for u, d in described.items() if d != self.server}
+        if differing:
+            self.close()
+            raise UsageError("the replicas do not serve the same model: "
+                             + "; ".join(f"{u}: {d}" for u, d in described.items()))
+
+    def _new_client(self, url: str) -> httpx.Client:
+        pool = self.fixed if self.fixed is not None else CEILING
+        return httpx.Client(
+            base_url=url, headers=self._headers,
+            timeout=httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)),
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+        )
+
+    @property
+    def concurrency(self) -> int:
+        """Requests in flight allowed now (the fixed number, or auto's current sum)."""
+        return self.dispatcher.limit()
 
     def identity(self) -> dict[str, Any]:
         """What decides the output: never the URL (same model anywhere) nor the key; what
@@ -250,7 +286,7 @@ class OpenAIEngine:
         return sent_windows(audio_chunks(request.audio, self.chat.chunk_seconds))
 
     # -- one request ------------------------------------------------------------------
-    def _post(self, request: Request) -> httpx.Response:
+    def _post(self, client: httpx.Client, request: Request) -> httpx.Response:
         path = ENDPOINTS[self.endpoint]
         if self.endpoint == "transcriptions":
             if request.audio is None:
@@ -260,28 +296,29 @@ class OpenAIEngine:
                     "temperature": str(self.sampling.get("temperature", 0.0))}
             data.update({k: str(v) for k, v in self.extra_body.items()})
             files = {"file": ("audio.wav", to_wav_bytes(request.audio), "audio/wav")}
-            return self._client.post(path, data=data, files=files)
+            return client.post(path, data=data, files=files)
         body: dict[str, Any] = {"model": self.model,
                                 "messages": build_messages(request, self.chat),
                                 "stream": False, **self.sampling, **self.extra_body}
-        return self._client.post(path, json=body)
+        return client.post(path, json=body)
 
-    def _attempt(self, request: Request) -> str:
+    def _attempt(self, replica: Replica, request: Request) -> str:
+        url = replica.url
         try:
-            response = self._post(request)
+            response = self._post(replica.client, request)
         except httpx.TimeoutException as exc:
             # No retry: a server that did not answer within the timeout would just
             # cost another full timeout.
-            raise EngineError(f"no answer from {self.url} within {self.timeout:g} s "
+            raise EngineError(f"no answer from {url} within {self.timeout:g} s "
                               f"({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
-            raise _Retryable(f"cannot reach {self.url}: {type(exc).__name__}: {exc}",
+            raise _Retryable(f"cannot reach {url}: {type(exc).__name__}: {exc}",
                              connection=True) from exc
         if response.status_code == 429 or response.status_code >= 500:
-            raise _Retryable(f"HTTP {response.status_code} from {self.url}: "
+            raise _Retryable(f"HTTP {response.status_code} from {url}: "
                              f"{_server_message(response)}")
         if response.status_code >= 400:
-            raise EngineError(f"HTTP {response.status_code} from {self.url}"
+            raise EngineError(f"HTTP {response.status_code} from {url}"
                               f"{ENDPOINTS[self.endpoint]}: {_server_message(response)}")
         return self._parse(response)
 
@@ -300,27 +337,35 @@ class OpenAIEngine:
         return "" if content is None else str(content)
 
     def _one(self, request: Request) -> Output:
-        """Never raises: a failed request is an Output with ``error`` set."""
+        """Never raises: a failed request is an Output with ``error`` set. An attempt lost
+        with a replica that is then dropped goes to another one at once, uncounted."""
         started = time.perf_counter()
         delay = self.backoff
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             if self._down is not None:
                 return self._not_sent(request)
             if self._closed.is_set():
                 return Output(request.sample.id, None, time.perf_counter() - started,
                               error="engine closed before the request finished")
+            replica = self.dispatcher.pick()
+            if replica is None:
+                return self._not_sent(request)
             try:
-                text = self._attempt(request)
+                text = self._attempt(replica, request)
                 with self._lock:
-                    self._connection_failures = 0
+                    replica.connection_failures = 0
                 return Output(request.sample.id, text, time.perf_counter() - started,
                               windows=self._sent(request))
             except _Retryable as exc:
-                if exc.connection and self._server_down(str(exc)):
-                    return self._not_sent(request)
+                if exc.connection and self._replica_down(replica, str(exc)):
+                    if self._down is not None:
+                        return self._not_sent(request)
+                    continue  # its replica was dropped: the others take it
                 if attempt == self.retries:
                     return Output(request.sample.id, None, time.perf_counter() - started,
                                   error=f"{exc} (gave up after {attempt + 1} attempts)")
+                attempt += 1
                 if self._closed.wait(delay):
                     continue
                 delay = min(delay * 2, MAX_BACKOFF)
@@ -330,24 +375,33 @@ class OpenAIEngine:
             except Exception as exc:  # a bug in one request must not kill the whole run
                 return Output(request.sample.id, None, time.perf_counter() - started,
                               error=f"{type(exc).__name__}: {exc}")
-        raise AssertionError("unreachable")
+            finally:
+                self.dispatcher.release(replica)
 
-    def _server_down(self, failure: str) -> bool:
-        """After DOWN_AFTER consecutive connection failures, probe the server once: no
-        answer at all means it is down, and every remaining sample fails fast."""
+    def _replica_down(self, replica: Replica, failure: str) -> bool:
+        """After DOWN_AFTER consecutive connection failures, probe the replica once: no
+        answer at all means it is down and dropped (said once). With no replica left,
+        every remaining sample fails fast, not sent."""
         with self._lock:
-            self._connection_failures += 1
-            if self._down is not None:
+            replica.connection_failures += 1
+            if replica.down is not None:
                 return True
-            if self._connection_failures < DOWN_AFTER:
+            if replica.connection_failures < DOWN_AFTER:
                 return False
-            failures = self._connection_failures
-            if _answers(self.url):
-                self._connection_failures = 0
+            failures = replica.connection_failures
+            if _answers(replica.url):
+                replica.connection_failures = 0
                 return False
-            self._down = (f"server at {self.url} is down ({failures} consecutive connection "
-                          f"failures, the last: {failure}; GET /health got no answer): this "
-                          "sample was not sent; rerun to send exactly the samples not done")
+            replica.down = (f"server at {replica.url} is down ({failures} consecutive "
+                            f"connection failures, the last: {failure}; GET /health got no "
+                            "answer)")
+            if self.dispatcher.live:
+                print(f"audiogate: {self.name}: {replica.down}: dropped, "
+                      f"{len(self.dispatcher.live)} replica(s) go on", file=sys.stderr,
+                      flush=True)
+                return True
+            self._down = (f"{replica.down}: this sample was not sent; rerun to send "
+                          "exactly the samples not done")
             self._closed.set()  # wakes requests waiting to retry
             return True
 
@@ -356,27 +410,47 @@ class OpenAIEngine:
 
     # -- the run ----------------------------------------------------------------------
     def run(self, requests: Iterable[Request]) -> Iterator[Output]:
-        """Keep ``concurrency`` requests in flight; yield outputs as they complete. Once the
-        server is known down, the remaining requests are not sent."""
+        """Keep as many requests in flight as the dispatcher allows; yield outputs as they
+        complete. Once no server is left, the remaining requests are not sent."""
+        self.dispatcher.reset_stats()
         pending: set[Future[Output]] = set()
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="audiogate-http") as pool:
-            for request in requests:
-                if self._down is not None:
-                    yield self._not_sent(request)
-                    continue
-                while len(pending) >= self.concurrency:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        source = iter(requests)
+        exhausted = False
+        stop = threading.Event()
+        sampler = self.dispatcher.sample_until(stop)
+        try:
+            with ThreadPoolExecutor(self.fixed or CEILING * len(self.dispatcher.replicas),
+                                    thread_name_prefix="audiogate-http") as pool:
+                while True:
+                    while not exhausted and len(pending) < self.dispatcher.limit():
+                        request = next(source, None)
+                        if request is None:
+                            exhausted = True
+                        elif self._down is not None:
+                            yield self._not_sent(request)
+                        else:
+                            pending.add(pool.submit(self._one, request))
+                    if not pending:
+                        break
+                    self.dispatcher.full = not exhausted and \
+                        len(pending) >= self.dispatcher.limit()
+                    # woken by an answer, or soon after the sampler raised the limit
+                    done, pending = wait(pending, timeout=LIMIT_CHECK,
+                                         return_when=FIRST_COMPLETED)
                     for future in done:
                         yield future.result()
-                pending.add(pool.submit(self._one, request))
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
+        finally:
+            stop.set()
+            sampler.join()
+        self.last_dispatch = self.dispatcher.stats()
+        dropped = [r.down for r in self.dispatcher.replicas if r.down]
+        if dropped and self._down is None:
+            self.last_dispatch["dropped"] = dropped
 
     def close(self) -> None:
         self._closed.set()
-        self._client.close()
+        for replica in self.dispatcher.replicas:
+            replica.client.close()
         if self._server is not None:
             self._server.stop()
 
@@ -461,14 +535,18 @@ def launched_server(spec: ModelSpec, log_path: Path, cache_dir: Path) -> ServerP
 
 
 def from_spec(spec: ModelSpec, ctx: EngineContext) -> OpenAIEngine:
-    """Use ctx.engine_url; else launch the entry's server for this engine's lifetime."""
-    if ctx.engine_url:
-        return OpenAIEngine(spec, ctx, ctx.engine_url)
+    """Use ctx's server URL(s); else launch the entry's server for this engine's lifetime.
+    ``auto`` starts from a launched server's declared ``--max-num-seqs``."""
+    declared = declared_max_seqs(spec.options.get("launch"))
+    urls = list(ctx.engine_urls) or ([ctx.engine_url] if ctx.engine_url else [])
+    if urls:
+        launched = bool(ctx.extra.get("launched"))
+        return OpenAIEngine(spec, ctx, urls, declared_seqs=declared if launched else None)
     log_dir = ctx.log_dir or ctx.cache_dir / "logs"
     server = launched_server(spec, Path(log_dir) / f"server-{spec.name}.log", ctx.cache_dir)
     url = server.start()
     try:
-        return OpenAIEngine(spec, ctx, url, server=server)
+        return OpenAIEngine(spec, ctx, url, server=server, declared_seqs=declared)
     except BaseException:
         server.stop()
         raise

@@ -271,11 +271,11 @@ class AudiogateSession:
                  "--data-root", str(self.data_root)]
         for name, flag, is_path in SELECTING_OPTIONS:
             value = self.config.getoption(name)
-            if value:
-                given = Path(str(value)).expanduser()
+            for one in (value if isinstance(value, list) else [value] if value else []):
+                given = Path(str(one)).expanduser()
                 absolute = given if given.is_absolute() else \
                     Path(self.config.invocation_params.dir) / given
-                parts += [flag, str(absolute) if is_path else str(value)]
+                parts += [flag, str(absolute) if is_path else str(one)]
         return "`" + shlex.join([*parts, "--update-thresholds"]) + "`"
 
     # -- parametrization ------------------------------------------------------------------
@@ -311,13 +311,14 @@ class AudiogateSession:
 
     # -- engines and store ----------------------------------------------------------------
     def engine_context(self, model: ModelSpec) -> EngineContext:
-        from audiogate.plugin.one_server import engine_url
+        from audiogate.plugin.one_server import engine_urls, launched_url
 
-        url = engine_url(self.config, model.name)
+        urls = engine_urls(self.config, model.name)
         predictions = self.config.getoption("predictions")
         return EngineContext(
-            engine_url=url,
-            concurrency=int(self.config.getoption("engine_concurrency")),
+            engine_url=urls[0] if urls else None, engine_urls=urls,
+            concurrency=self.config.getoption("engine_concurrency"),
+            extra={"launched": bool(urls) and launched_url(self.config, model.name)},
             timeout=float(self.config.getoption("engine_timeout")),
             predictions=Path(predictions).resolve() if predictions else None,
             cache_dir=cache_home(), log_dir=self.report_dir,

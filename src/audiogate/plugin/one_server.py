@@ -9,16 +9,19 @@ only process of a serial run).
   controller only: for each selected ``--model`` whose entry has ``launch:`` (and no
   ``--engine-url`` was given), start the server, wait for GET /health, keep its log in
   the report dir. ``--engine-url`` is health-checked instead; unreachable = usage error.
+  It may be given several times (replicas of one model): every replica must list the
+  same models (GET /v1/models), or it is a usage error.
 - ``pytest_configure_node``: the URLs go to each worker in ``node.workerinput``.
 - ``pytest_unconfigure`` (trylast: after xdist has shut the workers down; pytest also
   runs it after a failing run and after Ctrl-C), an atexit hook, and SIGTERM (turned
   into KeyboardInterrupt while a server runs) all stop the server; stop is idempotent.
 
-``engine_url(config, model)`` is what the main plugin puts in ``EngineContext``.
+``engine_urls(config, model)`` is what the main plugin puts in ``EngineContext``.
 """
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import signal
 import threading
@@ -30,9 +33,10 @@ from typing import Any
 import httpx
 import pytest
 
+from audiogate.engines.dispatch import parse_concurrency, same_models
 from audiogate.engines.launch import ServerProcess
 from audiogate.engines.openai_engine import base_url, launched_server
-from audiogate.errors import AudiogateError
+from audiogate.errors import AudiogateError, UsageError
 from audiogate.paths import cache_home
 from audiogate.registry.load import ModelSpec
 
@@ -52,13 +56,29 @@ _KEY = pytest.StashKey[_State]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("audiogate-engine", "audiogate: inference servers")
-    group.addoption("--engine-url", default=None,
+    group.addoption("--engine-url", action="append", default=None,
                     help="use this running OpenAI-compatible server (http://host:port) "
-                         "instead of launching the model entry's server")
-    group.addoption("--engine-concurrency", type=int, default=8,
-                    help="requests in flight per process for HTTP engines (default 8)")
+                         "instead of launching the model entry's server; repeat it for "
+                         "replicas of one model (each request goes to the least busy)")
+    group.addoption("--engine-concurrency", type=_concurrency, default="auto",
+                    help="requests in flight per process for HTTP engines: a number, or "
+                         "`auto` (default): follow the server's own queue (its /metrics)")
     group.addoption("--engine-timeout", type=float, default=600.0,
                     help="seconds one request may take before it errors (default 600)")
+
+
+def _concurrency(value: str) -> str:
+    try:
+        parse_concurrency(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"`auto` or a positive integer, not {value!r}"
+                                         ) from exc
+    return value
+
+
+def _given_urls(config: pytest.Config) -> list[str]:
+    given = _opt(config, "engine_url", None) or []
+    return [base_url(str(u)) for u in ([given] if isinstance(given, str) else given)]
 
 
 def _opt(config: pytest.Config, name: str, default: Any = None) -> Any:
@@ -119,9 +139,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if _is_worker(config) or config.option.collectonly or getattr(config.option, "help", False):
         return
-    given = _opt(config, "engine_url", None)
+    given = _given_urls(config)
     if given:
-        _check_reachable(base_url(given))
+        for url in given:
+            _check_reachable(url)
+        try:
+            same_models(given)
+        except UsageError as exc:
+            pytest.exit(f"--engine-url: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         return
     state = _state(config)
     try:
@@ -164,11 +189,21 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput[WORKERINPUT_KEY] = dict(state.urls) if state else {}
 
 
-def engine_url(config: pytest.Config, model: str | None = None) -> str | None:
-    """The server for ``model`` (or the only one): --engine-url, else the launched one."""
-    given = _opt(config, "engine_url", None)
+def engine_urls(config: pytest.Config, model: str | None = None) -> tuple[str, ...]:
+    """The servers for ``model``: every --engine-url, else the launched one (or none)."""
+    given = _given_urls(config)
     if given:
-        return base_url(str(given))
+        return tuple(given)
+    url = engine_url(config, model)
+    return (url,) if url else ()
+
+
+def engine_url(config: pytest.Config, model: str | None = None) -> str | None:
+    """The server for ``model`` (or the only one): the first --engine-url, else the
+    launched one."""
+    given = _given_urls(config)
+    if given:
+        return given[0]
     if _is_worker(config):
         urls: dict[str, str] = dict(config.workerinput.get(WORKERINPUT_KEY) or {})  # type: ignore[attr-defined]
     else:
@@ -177,6 +212,12 @@ def engine_url(config: pytest.Config, model: str | None = None) -> str | None:
     if model is not None:
         return urls.get(model)
     return next(iter(urls.values())) if len(urls) == 1 else None
+
+
+def launched_url(config: pytest.Config, model: str) -> bool:
+    """Whether ``model``'s server is one this run launched (so its entry's launch command
+    says what it declares, e.g. --max-num-seqs)."""
+    return not _given_urls(config) and engine_url(config, model) is not None
 
 
 def launched_servers(config: pytest.Config) -> dict[str, ServerProcess]:

@@ -38,6 +38,9 @@ class PairResult:
     groups: list[str] = field(default_factory=list)  # sample meta keys to break the score down by
     # --shard: {index, count, sample_set, total, ids} of the full pair this part belongs to
     shard: dict[str, Any] | None = None
+    # How a served engine sent the requests: its limit of requests in flight over the run
+    # (min / median / max), the largest server queue seen, the replicas' shares.
+    dispatch: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str

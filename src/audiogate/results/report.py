@@ -85,6 +85,19 @@ def other_protocols(score: PairScore) -> str:
                      for name, p in score.others().items())
 
 
+def dispatch_line(dispatch: dict[str, Any]) -> str:
+    """How a served pair's requests were sent: the limit over the run, the server's queue."""
+    queue = dispatch.get("server_waiting_max")
+    line = (f"requests in flight ({dispatch.get('concurrency')}): limit min "
+            f"{dispatch.get('limit_min')} / median {dispatch.get('limit_median')} / max "
+            f"{dispatch.get('limit_max')}; server queue max "
+            f"{'not reported' if queue is None else queue}")
+    for replica in dispatch.get("replicas") or []:
+        line += (f"; {replica['url']}: {replica['sent']} sent"
+                 + (" (dropped)" if replica.get("down") else ""))
+    return line
+
+
 def protocol_lines(score: PairScore, rtfx_by_protocol: dict[str, float | None]) -> list[str]:
     """Every protocol's number for a pair, with what it scored and left out."""
     lines = []
@@ -215,6 +228,8 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
                       f"{row.result.interval['n_resamples']} resamples)")
         for note in row.result.notes:
             md.append(f"  - {note}")
+        if row.result.dispatch:
+            md.append(f"  - {dispatch_line(row.result.dispatch)}")
         for sample_id, error in row.result.error_samples[:20]:
             md.append(f"  - error `{sample_id}`: {error}")
         if row.result.score.breakdown:
