@@ -65,6 +65,8 @@ class WhisperCpuEngine:
         self._version = _faster_whisper_version()
         self._ctranslate2 = _version("ctranslate2")
         self._weights = content_fingerprint(model_dir, cache_dir)
+        # Read once, while the model is loaded: the identity outlives close().
+        self._long_audio = long_form_settings(self._model.transcribe, self.settings)
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -77,7 +79,7 @@ class WhisperCpuEngine:
             "features": {"block_frames": BLOCK_FRAMES},
             "settings": self.settings,
             "long_audio": {"method": "faster-whisper sequential decoding",
-                           **long_form_settings(self._model.transcribe, self.settings)},
+                           **self._long_audio},
         }
 
     def transcribe(self, audio: Any, language: str) -> str:
