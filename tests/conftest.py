@@ -68,3 +68,13 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester project that runs the gated benchmark (benchmarks/test_asr.py) with
+    audiogate's plugin, as a user's checkout does (modules using it load "pytester")."""
+    monkeypatch.syspath_prepend(str(REPO))
+    pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
+    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    return pytester

@@ -12,16 +12,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-REPO = Path(__file__).resolve().parents[2]
 PAIR = "replay/librispeech-test-other"
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.syspath_prepend(str(REPO))
-    pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
-    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
-    return pytester
 
 
 def predictions(shared_data: Path, path: Path, damage: dict[int, int]) -> list[str]:

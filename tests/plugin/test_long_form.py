@@ -13,15 +13,6 @@ from audiogate.registry import load as registry
 
 pytest_plugins = ["pytester"]
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.syspath_prepend(str(REPO))
-    pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
-    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
-    return pytester
 
 
 def collected(project: pytest.Pytester, *args: str) -> list[str]:

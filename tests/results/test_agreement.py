@@ -12,15 +12,6 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.syspath_prepend(str(REPO))
-    pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
-    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
-    return pytester
 
 
 def replay(project: pytest.Pytester, shared_data: Path, name: str,
