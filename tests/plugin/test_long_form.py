@@ -14,7 +14,6 @@ from audiogate.registry import load as registry
 pytest_plugins = ["pytester"]
 
 
-
 def collected(project: pytest.Pytester, *args: str) -> list[str]:
     result = project.runpytest("--collect-only", "-q", "-p", "no:cacheprovider", *args)
     return [line for line in result.outlines if "::" in line]

@@ -13,7 +13,6 @@ import pytest
 pytest_plugins = ["pytester"]
 
 
-
 def replay(project: pytest.Pytester, shared_data: Path, name: str,
            change: dict[int, str]) -> Path:
     """A report of test-clean whose predictions are the references, except `change`."""
