@@ -360,6 +360,18 @@ def test_judge_at_the_limit_passes() -> None:
     assert judge([_entry()], _run("wer", 4.70, 6, 0, FP), record_hint=HINT).status == "pass"
 
 
+def test_judge_compares_at_the_recorded_precision() -> None:
+    """A limit recorded from 2 of 3 answered (66.67) is met by 2 of 3 again, and a WER is
+    compared as the table prints it."""
+    answered = _entry("answered", value=66.67, limit=66.67, samples=6, sample_set=FP)
+    assert judge([answered], _run("answered", 200 / 3, 6, 0, FP),
+                 record_hint=HINT).status == "pass"
+    assert judge([answered], _run("answered", 66.66, 6, 0, FP),
+                 record_hint=HINT).status == "fail"
+    assert judge([_entry()], _run("wer", 4.7049, 6, 0, FP), record_hint=HINT).status == "pass"
+    assert judge([_entry()], _run("wer", 4.7051, 6, 0, FP), record_hint=HINT).status == "fail"
+
+
 def test_judge_fail_names_the_delta() -> None:
     verdict = judge([_entry()], _run("wer", 5.27, 6, 0, FP), record_hint=HINT)
     assert verdict.status == "fail"

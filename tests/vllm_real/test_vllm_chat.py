@@ -6,6 +6,7 @@ accepted, refused and continued, never at what the text says."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 
 from audiogate.datasets.audio import load_audio
-from audiogate.engines import EngineContext
+from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.openai_engine import ChatSettings, OpenAIEngine, build_messages
 from audiogate.engines.prompts import render
 from audiogate.registry.load import ModelSpec, model
@@ -136,3 +137,25 @@ def test_stop_token_ids_reach_the_server(qwen_url: str, speech: np.ndarray) -> N
     assert stopped["choices"][0]["finish_reason"] == "stop"
     assert stopped["choices"][0]["stop_reason"] == first
     assert stopped["usage"]["completion_tokens"] == 1
+
+
+def test_a_recording_longer_than_the_prompt_limit_is_windowed_not_refused(
+        qwen_url: str, speech: np.ndarray) -> None:
+    """The engine the runner builds for the entry (make_engine) takes a 130 s recording that
+    one prompt cannot hold (4 parts of 30 s): it is cut in pauses into windows of at most
+    120 s, each window is one request the real server accepts, stitched in order."""
+    clip = speech[:130 * RATE]
+    engine = make_engine(model(QWEN), EngineContext(engine_url=qwen_url, concurrency=2))
+    sample = Sample("long", "", None)
+    try:
+        [output] = list(engine.run([Request(sample, clip, "asr", "en",
+                                            render("step_audio_asr", sample))]))
+    finally:
+        engine.close()
+    assert output.error is None, output.error
+    assert output.text and output.text.strip()
+    windows = output.windows
+    assert windows is not None and len(windows) >= 2
+    assert windows[0][0] == 0.0 and windows[-1][1] == pytest.approx(130.0, abs=1e-3)
+    assert all(b - a <= 120.0 + 1e-6 for a, b in windows)
+    assert all(prev[1] == nxt[0] for prev, nxt in itertools.pairwise(windows))

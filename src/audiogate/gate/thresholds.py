@@ -107,6 +107,7 @@ def _yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096  # a long baseline path stays on its key's line
     return yaml
 
 
@@ -347,7 +348,9 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
                                f"{run.excluded_detail}", entry)
     if run.value is None:
         return Verdict("fail", "nothing could be scored", entry)
-    value = run.value
+    # Compared at the precision the tables publish and limits are recorded at (2 decimals):
+    # 2 of 3 answered is 66.67, which meets "min 66.67".
+    value = round(run.value, 2)
     delta = round(value - entry.value, 2) + 0.0  # never "-0.00"
     worse = value > entry.limit if entry.lower_is_better else value < entry.limit
     text = (f"{name} {value:.2f} {'>' if entry.lower_is_better else '<'} {bound} "

@@ -19,7 +19,6 @@ import string
 from collections.abc import Callable
 from functools import cache
 
-import zhconv  # type: ignore[import-untyped]
 from sacrebleu.tokenizers.tokenizer_zh import TokenizerZh
 
 from audiogate.scoring.english import normalize_english
@@ -199,6 +198,8 @@ def normalize_chinese(text: str, *, to_simplified: bool = False) -> str:
     """
     text = normalize_english(text)
     if to_simplified:
+        import zhconv  # type: ignore[import-untyped]  # imported when used: it loads pkg_resources
+
         text = zhconv.convert(text, "zh-cn")
     return _normalize_nsw(text).translate(_PUNCS_TO_SPACE)
 
