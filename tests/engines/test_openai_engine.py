@@ -434,3 +434,24 @@ def test_samples_not_sent_are_not_stored_and_the_rerun_sends_exactly_them(
     store.close()
     assert (again.inferred, again.reused) == (42 - answered, answered)  # the interrupted run
     assert len(second.bodies) == 42 - answered
+
+
+@pytest.mark.parametrize("message", [
+    "Maximum file size exceeded (parameter=audio_filesize_mb, value=109.86332321166992)",
+    "Audio exceeds maximum allowed duration of 600s (file contains 3600.0s at 16000Hz). "
+    "Set VLLM_MAX_AUDIO_DECODE_DURATION_S to increase this limit."])
+def test_vllms_long_audio_refusals_say_how_to_go_on(
+        recorder_factory: Callable[[Behaviour], Recorder], clip: np.ndarray,
+        message: str) -> None:
+    """vLLM's own texts for an hour-long request (measured on real vLLM 0.32)."""
+    server = recorder_factory(lambda r, b: (400, {"object": "error", "message": message,
+                                                  "type": "BadRequestError", "code": 400}))
+    engine = make_engine(fast(model("whisper-tiny.en-served")),
+                         EngineContext(engine_url=server.url))
+    try:
+        [output] = list(engine.run(requests_for(1, clip)))
+    finally:
+        engine.close()
+    assert output.error is not None and message in output.error
+    assert "VLLM_MAX_AUDIO_CLIP_FILESIZE_MB" in output.error
+    assert "max_audio_seconds" in output.error

@@ -153,3 +153,14 @@ def test_faster_whisper_long_form_settings_are_in_the_identity() -> None:
     finally:
         engine.close()
         other.close()
+
+
+def test_the_numpy_that_computes_the_features_is_in_the_identity() -> None:
+    """numpy 2.3 and 2.4 give log-mel features a bit apart, and other transcripts."""
+    import numpy
+
+    engine = make_engine(registry.model("whisper-tiny.en"), EngineContext())
+    try:
+        assert engine.identity()["features"]["numpy"] == numpy.__version__
+    finally:
+        engine.close()

@@ -44,30 +44,29 @@ def tiny_chat_model(shared_dir: Path) -> None:
                           str(shared_dir / "models" / "tiny-qwen2-audio-random"))
 
 
-def table(title: str, clip: Path, reference: str | None, names: list[str]) -> list[str]:
-    lines = [title]
+def table(title: str, clip: Path, reference: str | None, names: list[str],
+          capsys: pytest.CaptureFixture[str]) -> None:
+    """Each engine's row, printed as soon as it is measured (an hour takes minutes each)."""
+    with capsys.disabled():
+        print("\n" + title, flush=True)
     for name in names:
         r = measure(clip, *ENGINES[name])
         score = wer(reference, r["text"]) if reference is not None and name in WHISPER \
             else None
-        lines.append(row(name, r, score))
+        with capsys.disabled():
+            print(row(name, r, score), flush=True)
         assert r["added_mb"] <= BOUND_MB, f"{name}: the recording added {r['added_mb']:.0f} MB"
-    return lines
 
 
 def test_vllm_long_form_on_the_longest_chapter(
         longest_chapter: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
     path, reference = longest_chapter
-    lines = table(f"longest chapter {path.stem}, Whisper base weights (chat: tiny Qwen2-Audio):",
-                  path, reference, list(ENGINES))
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
+    table(f"longest chapter {path.stem}, Whisper base weights (chat: tiny Qwen2-Audio):",
+          path, reference, list(ENGINES), capsys)
 
 
 def test_vllm_long_form_on_an_hour(hour_of_speech: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     chosen = os.environ.get("AUDIOGATE_PERF_HOUR_ENGINES")
     names = [n for n in ENGINES if not chosen or n in chosen.split(",")]
-    lines = table("one hour of repeated real speech, all decoded:", hour_of_speech, None, names)
-    with capsys.disabled():
-        print("\n" + "\n".join(lines))
+    table("one hour of repeated real speech, all decoded:", hour_of_speech, None, names, capsys)

@@ -318,8 +318,9 @@ class OpenAIEngine:
             raise _Retryable(f"HTTP {response.status_code} from {url}: "
                              f"{_server_message(response)}")
         if response.status_code >= 400:
+            message = _server_message(response)
             raise EngineError(f"HTTP {response.status_code} from {url}"
-                              f"{ENDPOINTS[self.endpoint]}: {_server_message(response)}")
+                              f"{ENDPOINTS[self.endpoint]}: {message}{_hint(message)}")
         return self._parse(response)
 
     def _parse(self, response: httpx.Response) -> str:
@@ -486,6 +487,20 @@ def describe_server(client: httpx.Client, model: str) -> dict[str, Any]:
     except (httpx.HTTPError, ValueError, AttributeError):
         pass
     return info
+
+
+LONG_AUDIO_HINT = (
+    " — vLLM refuses long audio by default (over VLLM_MAX_AUDIO_CLIP_FILESIZE_MB = 25 MB, about "
+    "13 min of the 16 kHz 16-bit WAV audiogate sends, or VLLM_MAX_AUDIO_DECODE_DURATION_S = "
+    "600 s): start the server with larger values (the entries that launch vLLM Whisper set "
+    "1024 MB and 21600 s), or give the model entry max_audio_seconds so recordings are sent "
+    "in windows")
+
+
+def _hint(message: str) -> str:
+    """What to do about a refusal whose cause the server's text names."""
+    long_audio = ("audio_filesize_mb" in message or "VLLM_MAX_AUDIO_DECODE_DURATION_S" in message)
+    return LONG_AUDIO_HINT if long_audio else ""
 
 
 def _server_message(response: httpx.Response) -> str:
