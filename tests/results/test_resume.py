@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from librispeech_subset import first_utterances, librispeech_subset
 
 REPO = Path(__file__).resolve().parents[2]
 CONFTEST = 'pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n'
@@ -33,19 +34,10 @@ RUN_TIMEOUT = 300  # seconds for one whole run of TOTAL clips (2 shared cores)
 @pytest.fixture(scope="module")
 def data_root(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """<tmp>/LibriSpeech/test-other with the first clips of three real chapters."""
-    root = tmp_path_factory.mktemp("resume-data")
-    for chapter in CHAPTERS:
-        spk, chap = chapter.split("/")
-        src = shared_data / "LibriSpeech" / "test-other" / spk / chap
-        dst = root / "LibriSpeech" / "test-other" / spk / chap
-        dst.mkdir(parents=True)
-        lines = (src / f"{spk}-{chap}.trans.txt").read_text(encoding="utf-8").splitlines()
-        lines = sorted(line for line in lines if line.strip())[:PER_CHAPTER]
-        for line in lines:
-            utt = line.split(" ", 1)[0]
-            shutil.copyfile(src / f"{utt}.flac", dst / f"{utt}.flac")
-        (dst / f"{spk}-{chap}.trans.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return root
+    ids = [utt for chapter in CHAPTERS
+           for utt in first_utterances(shared_data, "test-other", chapter, PER_CHAPTER)]
+    return librispeech_subset(shared_data, tmp_path_factory.mktemp("resume-data"),
+                              {"test-other": ids})
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Pin CTranslate2's CPU kernels, so the embedded model gives the same text on every machine.
+"""Pin the CPU kernels (CTranslate2's and numpy's), so the embedded model gives the same text
+everywhere.
 
 CTranslate2 picks its kernels when it is first loaded: Intel MKL for GEMM on Intel CPUs and
 oneDNN elsewhere, its own kernels for the widest instruction set found, and oneDNN in turn
@@ -10,21 +11,39 @@ oneDNN GEMM everywhere (``CT2_USE_MKL=0``), AVX2 kernels (``CT2_FORCE_CPU_ISA=AV
 oneDNN capped at AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``). The values in force are part of the
 engine identity, so stored outputs of other kernels are never mixed in.
 
+numpy computes the log-Mel features, and it too picks kernels by CPU: its own SIMD loops
+(``log10``, complex ``abs``) for the widest set it finds (AVX-512 on a newer EPYC), and its
+OpenBLAS the GEMM kernels of the CPU it detects. An AVX-512 machine moved test-other from
+14.85 to 15.37 WER under the CTranslate2 pins alone; capped at AVX2 (numpy's
+``NPY_ENABLE_CPU_FEATURES``, OpenBLAS's ``OPENBLAS_CORETYPE=Haswell``, the GEMM kernels an
+AVX2 EPYC runs) it gives the AVX2 machine's 83 transcripts exactly. numpy reads these once,
+when it loads, so ``import audiogate`` sets them, loads numpy, and puts the environment
+back (a process it starts, such as a vLLM server with its own numpy, chooses for itself);
+a process that loaded numpy before audiogate keeps its choice, and the identity says so.
+An ``OPENBLAS_CORETYPE`` set outside is kept: machines set it where an OpenBLAS build
+miscomputes on their CPU.
+
 ``AUDIOGATE_CPU_KERNELS=unpinned`` leaves the library (and the environment) to choose; the
 identity then records that, and what the environment said.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import sys
+from importlib import metadata
 from pathlib import Path
 
 PINS_AVX2 = {"CT2_USE_MKL": "0", "CT2_FORCE_CPU_ISA": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 # Without AVX2 (old or non-x86 CPUs) only the GEMM backend is pinned; the identity says so.
 PINS_OTHER = {"CT2_USE_MKL": "0"}
 SETTINGS = ("CT2_USE_MKL", "CT2_FORCE_CPU_ISA", "ONEDNN_MAX_CPU_ISA")
+# numpy's dispatched targets up to AVX2, in its names: 2.4 grouped them into x86-64 levels.
+NUMPY_AVX2 = {(2, 4): "X86_V3", (2, 0): "SSSE3 SSE41 POPCNT SSE42 AVX F16C FMA3 AVX2"}
+NUMPY_SETTINGS = ("NPY_ENABLE_CPU_FEATURES", "NPY_DISABLE_CPU_FEATURES")
+OPENBLAS_SETTING = "OPENBLAS_CORETYPE"
 SWITCH = "AUDIOGATE_CPU_KERNELS"
 
 
@@ -41,6 +60,23 @@ def pins() -> dict[str, str]:
     if platform.machine().lower() in {"x86_64", "amd64"} and _has_avx2():
         return dict(PINS_AVX2)
     return dict(PINS_OTHER)
+
+
+def numpy_pins() -> dict[str, str]:
+    """The settings that cap numpy (and its OpenBLAS) at AVX2 on this machine, or none
+    where AVX2 is missing or this numpy's names for its targets are not known here."""
+    if not (platform.machine().lower() in {"x86_64", "amd64"} and _has_avx2()):
+        return {}
+    try:
+        major, minor = (int(part) for part in metadata.version("numpy").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return {}
+    names = next((names for since, names in NUMPY_AVX2.items()
+                  if (major, minor) >= since and major < 3), None)
+    if names is None:
+        return {}
+    return {"NPY_ENABLE_CPU_FEATURES": names,
+            OPENBLAS_SETTING: os.environ.get(OPENBLAS_SETTING) or "Haswell"}
 
 
 def pin() -> dict[str, object]:
@@ -62,16 +98,54 @@ _in_force: dict[str, object] | None = None
 
 def _decide() -> dict[str, object]:
     if os.environ.get(SWITCH, "").strip().lower() == "unpinned":
-        return {"pinned": False, "reason": f"{SWITCH}=unpinned",
-                "environment": {k: os.environ.get(k) for k in SETTINGS}}
+        return {"pinned": False, "reason": f"{SWITCH}=unpinned", "environment": _outside()}
     if "ctranslate2" in sys.modules:
         return {"pinned": False, "reason": "ctranslate2 was loaded before audiogate could pin "
                                            "its kernels",
-                "environment": {k: os.environ.get(k) for k in SETTINGS}}
+                "environment": _outside()}
     wanted = pins()
-    for key in SETTINGS:
+    _set(SETTINGS, wanted)
+    return {"pinned": True, **wanted, "numpy": _pin_numpy()}
+
+
+def _pin_numpy() -> dict[str, object]:
+    if "numpy" in sys.modules:
+        return {"pinned": False, "reason": "numpy was loaded before audiogate could pin its "
+                                           "kernels",
+                "environment": _outside()}
+    wanted = numpy_pins()
+    if not wanted:
+        return {"pinned": False, "reason": "no AVX2, or this numpy's CPU feature names are "
+                                           "not known to audiogate"}
+    keys = (*NUMPY_SETTINGS, OPENBLAS_SETTING)
+    outside = {key: os.environ.get(key) for key in keys}
+    _set(keys, wanted)
+    try:
+        importlib.import_module("numpy")  # it reads them now, once
+    finally:  # and the processes this one starts (a vLLM server's numpy) make their own
+        for key, value in outside.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return {"pinned": True, **wanted}
+
+
+def _outside() -> dict[str, str]:
+    """What the environment sets of the kernel settings (when audiogate pins none)."""
+    keys = (*SETTINGS, *NUMPY_SETTINGS, OPENBLAS_SETTING)
+    return {key: os.environ[key] for key in keys if key in os.environ}
+
+
+def _set(keys: tuple[str, ...], wanted: dict[str, str]) -> None:
+    for key in keys:
         if key in wanted:
             os.environ[key] = wanted[key]  # the pin wins over an outside choice
         else:
             os.environ.pop(key, None)
-    return {"pinned": True, **wanted}
+
+
+def numpy_in_force() -> list[str]:
+    """numpy's dispatched SIMD targets in force in this process (what its loops run)."""
+    umath = importlib.import_module("numpy._core._multiarray_umath")
+    return [name for name in umath.__cpu_dispatch__ if umath.__cpu_features__.get(name)]

@@ -67,6 +67,7 @@ class WhisperCpuEngine:
         # numpy's FFT makes the log-mel features: 2.3 and 2.4 differ in the last bit of a few
         # values, enough to move greedy decoding on long recordings (measured).
         self._numpy = _version("numpy")
+        self._numpy_simd = cpu_kernels.numpy_in_force()  # the pin's cap, or numpy's own pick
         self._weights = content_fingerprint(model_dir, cache_dir)
         # Read once, while the model is loaded: the identity outlives close().
         self._long_audio = long_form_settings(self._model.transcribe, self.settings)
@@ -79,7 +80,8 @@ class WhisperCpuEngine:
             "faster_whisper": self._version,
             "ctranslate2": self._ctranslate2,
             "kernels": self.kernels,
-            "features": {"block_frames": BLOCK_FRAMES, "numpy": self._numpy},
+            "features": {"block_frames": BLOCK_FRAMES, "numpy": self._numpy,
+                         "numpy_simd": self._numpy_simd},
             "settings": self.settings,
             "long_audio": {"method": "faster-whisper sequential decoding",
                            **self._long_audio},
