@@ -29,6 +29,7 @@ identity then records that, and what the environment said.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import platform
@@ -47,6 +48,12 @@ OPENBLAS_SETTING = "OPENBLAS_CORETYPE"
 SWITCH = "AUDIOGATE_CPU_KERNELS"
 
 
+@functools.cache
+def _x86_avx2() -> bool:
+    """An x86-64 CPU with AVX2 (read once: both pins ask)."""
+    return platform.machine().lower() in {"x86_64", "amd64"} and _has_avx2()
+
+
 def _has_avx2() -> bool:
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
@@ -57,7 +64,7 @@ def _has_avx2() -> bool:
 
 def pins() -> dict[str, str]:
     """The settings audiogate pins on this machine."""
-    if platform.machine().lower() in {"x86_64", "amd64"} and _has_avx2():
+    if _x86_avx2():
         return dict(PINS_AVX2)
     return dict(PINS_OTHER)
 
@@ -65,7 +72,7 @@ def pins() -> dict[str, str]:
 def numpy_pins() -> dict[str, str]:
     """The settings that cap numpy (and its OpenBLAS) at AVX2 on this machine, or none
     where AVX2 is missing or this numpy's names for its targets are not known here."""
-    if not (platform.machine().lower() in {"x86_64", "amd64"} and _has_avx2()):
+    if not _x86_avx2():
         return {}
     try:
         major, minor = (int(part) for part in metadata.version("numpy").split(".")[:2])
@@ -123,11 +130,7 @@ def _pin_numpy() -> dict[str, object]:
     try:
         importlib.import_module("numpy")  # it reads them now, once
     finally:  # and the processes this one starts (a vLLM server's numpy) make their own
-        for key, value in outside.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _set(keys, {key: value for key, value in outside.items() if value is not None})
     return {"pinned": True, **wanted}
 
 
