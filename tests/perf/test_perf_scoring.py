@@ -1,7 +1,7 @@
 """Benchmark: scoring a 3,000-utterance pair under one protocol vs under both.
 
 The pair is LibriSpeech-style: references are spans of the real transcripts in
-../shared/data/LibriSpeech/*/*/*/*.trans.txt, hypotheses the same words perturbed the way
+data/LibriSpeech/*/*/*/*.trans.txt, hypotheses the same words perturbed the way
 models differ from them (case and punctuation, digits for number words, contractions,
 titles, British spellings, a substitution, a deletion, an insertion), deterministically
 seeded per utterance. Every text is distinct and every normalizer cache is cleared before

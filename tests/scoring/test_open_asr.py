@@ -1,6 +1,6 @@
 """The Open ASR Leaderboard protocol, entry by entry against what its own scorer produced.
 
-Ground truth: ../shared/scoring/open_asr_leaderboard.json (recorded by running the
+Ground truth: tests/ground_truth/open_asr_leaderboard.json (recorded by running the
 leaderboard's normalizer and score_results). Every string, pair, corpus value, the RTFx
 example and the multilingual pairs are tests; each pair also checks UltraEval-Audio's value
 recorded beside it, through the same registry profiles the gate uses.
@@ -31,8 +31,8 @@ N_EN, N_PAIRS, N_ML_STRINGS, N_ML_PAIRS = 97, 44, 18, 9
 
 
 @pytest.fixture(scope="module")
-def truth(shared_dir: Path) -> dict[str, Any]:
-    path = shared_dir / "scoring" / "open_asr_leaderboard.json"
+def truth(ground_truth: Path) -> dict[str, Any]:
+    path = ground_truth / "open_asr_leaderboard.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -1,6 +1,6 @@
 """English WER scoring against UltraEval-Audio's recorded behaviour, and the pair-level scorer.
 
-Ground truth: ../shared/scoring/ultraeval_normalization.json (what UltraEval-Audio's scorer
+Ground truth: tests/ground_truth/ultraeval_normalization.json (what UltraEval-Audio's scorer
 produced). Every `en` entry and every `en` pair is a test case; the tricky pairs and the
 pair-level rules (corpus-level, abnormal filter, errors) come from the design notes.
 """
@@ -8,7 +8,6 @@ pair-level rules (corpus-level, abnormal filter, errors) come from the design no
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,8 @@ from audiogate.scoring.pair import Outcome, score_asr
 
 
 def _ground_truth() -> dict[str, Any]:
-    """Read at collection time (each entry is its own test id); same place as `shared_dir`."""
-    default = Path(__file__).resolve().parents[3] / "shared"
-    shared = Path(os.environ.get("AUDIOGATE_SHARED", default))
-    path = shared / "scoring" / "ultraeval_normalization.json"
-    if not path.is_file():
-        pytest.fail(f"scoring ground truth not found at {path}; set AUDIOGATE_SHARED",
-                    pytrace=False)
+    """Read at collection time (each entry is its own test id); same file as `ground_truth`."""
+    path = Path(__file__).resolve().parents[1] / "ground_truth" / "ultraeval_normalization.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 

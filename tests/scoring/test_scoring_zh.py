@@ -15,9 +15,9 @@ N_ZH_ENTRIES = 60  # recorded entries; a changed count means this file needs a l
 
 
 @pytest.fixture(scope="module")
-def recorded(shared_dir: Path) -> dict[str, Any]:
+def recorded(ground_truth: Path) -> dict[str, Any]:
     """What UltraEval-Audio's scorer produced, recorded by running it."""
-    path = shared_dir / "scoring" / "ultraeval_normalization.json"
+    path = ground_truth / "ultraeval_normalization.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 

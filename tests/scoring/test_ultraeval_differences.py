@@ -1,6 +1,6 @@
 """UltraEval-Audio's own English normalizer, not the whisper-normalizer package's.
 
-Ground truth: ../shared/scoring/ultraeval_normalization_2.json, recorded by running
+Ground truth: tests/ground_truth/ultraeval_normalization_2.json, recorded by running
 UltraEval-Audio's scorer on inputs where its copy of Whisper's normalizer differs from the
 package. Every entry is its own test; the three differences each have a test of their own
 that compares with what the package does, so a regression to the package's rules fails.
@@ -24,8 +24,8 @@ N_EN, N_ZH, N_PAIRS = 30, 11, 22
 
 
 @pytest.fixture(scope="module")
-def recorded(shared_dir: Path) -> dict[str, Any]:
-    path = shared_dir / "scoring" / "ultraeval_normalization_2.json"
+def recorded(ground_truth: Path) -> dict[str, Any]:
+    path = ground_truth / "ultraeval_normalization_2.json"
     return json.loads(path.read_text(encoding="utf-8"))
 
 

