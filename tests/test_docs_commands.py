@@ -31,9 +31,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from markdown.extensions.toc import slugify
+from ruamel.yaml import YAML
 
 from audiogate.cli import build_parser
 
@@ -180,7 +182,9 @@ FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 
 def fenced_blocks(path: Path) -> list[tuple[str, str]]:
     """(info string, text) of every fenced block."""
-    blocks, lang, lines = [], None, []
+    blocks: list[tuple[str, str]] = []
+    lang: str | None = None
+    lines: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         match = FENCE.match(line)
         if match and lang is None:
@@ -235,7 +239,7 @@ def ci_runs(line: str) -> bool:
 # --- the tables against the docs ---------------------------------------------------------
 
 def test_every_documented_command_is_accounted_for_once() -> None:
-    tables = [BY_CI, BY_TEST, NOT_HERE, SHELL_STATE]
+    tables: list[dict[str, Any]] = [BY_CI, BY_TEST, NOT_HERE, SHELL_STATE]
     commands = documented()
     assert len(commands) > 30  # the extraction found the docs' commands
     missing = {c: files for c, files in commands.items() if not any(c in t for t in tables)}
@@ -525,14 +529,17 @@ def test_readme_own_data_is_measured_then_recorded(tmp_path: Path) -> None:
     outputs = ("--thresholds", str(tmp_path / "thresholds.yaml"), "--report-dir",
                str(tmp_path / "reports"), "--store", str(tmp_path / "store.sqlite"))
     replace = {"my-datasets.yaml": str(tmp_path / "my-datasets.yaml")}
+    shipped = (REPO / "thresholds.yaml").read_text(encoding="utf-8")
+    (tmp_path / "thresholds.yaml").write_text(shipped, encoding="utf-8")  # a copy to record in
     first = run_documented(measure, *outputs, replace=replace)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "1 pair(s) NOT GATED" in first.stdout
-    assert not (tmp_path / "thresholds.yaml").exists()
+    assert (tmp_path / "thresholds.yaml").read_text(encoding="utf-8") == shipped
     second = run_documented(record, *outputs, replace=replace)
     assert second.returncode == 0, second.stdout + second.stderr
-    recorded = (tmp_path / "thresholds.yaml").read_text(encoding="utf-8")
-    assert "my-calls:" in recorded and "value: 2.83" in recorded  # the test-clean slice's WER
+    recorded = YAML(typ="safe").load(tmp_path / "thresholds.yaml")["whisper-tiny.en"]
+    [entry] = recorded["my-calls"]
+    assert entry["value"] == 2.83 and entry["samples"] == 6  # the test-clean slice's WER
     gated = run_documented(measure, *outputs, "--require-gate", replace=replace)
     assert gated.returncode == 0, gated.stdout
     assert "whisper-tiny.en/my-calls: PASS" in gated.stdout
@@ -567,8 +574,8 @@ def test_readme_own_model_is_gated_through_a_served_endpoint(tmp_path: Path,
     for page in ("models.md",):
         assert readme_yaml("# my-models.yaml") in (REPO / "docs" / page).read_text()
     [command] = [c for c in documented() if "--models-file my-models.yaml" in c]
-    outputs = ("--thresholds", str(tmp_path / "thresholds.yaml"), "--report-dir",
-               str(tmp_path / "reports"), "--no-store")
+    outputs = ("--thresholds", str(REPO / "thresholds.yaml"), "--report-dir",
+               str(tmp_path / "reports"), "--no-store")  # read only: nothing is recorded
     done = run_documented(command, *outputs, replace={
         "my-models.yaml": str(tmp_path / "my-models.yaml"),
         "http://127.0.0.1:8000": stand_in_server,
