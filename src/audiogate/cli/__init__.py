@@ -25,7 +25,7 @@ SUBCOMMANDS: list[str] = [
 
 DESCRIPTION = """\
 Release gates for audio models. The gates run under pytest:
-  pytest benchmarks -k librispeech --data-root DATA
+  pytest benchmarks -k librispeech
 This command gets the data, reads the reports and serves the CPU models."""
 
 EXAMPLES = """\

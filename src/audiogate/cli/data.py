@@ -18,8 +18,9 @@ def add_parser(subparsers: Any) -> None:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-root", type=Path, default=None,
-                       help="data root (default: $AUDIOGATE_DATA_ROOT, else "
-                            "~/.cache/audiogate/data)")
+                       help="data root (default: $AUDIOGATE_DATA_ROOT, else the "
+                            "audiogate_data_root of the nearest pyproject.toml's pytest "
+                            "settings, else ~/.cache/audiogate/data)")
         p.add_argument("--registry", type=Path, default=None,
                        help="extra datasets YAML (entries add to / override the built-in ones)")
 
@@ -52,7 +53,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _root(args: argparse.Namespace) -> Path:
-    return Path(args.data_root).expanduser() if args.data_root else default_data_root()
+    return Path(args.data_root).expanduser() if args.data_root else \
+        default_data_root(Path.cwd())
 
 
 def _row(s: fetching.DatasetStatus) -> str:
