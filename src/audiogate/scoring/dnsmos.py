@@ -105,7 +105,8 @@ class Dnsmos:
         self._p808 = ort.InferenceSession(str(folder / "dnsmos_models" / "model_v8.onnx"),
                                           options, providers=["CPUExecutionProvider"])
         self._identity = {"metric": "dnsmos", "speechmos": version("speechmos"),
-                          "onnxruntime": ort.__version__, "librosa": librosa.__version__,
+                          "onnxruntime": version("onnxruntime"), "librosa": version("librosa"),
+                          "resampy": version("resampy"),
                           "procedure": "UltraEval-Audio lib/DNSMOS/main.py: first 9.01 s, "
                                        "zero-padded", "resampler": "resampy kaiser_best"}
         self._lock = threading.Lock()
