@@ -7,11 +7,25 @@ prompt's transcript and any voice name are in ``meta`` (``prompt_text``, ``voice
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from audiogate.datasets._text import describe_unknown
+from audiogate.datasets._text import decoded_lines, describe_unknown
+from audiogate.errors import DataError
 from audiogate.samples import Sample
+
+
+def read_lines(path: Path, what: str) -> Iterator[tuple[int, str, str] | Sample]:
+    """(line number, ``file:line``, text) of each non-blank line of a list, or an error
+    sample for a line that is not valid UTF-8."""
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    for number, line, undecodable, _ in decoded_lines(path):
+        if line is None:
+            yield Sample(f"<line {number}>", "", None, error=undecodable)
+        elif line.strip():
+            yield number, f"{path}:{number}", line
 
 
 def tts_sample(sample_id: str, text: str, prompt: Path | None, where: str,

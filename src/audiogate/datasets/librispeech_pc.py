@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audiogate.datasets._text import decoded_lines
-from audiogate.datasets._tts import resolve, tts_sample
+from audiogate.datasets._tts import read_lines, resolve, tts_sample
 from audiogate.datasets.librispeech import id_meta
-from audiogate.errors import DataError
 from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
 
@@ -36,17 +34,13 @@ def _flac(audio_root: Path, utt: str) -> Path | None:
 def load(root: Path, spec: DatasetSpec) -> list[Sample]:
     path = root / str(spec.options.get("list", DEFAULT_LIST)) if root.is_dir() else root
     audio_root = resolve(str(spec.options.get("audio_root", DEFAULT_AUDIO_ROOT)), path.parent)
-    if not path.is_file():
-        raise DataError(f"{path}: list not found")
     samples: list[Sample] = []
     seen: dict[str, str] = {}
-    for number, line, undecodable, _ in decoded_lines(path):
-        where = f"{path}:{number}"
-        if line is None:
-            samples.append(Sample(f"<line {number}>", "", None, error=undecodable))
+    for item in read_lines(path, "list"):
+        if isinstance(item, Sample):
+            samples.append(item)
             continue
-        if not line.strip():
-            continue
+        number, where, line = item
         fields = line.strip().split("\t")
         if len(fields) != 6:
             samples.append(Sample(f"<line {number}>", "", None, error=(

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audiogate.datasets._text import decoded_lines
-from audiogate.datasets._tts import resolve, tts_sample
-from audiogate.errors import DataError
+from audiogate.datasets._tts import read_lines, resolve, tts_sample
 from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
 
@@ -33,17 +31,13 @@ def list_file(root: Path, spec: DatasetSpec) -> Path:
 
 def load(root: Path, spec: DatasetSpec) -> list[Sample]:
     path = list_file(root, spec)
-    if not path.is_file():
-        raise DataError(f"{path}: list not found")
     samples: list[Sample] = []
     seen: dict[str, str] = {}
-    for number, line, undecodable, _ in decoded_lines(path):
-        where = f"{path}:{number}"
-        if line is None:
-            samples.append(Sample(f"<line {number}>", "", None, error=undecodable))
+    for item in read_lines(path, "list"):
+        if isinstance(item, Sample):
+            samples.append(item)
             continue
-        if not line.strip():
-            continue
+        number, where, line = item
         fields = line.strip().split("|")
         prompt_text: str | None = None
         prompt: str | None = None

@@ -13,9 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from audiogate.datasets._text import decoded_lines
-from audiogate.datasets._tts import resolve, tts_sample
-from audiogate.errors import DataError
+from audiogate.datasets._tts import read_lines, resolve, tts_sample
 from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
 
@@ -39,17 +37,13 @@ def _problem(row: Any) -> str | None:
 def load(root: Path, spec: DatasetSpec) -> list[Sample]:
     """``root`` is the manifest file (or a folder holding ``manifest.jsonl``)."""
     path = root / "manifest.jsonl" if root.is_dir() else root
-    if not path.is_file():
-        raise DataError(f"{path}: manifest not found")
     samples: list[Sample] = []
     seen: dict[str, str] = {}
-    for number, line, undecodable, _ in decoded_lines(path):
-        where = f"{path}:{number}"
-        if line is None:
-            samples.append(Sample(f"<line {number}>", "", None, error=undecodable))
+    for item in read_lines(path, "manifest"):
+        if isinstance(item, Sample):
+            samples.append(item)
             continue
-        if not line.strip():
-            continue
+        number, where, line = item
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:

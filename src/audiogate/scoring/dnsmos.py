@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -150,17 +151,10 @@ class Dnsmos:
                            P_OVRL=float(p_ovr), seconds=seconds)
 
 
-_models: Dnsmos | None = None
-_models_lock = threading.Lock()
-
-
+@cache
 def models() -> Dnsmos:
     """The process's one set of DNSMOS sessions."""
-    global _models
-    with _models_lock:
-        if _models is None:
-            _models = Dnsmos()
-        return _models
+    return Dnsmos()
 
 
 def dnsmos(audio: np.ndarray, rate: int) -> DnsmosScore:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -90,17 +91,10 @@ def _mono(audio: np.ndarray, what: str) -> np.ndarray:
     return samples
 
 
-_encoder: SpeakerEncoder | None = None
-_encoder_lock = threading.Lock()
-
-
+@cache
 def encoder() -> SpeakerEncoder:
     """The process's one encoder (loading it takes a second)."""
-    global _encoder
-    with _encoder_lock:
-        if _encoder is None:
-            _encoder = SpeakerEncoder()
-        return _encoder
+    return SpeakerEncoder()
 
 
 def speaker_similarity(prompt: np.ndarray, prompt_rate: int, produced: np.ndarray,
