@@ -26,10 +26,13 @@ LOADERS: dict[str, str] = {
     "hf": "audiogate.datasets.hf:load",
     "librispeech": "audiogate.datasets.librispeech:load",
     "librispeech-chapters": "audiogate.datasets.chapters:load",
+    "librispeech-pc-cross-sentence": "audiogate.datasets.librispeech_pc:load",
     "manifest": "audiogate.datasets.manifest:load",
     "mmau": "audiogate.datasets.mmau:load",
+    "seed-tts": "audiogate.datasets.seed_tts:load",
     "tedlium": "audiogate.datasets.tedlium:load",
     "tedlium-talks": "audiogate.datasets.tedlium_talks:load",
+    "tts-manifest": "audiogate.datasets.tts_manifest:load",
     "earnings": "audiogate.datasets.earnings:load",
 }
 
