@@ -1,5 +1,6 @@
-"""Baseline files: plain JSONL sorted by id, now with the scored texts, and today's
-count-only files still read (the committed baselines/ are in that format)."""
+"""Baseline files: plain JSONL sorted by id, with the scored texts; count-only files still
+read (the shipped vLLM baselines, recorded where vLLM ran, are in that format), and the
+shipped baselines of the models a clone runs on its CPU keep their words."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from audiogate.errors import ThresholdsError
 from audiogate.gate.paired import (
@@ -16,9 +18,22 @@ from audiogate.gate.paired import (
     read_baseline_lines,
     write_baseline,
 )
+from audiogate.registry import load as registry
 from audiogate.scoring.pair import SampleRecord
 
 REPO = Path(__file__).resolve().parents[2]
+# Engines a fresh clone runs on its own CPU (no server, no vLLM): their shipped baselines
+# were recorded here and keep their words.
+CPU_ENGINES = frozenset({"whisper-cpu"})
+
+
+def shipped_baselines() -> list[tuple[str, str, Path]]:
+    """(model, engine, baseline file) of every entry of the shipped thresholds.yaml."""
+    models = registry.models()
+    entries = YAML(typ="safe").load((REPO / "thresholds.yaml").read_text(encoding="utf-8"))
+    return [(model, models[model].engine, REPO / entry["baseline"])
+            for model, datasets in entries.items() for items in datasets.values()
+            for entry in items if entry.get("baseline")]
 
 
 def record(sample_id: str, ref: str, hyp: str, s: int, d: int, i: int, n: int, *,
@@ -75,6 +90,18 @@ def test_committed_count_only_baselines_still_read(path: Path) -> None:
             (r["errors"], r["ref_tokens"])
         assert counts == expected
         assert texts == (r.get("reference"), r.get("hypothesis"))
+
+
+@pytest.mark.parametrize("path", [p for _, engine, p in shipped_baselines()
+                                  if engine in CPU_ENGINES],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_shipped_baselines_of_cpu_models_keep_their_words(path: Path) -> None:
+    """A fresh clone's first report shows the word-by-word diff, not a re-record notice."""
+    lines = read_baseline_lines(path)
+    assert lines
+    missing = [i for i, (_, (reference, hypothesis)) in lines.items()
+               if reference is None or hypothesis is None]
+    assert not missing, f"{path}: no texts for {missing[:5]} (re-record with --update-thresholds)"
 
 
 def test_a_bad_text_field_names_file_and_line(tmp_path: Path) -> None:

@@ -131,11 +131,11 @@ def test_injected_regression_is_flagged() -> None:
     assert 0.5 < res.delta < 1.5
     assert res.low < res.bound < res.delta < res.high
     assert res.bound > 0
-    assert res.verdict_line("test-other", "WER").endswith("worse at 95 % → FAIL")
+    assert res.verdict_line("test-other", "WER").endswith("vs baseline, worse at 95 %")
     # A one-point regression is within a 3-point margin.
     tolerant = paired_bootstrap(base, lens, cand, lens, margin=3.0, seed=1)
     assert not tolerant.worse
-    assert tolerant.verdict_line("x", "WER").endswith("not worse by > 3.00 at 95 % → pass")
+    assert tolerant.verdict_line("x", "WER").endswith("not worse by > 3.00 at 95 %")
     # An improvement is never "worse".
     assert not paired_bootstrap(cand, lens, base, lens, seed=1).worse
 
@@ -196,8 +196,9 @@ def test_verdict_line_format() -> None:
     )
     assert (
         res.verdict_line("test-other", "WER")
-        == "test-other: +0.61 WER [+0.22, +1.03] vs baseline, worse at 95 % → FAIL"
+        == "test-other: +0.61 WER [+0.22, +1.03] vs baseline, worse at 95 %"
     )
+    assert res.describe("WER") == "+0.61 WER [+0.22, +1.03] vs baseline, worse at 95 %"
 
 
 def test_paired_refuses_misaligned_arrays() -> None:

@@ -421,7 +421,7 @@ def test_judge_same_size_different_fingerprint_fails() -> None:
 
 @pytest.mark.parametrize("sample_set", [FP, None])
 def test_judge_an_entry_for_another_sample_set_fails(sample_set: str | None) -> None:
-    """A gate that exists is never skipped: another sample set FAILS (was "ungated")."""
+    """A gate that exists is never skipped: another sample set FAILS (was "not gated")."""
     fingerprint = sample_set_fingerprint(IDS[:4])
     verdict = judge([_entry(sample_set=sample_set)], _run("wer", 99.0, 4, 0, fingerprint),
                     record_hint=HINT)
@@ -443,7 +443,7 @@ def test_judge_says_which_ids_changed_against_the_closest_recorded_set() -> None
     assert "missing: 1089-134686-0000" in verdict.reason
 
 
-def test_judge_ungated_pair_with_errors_is_an_error_not_a_quiet_pass() -> None:
+def test_judge_not_gated_pair_with_errors_is_an_error_not_a_quiet_pass() -> None:
     verdict = judge([], _run("wer", 1.0, 6, 2, FP), record_hint=HINT)
     assert verdict.status == "error" and "2 of 6 sample(s) errored" in verdict.reason
 
@@ -465,10 +465,10 @@ def test_judge_more_excluded_samples_than_recorded_fails_and_lists_them() -> Non
     assert judge([allowed], run, record_hint=HINT).status == "pass"
 
 
-def test_judge_no_entry_for_the_metric_is_ungated() -> None:
+def test_judge_no_entry_for_the_metric_is_not_gated() -> None:
     verdict = judge([_entry()], _run("cer", 1.0, 6, 0, FP), record_hint=HINT)
-    assert verdict.status == "ungated" and HINT in verdict.reason
-    assert judge([], _run("wer", 1.0, 6, 0, FP), record_hint=HINT).status == "ungated"
+    assert verdict.status == "not gated" and HINT in verdict.reason
+    assert judge([], _run("wer", 1.0, 6, 0, FP), record_hint=HINT).status == "not gated"
 
 
 def test_judge_errors_over_max_errors_fail() -> None:

@@ -125,7 +125,7 @@ def test_merge_of_a_10000_utterance_pair(tmp_path: Path,
     row = json.loads((tmp_path / "merged" / "audiogate-report.json").read_text())["rows"][0]
     assert row["result"]["score"]["total"] == N
     assert row["result"]["score"] == json.loads(json.dumps(asdict(whole)))
-    assert "paired:" in row["reason"] or row["status"] == "fail"
+    assert "paired test:" in row["reason"] or row["status"] == "fail"
     print(f"\nreport merge of a {N:,}-utterance pair in {SHARDS} shards (limit + paired gate, "
           f"10,000 resamples, reports and HTML written): {seconds:.2f} s; exit {code}, "
           f"status {row['status']}")

@@ -169,8 +169,9 @@ def test_no_gate_measures_without_gating_and_says_so(project: Project) -> None:
     assert result.ret == pytest.ExitCode.OK
     out = result.stdout.str()
     assert "--no-gate: nothing was gated this run (1 pair(s) measured only)" in out
-    assert f"replay/{DATASET}: MEASURED — --no-gate: measured, not gated" in out
+    assert f"  MEASURED   {DATASET}  WER" in out
     report = project.report()
+    assert report["rows"][0]["reason"] == "--no-gate: measured, not gated"
     assert report["verdict"] == "not gated" and report["meta"]["gated"] is False
     assert report["rows"][0]["status"] == "measured"
     md = (project.path / "reports" / "audiogate-report.md").read_text(encoding="utf-8")
@@ -202,16 +203,16 @@ def test_a_served_model_with_a_wrong_name_fails_and_shows_the_servers_answer(
     result.assert_outcomes(failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
-    assert f"tiny-misnamed/{DATASET}: FAIL — all 6 sample(s) errored" in out
+    assert f"tiny-misnamed/{DATASET}: all 6 sample(s) errored" in out
     first = project.ids[0]
-    assert f"    error {first}: HTTP 404 from http://127.0.0.1:" in out
+    assert f"{first}: HTTP 404 from http://127.0.0.1:" in out
     assert "The model `no-such-model` does not exist" in out
     assert f"{first}.flac" in out  # the summary names the file
     md = (project.path / "reports" / "audiogate-report.md").read_text(encoding="utf-8")
     assert md.startswith("# audiogate results — FAIL")
 
 
-def test_an_ungated_pair_with_errored_samples_is_an_error(project: Project) -> None:
+def test_a_not_gated_pair_with_errored_samples_is_an_error(project: Project) -> None:
     project.record("whisper-tiny.en", 3.0, 50.0)  # nothing for replay
     missing = project.ids[2]
     project.predict({missing: None})
@@ -220,7 +221,7 @@ def test_an_ungated_pair_with_errored_samples_is_an_error(project: Project) -> N
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
     assert f"replay/{DATASET}: ERROR — 1 of 6 sample(s) errored" in out
-    assert f"    error {missing}: no prediction for id {missing}" in out
+    assert out.count(f"{missing}: no prediction for id {missing}") == 1  # said once
     assert project.report()["rows"][0]["status"] == "error"
     assert project.report()["verdict"] == "fail"
 
@@ -389,9 +390,9 @@ def test_the_record_hint_carries_every_selecting_option_and_records_when_pasted(
                 f"--thresholds={project.thresholds}", "--no-store", "-p", "no:cacheprovider"]
         result = project.pytester.runpytest_subprocess(*args, timeout=600)
         result.assert_outcomes(passed=1)
-        out = result.stdout.str()
-        command = next(line for line in out.splitlines()
-                       if line.startswith("tiny-on-my-server/my-calls: UNGATED"))
+        assert "NOT GATED tiny-on-my-server/my-calls: no recorded threshold" in \
+            result.stdout.str()
+        command = project.report()["rows"][0]["reason"]
         command = command.split("record it with `", 1)[1].split("`", 1)[0]
         for option in (f"--models-file {models}", f"--datasets-file {datasets}",
                        f"--engine-url {url}", f"--data-root {project.data}",
@@ -405,7 +406,7 @@ def test_the_record_hint_carries_every_selecting_option_and_records_when_pasted(
         assert "tiny-on-my-server" in project.thresholds.read_text(encoding="utf-8")
         again = project.pytester.runpytest_subprocess(*args, timeout=600)
         again.assert_outcomes(passed=1)
-        assert "tiny-on-my-server/my-calls: PASS" in again.stdout.str()
+        assert "  PASS       my-calls  WER" in again.stdout.str()
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -24,7 +24,7 @@ def _row(model: str = "whisper-tiny.en") -> tuple[Row, list]:
     score, records = score_asr(spec, outcomes)
     result = PairResult(model, spec.name, "asr", "en", "wer", score, "fp", 6.0, 0.75, 1.0, 3, 0,
                         {"engine": "x"}, protocol_rtfx=protocol_rtfx(spec, records))
-    return Row(result, "ungated", "no recorded threshold"), records
+    return Row(result, "not gated", "no recorded threshold"), records
 
 
 def test_table_has_the_gating_protocol_and_the_others() -> None:

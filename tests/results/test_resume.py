@@ -81,7 +81,7 @@ def _run(project: Path, data_root: Path, store: Path, reports: Path, *extra: str
     [row] = report["rows"]
     result = row["result"]
     assert f"{result['model']}/{result['dataset']}" == PAIR.replace("whisper-tiny.en", model)
-    assert row["status"] == "ungated"
+    assert row["status"] == "not gated"
     assert result["score"]["total"] == TOTAL and result["score"]["errors"] == 0
     return result
 

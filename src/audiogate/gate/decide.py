@@ -26,7 +26,7 @@ from audiogate.gate.thresholds import (
 )
 from audiogate.results.diff_text import worst_regressed
 from audiogate.results.pair_result import PairResult
-from audiogate.results.report import Row
+from audiogate.results.report import NOT_GATED_STATUS, Row
 from audiogate.scoring.pair import SampleRecord
 
 
@@ -46,7 +46,7 @@ class GateRules:
 class Decision:
     """A pair's status and why, with the entry it was judged against."""
 
-    status: str  # pass | fail | error | ungated | measured | updated
+    status: str  # pass | fail | error | not gated | measured | updated
     reason: str
     entry: Entry | None = None
     refused: str | None = None  # an update refused because it would loosen the gate
@@ -119,7 +119,7 @@ def decide(result: PairResult, records: Sequence[SampleRecord], thresholds: Thre
     if rules.updating:
         status, reason, refused = _update(result, entry, status, reason,
                                           rules.accept_regression)
-    if status == "ungated" and rules.require_gate:
+    if status == NOT_GATED_STATUS and rules.require_gate:
         status, reason = "fail", f"--require-gate: {reason}"
     return Decision(status, _with_details(status, reason, result), entry, refused)
 
@@ -146,20 +146,28 @@ def row(result: PairResult, decision: Decision, thresholds: Thresholds, samples:
 
 def _paired(result: PairResult, records: Sequence[SampleRecord], entry: Entry, status: str,
             reason: str, root: Path, n_resamples: int) -> tuple[str, str]:
-    """The paired bootstrap against the entry's baseline (same ids only)."""
+    """The paired bootstrap against the entry's baseline (same ids only). Every gate's
+    finding is said, the failing one first; a baseline that cannot be read fails the pair
+    without hiding what the limit found."""
     assert entry.baseline is not None
+    limit = "limit" in entry.gates
     try:
         baseline = read_baseline(root / entry.baseline)
     except AudiogateError as exc:
-        return "fail", str(exc)
+        unread = f"the paired test could not run: {exc}"
+        if not limit:
+            return "fail", unread
+        return "fail", (f"{reason}; {unread}" if status == "fail"
+                        else f"{unread}; limit: {reason}")
     worse, line = paired_verdict(
-        baseline, per_sample(records, result.metric), result.metric, result.pair_id,
+        baseline, per_sample(records, result.metric), result.metric,
         margin=entry.margin, confidence=entry.confidence, n_resamples=n_resamples)
-    if "limit" not in entry.gates:
-        return ("fail" if worse else "pass"), line
+    found = f"paired test: {line}"
+    if not limit:
+        return ("fail" if worse else "pass"), found
     if worse:
-        return "fail", f"{line}; limit gate: {reason}"
-    return status, f"{reason}; paired: {line}"
+        return "fail", (f"{reason}; {found}" if status == "fail" else f"{found}; limit: {reason}")
+    return status, f"{reason}; {found}"
 
 
 def _update(result: PairResult, entry: Entry | None, status: str, reason: str,

@@ -104,8 +104,10 @@ def write_baseline(path: Path, data: PerSample, metric: str,
 
 def _baseline_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.exists():
-        raise ThresholdsError(f"{path}: baseline file not found (record it with "
-                              "--update-thresholds)")
+        raise ThresholdsError(f"{path}: baseline file not found (an entry's `baseline:` is "
+                              "read relative to the folder of the thresholds file that names "
+                              "it: copy the baseline files along with the thresholds file, or "
+                              "record them with --update-thresholds)")
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -153,13 +155,13 @@ def _text(value: Any) -> str | None:
     raise TypeError(f"hypothesis/reference must be text, not {type(value).__name__}")
 
 
-def paired_verdict(baseline: PerSample, candidate: PerSample, metric: str, pair_id: str, *,
+def paired_verdict(baseline: PerSample, candidate: PerSample, metric: str, *,
                    margin: float, confidence: float, n_resamples: int, seed: int = 0
                    ) -> tuple[bool, str]:
-    """(worse, one-line reason) of the paired bootstrap on the ids both runs scored."""
+    """(worse, what the paired bootstrap found on the ids both runs scored, in one line)."""
     aligned = align_by_id(baseline, candidate)
     if len(aligned.ids) == 0:
-        return True, f"{pair_id}: no sample ids in common with the baseline"
+        return True, "no sample ids in common with the baseline"
     if metric in PROPORTIONS:
         result = paired_bootstrap_accuracy(1 - aligned.base_err, 1 - aligned.cand_err,
                                            margin=margin, confidence=confidence,
@@ -168,7 +170,7 @@ def paired_verdict(baseline: PerSample, candidate: PerSample, metric: str, pair_
         result = paired_bootstrap(aligned.base_err, aligned.base_len, aligned.cand_err,
                                   aligned.cand_len, margin=margin, confidence=confidence,
                                   n_resamples=n_resamples, seed=seed)
-    line = result.verdict_line(pair_id, metric.upper())
+    line = result.describe(metric.upper())
     only = len(aligned.only_in_base) + len(aligned.only_in_cand)
     if only:
         line += (f" ({len(aligned.only_in_base)} id(s) only in the baseline, "

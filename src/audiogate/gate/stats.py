@@ -84,16 +84,19 @@ class PairedResult:
     lower_is_better: bool
     n_resamples: int
 
+    def describe(self, metric: str) -> str:
+        """What the test found, in words that name no verdict (a pair's status is the AND of
+        its gates, so "pass" here could contradict it), e.g.
+        ``+0.61 WER [+0.22, +1.03] vs baseline, worse at 95 %``."""
+        worse = "worse" if self.margin == 0 else f"worse by > {self.margin:.2f}"
+        found = worse if self.worse else f"not {worse}"
+        return (f"{self.delta:+.2f} {metric} [{self.low:+.2f}, {self.high:+.2f}] vs baseline, "
+                f"{found} at {_pct(self.confidence)}")
+
     def verdict_line(self, pair_name: str, metric: str) -> str:
         """One line for a gate report, e.g.
-        ``test-other: +0.61 WER [+0.22, +1.03] vs baseline, worse at 95 % → FAIL``."""
-        worse = "worse" if self.margin == 0 else f"worse by > {self.margin:.2f}"
-        conf = _pct(self.confidence)
-        status = f"{worse} at {conf} → FAIL" if self.worse else f"not {worse} at {conf} → pass"
-        return (
-            f"{pair_name}: {self.delta:+.2f} {metric} [{self.low:+.2f}, {self.high:+.2f}] "
-            f"vs baseline, {status}"
-        )
+        ``test-other: +0.61 WER [+0.22, +1.03] vs baseline, worse at 95 %``."""
+        return f"{pair_name}: {self.describe(metric)}"
 
 
 class Aligned(NamedTuple):

@@ -79,7 +79,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # "pass" | "fail" | "ungated" | "error" (also: another scoring protocol)
+    status: str  # "pass" | "fail" | "not gated" | "error" (also: another scoring protocol)
     reason: str
     entry: Entry | None = None
 
@@ -301,7 +301,7 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
     """Compare a run with the entry recorded on the same sample set, and only that one.
 
     A (model, dataset, metric) with entries but none for this sample set FAILS (a gate that
-    exists is never skipped); only a pair with no entry at all is "ungated", and then an
+    exists is never skipped); only a pair with no entry at all is "not gated", and then an
     errored sample makes it an "error", never a quiet pass.
     """
     if run.total > 0 and run.errors == run.total:
@@ -312,7 +312,7 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
             return Verdict("error", f"{run.errors} of {run.total} sample(s) errored (no "
                                     f"recorded threshold; record it with {record_hint} once "
                                     "every sample runs)")
-        return Verdict("ungated", f"no recorded threshold; record it with {record_hint}")
+        return Verdict("not gated", f"no recorded threshold; record it with {record_hint}")
     matching = [e for e in candidates if e.matches(run.total, run.fingerprint)]
     if not matching:
         known = {id(e): recorded_ids(e) for e in candidates}

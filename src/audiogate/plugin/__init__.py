@@ -37,9 +37,13 @@ from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
+from audiogate.results.html import FILENAME as HTML_FILENAME
 from audiogate.results.pair_result import PairResult
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
+    COLUMN_LEGEND,
+    FAILING,
+    NOT_GATED_STATUS,
     Row,
     claim_report_dir,
     counts_line,
@@ -50,6 +54,7 @@ from audiogate.results.report import (
     write_reports,
     write_samples,
 )
+from audiogate.results.terminal import LEGEND, compact_table, pair_lines, wrap
 from audiogate.runner import PairRun, RunOptions
 from audiogate.samples import parse_shard, shard_info, take_shard
 from audiogate.scoring.pair import SampleRecord
@@ -63,6 +68,9 @@ PAIR_PROPERTY = "audiogate.pair"
 LONG_FORM = "long-form"  # marker and -k keyword of the long-form pairs
 STATUS_PROPERTY = "audiogate.status"
 REFUSED_PROPERTY = "audiogate.refused"  # an update that would have loosened the gate
+STATUS_COLOUR: dict[str, dict[str, bool]] = {
+    "fail": {"red": True}, "error": {"red": True}, NOT_GATED_STATUS: {"yellow": True},
+    "skipped": {"yellow": True}}
 # Options that select the model, its engine and its data: a "record it" command carries them.
 SELECTING_OPTIONS = (
     ("models_file", "--models-file", True), ("datasets_file", "--datasets-file", True),
@@ -493,51 +501,62 @@ class AudiogateSession:
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The report's path first, a table that fits 120 columns (the wide one with -v),
+        then what a person must read: why a pair is not gated or skipped (a failure's reason
+        is printed once, under pytest's FAILURES, unless --tb=no hides that section)."""
         if self.is_worker or not (self.rows or self.failures or self.skipped):
             return
         tr = terminalreporter
-        tr.section("audiogate results")
-        rows = sorted(self.rows, key=lambda r: (r.result.task, r.result.dataset, r.result.model))
-        if rows:
+        verbose = self.config.get_verbosity() > 0
+        failures_above = self.config.getoption("tbstyle", "auto") != "no"
+        rows = sorted(self.rows + self._unscored_rows(),
+                      key=lambda r: (r.result.model, r.result.task, r.result.dataset))
+        tr.write_sep("=", "audiogate results")
+        written = getattr(self, "written", [])
+        html = [p for p in written if p.name == HTML_FILENAME]
+        for path in html:
+            tr.write_line(f"report: {path}")
+        if verbose:
             tr.write_line(table(rows, markdown=False))
-            tr.write_line("")
-            for row in rows:
-                colour = {"fail": {"red": True}, "error": {"red": True},
-                          "ungated": {"yellow": True}}.get(row.status, {})
-                tr.write_line(f"{row.result.pair_id}: {row.status.upper()} — {row.reason}",
-                              **colour)
-                if row.status not in {"fail", "error"}:  # those carry the notes in the reason
-                    for note in row.result.notes:
-                        tr.write_line(f"    note: {note}", **colour)
-                for sample_id, error in row.result.error_samples[:3]:
-                    tr.write_line(f"    error {sample_id}: {error}", **colour)
-                more = len(row.result.error_samples) - 3
-                if more > 0:
-                    tr.write_line(f"    (+{more} more errored samples in the report)", **colour)
-        for pair_id, message in sorted(self.failures.items()):
-            tr.write_line(f"{pair_id}: FAILED before scoring — {message}", red=True)
+            for line in wrap(COLUMN_LEGEND):
+                tr.write_line(line)
+        else:
+            for line in compact_table(rows):
+                tr.write_line(line)
+            tr.write_line(LEGEND)
+        failing = [r for r in rows if r.status in FAILING]
+        for row in rows:
+            colour = STATUS_COLOUR.get(row.status, {})
+            if row.status in FAILING:
+                if not failures_above:
+                    for line in pair_lines(row, show_reason=True):
+                        tr.write_line(line, **colour)
+            elif verbose or row.status in {NOT_GATED_STATUS, "skipped"} or row.result.notes:
+                show = verbose or row.status in {NOT_GATED_STATUS, "skipped"}
+                for line in pair_lines(row, show_reason=show):
+                    tr.write_line(line, **colour)
+        if failing and failures_above:
+            tr.write_line(f"{len(failing)} pair(s) failed: why is under FAILURES above; which "
+                          "utterances moved is in the report", red=True)
         if self.shard is not None:
-            tr.write_sep("!", f"--shard {self.gate_rules.shard}: a part of each pair's samples, "
-                              "nothing gated; `audiogate report merge` of all the shards "
-                              "gives the verdict", yellow=True)
+            for line in wrap(f"--shard {self.gate_rules.shard}: a part of each pair's "
+                             "samples, nothing gated; `audiogate report merge` of all the "
+                             "shards gives the verdict"):
+                tr.write_line(line, yellow=True)
         elif self.no_gate:
-            tr.write_sep("!", f"--no-gate: nothing was gated this run ({len(rows)} pair(s) "
-                              "measured only)", yellow=True)
-        ungated = [r for r in rows if r.status == "ungated"]
-        if ungated:
-            tr.write_sep("!", f"{len(ungated)} pair(s) NOT GATED (no threshold recorded for "
-                              "them)", yellow=True)
-            for row in ungated:
-                tr.write_line(f"  {row.result.pair_id}: {row.reason}", yellow=True)
+            tr.write_line(f"--no-gate: nothing was gated this run ({len(rows)} pair(s) "
+                          "measured only)", yellow=True)
         changes = getattr(self, "threshold_changes", [])
         if self.updating:
-            written = any(c.kind != "unchanged" and not c.refused for c in changes)
-            tr.write_line(f"thresholds {'updated' if written else 'unchanged'} in "
+            written_any = any(c.kind != "unchanged" and not c.refused for c in changes)
+            tr.write_line(f"thresholds {'updated' if written_any else 'unchanged'} in "
                           f"{self.thresholds_path}:")
             for change in changes:
-                tr.write_line(f"  {change.kind}: {change.text}", red=change.refused)
+                for line in wrap(change.text, first=f"  {change.kind}: "):
+                    tr.write_line(line, red=change.refused)
             for text in self.refusals:
-                tr.write_line(f"  loosened: {text}", red=True)
+                for line in wrap(text, first="  loosened: "):
+                    tr.write_line(line, red=True)
         unused = [e for e in self.thresholds.unused(self.ran_pairs) if e.model in self.model_names
                   and (self.long_form_selected or not self._is_long_form(e.dataset))]
         if unused and self._selected_everything():
@@ -546,10 +565,34 @@ class AudiogateSession:
             for e in unused:
                 tr.write_line(f"  {e.model}/{e.dataset} {e.metric} (line {e.line})")
         for problem in getattr(self, "replay_problems", []):
-            tr.write_line(f"predictions: {problem}", yellow=True)
-        for path in getattr(self, "written", []):
-            tr.write_line(f"report: {path}")
-        tr.write_line(counts_line(self.rows + self._unscored_rows()))
+            for line in wrap(problem, first="predictions: "):
+                tr.write_line(line, yellow=True)
+        if verbose:
+            for path in written:
+                if path not in html:
+                    tr.write_line(f"report: {path}")
+        tr.write_line(counts_line(rows))
+
+    # -- pytest-benchmark's banner ---------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_header(self, config: pytest.Config) -> Any:
+        """pytest-benchmark's settings line says nothing about a gate run: it is held back
+        here and printed after collection only when a collected test uses its fixture."""
+        lines = yield
+        plugin = config.pluginmanager.get_plugin("benchmark")
+        banner = getattr(plugin, "pytest_report_header", None)
+        if banner is None:
+            return lines
+        self.benchmark_banner = banner(config)
+        return [line for line in lines if line != self.benchmark_banner]
+
+    @pytest.hookimpl
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        banner = getattr(self, "benchmark_banner", None)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if banner and reporter is not None and any(
+                "benchmark" in getattr(item, "fixturenames", ()) for item in session.items):
+            reporter.write_line(banner)
 
 
 def _short(report: pytest.TestReport) -> str:
@@ -616,7 +659,7 @@ class Pair:
             where = f" [data root from {s.data_root_source}]"
             if not must_run:
                 _mark(self.node, "skipped")
-                pytest.skip(f"{self.id} (not gated): {missing}{where}")
+                pytest.skip(f"{self.id}: not gated, and its data is missing: {missing}{where}")
             if not (s.config.getoption("download") and self.dataset.fetch):
                 self._fail(f"{self.id} is gated but its data is missing: {missing}{where}")
             samples, notes = self._download()

@@ -38,11 +38,12 @@ if TYPE_CHECKING:  # report.py imports this module
 FILENAME = "audiogate-report.html"
 MAX_BAD_ROWS = 500  # errored/excluded rows written out; the rest are counted
 HYP_START = 80  # characters of a hypothesis shown for errored/excluded samples
-STATUS_WORD = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "ungated": "NOT GATED",
-               "not gated": "NOT GATED", "measured": "MEASURED", "updated": "UPDATED",
-               "skipped": "SKIPPED"}
-
-
+# The pairs' sections: what failed first (the "why"), then the rest in the table's order,
+# then the pairs that never ran.
+SECTION_ORDER = {"fail": 0, "error": 0, "skipped": 2}
+SUMMARY_LEGEND = ('<p class="hint">score: WER/CER or accuracy % · 95 % interval: bootstrap '
+                  "over samples · limit: from the thresholds file · Δ: score − recorded value · "
+                  "RTFx: seconds of audio per second of compute</p>")
 LEGEND = ('<p class="legend">In each alignment: <span class="op sub"><del>ref</del><ins>hyp'
           '</ins></span> substitution · <span class="op del"><del>ref</del></span> deletion · '
           '<span class="op ins"><ins>hyp</ins></span> insertion (against the normalized '
@@ -175,34 +176,47 @@ def _css(status: str) -> str:
 
 
 def _status(status: str) -> str:
-    return f'<span class="status {_css(status)}">{STATUS_WORD.get(status, status.upper())}</span>'
+    return f'<span class="status {_css(status)}">{_e(status.upper())}</span>'
 
 
-def _summary(rows: list[Row], chart: str | None) -> str:
-    head = ("status", "model", "dataset", "measure", "score", "95 % interval", "threshold",
-            "delta", "samples", "excluded", "errors", "RTFx")
-    out = ['<section id="summary"><h2>Summary</h2><div class="summary">',
-           '<table class="pairs sortable"><thead><tr>'
+def _reason_parts(row: Row) -> tuple[str, str]:
+    """(the verdict's line, the rest): a failing gate's message ends in the worst regressed
+    utterances as text, for a CI log; the page renders them, so that text is folded away."""
+    reason = row.reason.removeprefix(f"{row.result.pair_id}: ")
+    head, _, rest = reason.partition("\n")
+    return head, rest
+
+
+def _summary(rows: list[Row], chart: str | None, counts: str | None) -> str:
+    """The pairs' table (and the counts, when the header is busy with the failures), the
+    columns' legend, the chart."""
+    head = ("status", "model", "dataset", "score", "95 % interval", "limit", "Δ", "samples",
+            "excluded", "errors", "RTFx")
+    out = ['<section id="summary"><h2>Summary</h2>'
+           + (f'<p class="counts">{_e(counts)}</p>' if counts else "")
+           + '<table class="pairs sortable"><thead><tr>'
            + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr></thead><tbody>"]
     for n, row in enumerate(rows, start=1):
         c = row.cells()
         interval = row.result.interval
+        score = "—" if row.result.score.value is None else \
+            f"{c['measure'].upper()} {c['performance']}"
         out.append(
             f'<tr class="pair-row {_css(row.status)}" data-pair="{_e(row.result.pair_id)}">'
             f'<td data-v="{_e(row.status)}">{_status(row.status)}</td>'
-            f'<td>{_e(row.result.model)}</td>'
-            f'<td><a href="#pair-{n}">{_e(row.result.dataset)}</a></td>'
-            f'<td>{_e(c["measure"])}</td>'
-            f'<td class="num" data-v="{_e(row.result.score.value)}">{_e(c["performance"])}</td>'
+            f'<td class="name">{_e(row.result.model)}</td>'
+            f'<td class="name"><a href="#pair-{n}">{_e(row.result.dataset)}</a></td>'
+            f'<td class="num" data-v="{_e(row.result.score.value)}">{_e(score)}</td>'
             f'<td class="num" data-v="{_e(interval["low"] if interval else "")}">'
             f'{_e(c["95% CI"])}</td>'
-            f'<td>{_e(c["threshold"])}</td><td class="num">{_e(c["delta"])}</td>'
-            f'<td class="num">{_e(c["samples"])}</td><td class="num">{_e(c["excluded"])}</td>'
-            f'<td class="num">{_e(c["errors"])}</td><td class="num">{_e(c["RTFx"])}</td></tr>')
-    out.append("</tbody></table>")
+            f'<td class="num">{_e(c["threshold"])}</td><td class="num">{_e(c["delta"])}</td>'
+            + "".join(f'<td class="num">{_e(c[k]) if row.result.score.total else ""}</td>'
+                      for k in ("samples", "excluded", "errors"))
+            + f'<td class="num">{_e(c["RTFx"])}</td></tr>')
+    out += ["</tbody></table>", SUMMARY_LEGEND]
     if chart:
         out.append(f'<figure class="chart">{inline_svg(chart)}</figure>')
-    out.append("</div></section>")
+    out.append("</section>")
     return "\n".join(out)
 
 
@@ -286,28 +300,40 @@ def _counts(view: PairView, row: Row) -> str:
             f"<code>{_e(row.baseline)}</code></p>")
 
 
-def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any]]:
+def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any] | None]:
+    """One pair: its verdict line, then what moved (a list that is there only when the pair
+    has utterances: a skipped pair says why, and shows no empty table)."""
     r = row.result
     cells = row.cells()
     ci = f" {cells['95% CI']}" if cells["95% CI"] else ""
+    head, rest = _reason_parts(row)
     out = [f'<section class="pair {_css(row.status)}" id="pair-{n}" data-pair="{_e(r.pair_id)}" '
            f'data-status="{_e(row.status)}">',
            f"<h2>{_status(row.status)} {_e(r.model)} / {_e(r.dataset)}</h2>",
-           f'<p class="score">{_e(r.metric.upper())} <b>{_e(cells["performance"])}</b>{_e(ci)}'
-           f'{" · threshold " + _e(row.threshold) if row.threshold else ""}'
-           f'{" · delta " + _e(cells["delta"]) if cells["delta"] else ""}'
-           f" · {_e(cells['samples'])} samples, {_e(cells['excluded'])} excluded, "
-           f"{_e(cells['errors'])} errors</p>",
-           f'<pre class="reason">{_e(row.reason)}</pre>']
+           f'<p class="reason">{_e(head)}</p>']
+    if rest:
+        out.append('<details class="text-diff"><summary>The same as text (as in the CI log)'
+                   f'</summary><pre>{_e(rest)}</pre></details>')
+    if r.score.total:
+        out.append(
+            f'<p class="score">{_e(r.metric.upper())} <b>{_e(cells["performance"])}</b>'
+            f'{_e(ci)}{" · limit " + _e(row.threshold) if row.threshold else ""}'
+            f'{" · Δ " + _e(cells["delta"]) if cells["delta"] else ""}'
+            f" · {_e(cells['samples'])} samples, {_e(cells['excluded'])} excluded, "
+            f"{_e(cells['errors'])} errors</p>")
     for note in [*r.notes, *view.notes]:
         out.append(f'<p class="note">{_e(note)}</p>')
-    data = pair_data(row, view)
-    title = "Against the baseline" if view.base is not None else "Utterances"
-    out.append(f"<h3>{title}</h3>")
-    out.append(_counts(view, row))
-    out.append(f'<div class="utts" data-src="data-{n}"><noscript>The utterance list needs '
-               "JavaScript; the per-sample JSONL has the same records.</noscript></div>")
-    out.append(_group_tables(r.metric, view))
+    data = None
+    if view.cand:
+        data = pair_data(row, view)
+        title = "Against the baseline" if view.base is not None else "Utterances"
+        out.append(f"<h3>{title}</h3>")
+        out.append(_counts(view, row))
+        if r.metric != "acc":
+            out.append(LEGEND)
+        out.append(f'<div class="utts" data-src="data-{n}"><noscript>The utterance list needs '
+                   "JavaScript; the per-sample JSONL has the same records.</noscript></div>")
+        out.append(_group_tables(r.metric, view))
     out.append(_flagged(row))
     out.append(_bad_samples(r.metric, view))
     out.append("</section>")
@@ -322,32 +348,34 @@ def render(rows: list[Row], views: list[PairView], meta: dict[str, Any],
 
     verdict = run_verdict(rows)
     failed = [(n, r) for n, r in enumerate(rows, start=1) if r.status in {"fail", "error"}]
-    headline = counts_line(rows)
-    if failed:
-        links = ", ".join(f'<a href="#pair-{n}">{_e(r.result.pair_id)}</a>' for n, r in failed)
-        headline = f"{len(failed)} of {len(rows)} pair(s) failed: {links} ({headline})"
-    sections, data = [], []
-    for n, (row, view) in enumerate(zip(rows, views, strict=True), start=1):
+    counts = counts_line(rows)
+    why = [f'<p class="why"><a href="#pair-{n}">{_e(r.result.pair_id)}</a>: '
+           f"{_e(_reason_parts(r)[0])}</p>" for n, r in failed] or \
+        [f'<p class="why">{_e(counts)}</p>']
+    sections, data = [], {}
+    numbered = list(enumerate(zip(rows, views, strict=True), start=1))
+    for n, (row, view) in sorted(numbered, key=lambda x: SECTION_ORDER.get(x[1][0].status, 1)):
         section, pair = _pair_section(n, row, view)
         sections.append(section)
-        data.append(f'<script type="application/json" id="data-{n}">{_script_json(pair)}'
-                    "</script>")
+        if pair is not None:  # in the table's order, whatever the sections' order
+            data[n] = (f'<script type="application/json" id="data-{n}">{_script_json(pair)}'
+                       "</script>")
     versions = json.dumps(meta.get("versions"), sort_keys=True)
     return "\n".join([
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>audiogate {verdict.upper()}</title>",
         f"<style>{_asset('report.css')}</style></head><body>",
-        f'<header class="verdict {_css(verdict)}"><h1>audiogate: {_status(verdict)}</h1>'
-        f"<p>{headline}</p>",
-        LEGEND if any(r.result.metric != "acc" for r in rows) else "", "</header>",
-        "<main>", _summary(rows, chart), *sections, "</main>",
+        f'<header class="verdict {_css(verdict)}"><h1>audiogate: {_status(verdict)}</h1>',
+        *why, "</header>",
+        "<main>", _summary(rows, chart, counts if failed else None), *sections, "</main>",
         f"<footer><p>git commit <code>{_e(meta.get('git_commit'))}</code> · python "
         f"{_e(meta.get('python'))} · versions <code>{_e(versions)}</code></p>",
         '<p>Run stamp (the only part that differs when the same results are written again): '
         f'<span id="run-stamp">run {_e(meta.get("run_id"))} · created '
         f'{_e(meta.get("created"))}</span></p></footer>',
-        *data, f"<script>{_asset('report.js')}</script>", "</body></html>", ""])
+        *(data[n] for n in sorted(data)), f"<script>{_asset('report.js')}</script>",
+        "</body></html>", ""])
 
 
 def write_html(rows: list[Row], report_dir: Path, meta: dict[str, Any],

@@ -22,6 +22,15 @@ from audiogate.scoring.pair import PairScore, SampleRecord
 COLUMNS = ("task", "dataset", "model", "measure", "protocol", "performance", "95% CI",
            "threshold", "delta", "samples", "excluded", "errors", "other protocols", "RTFx",
            "status", "note")
+# What the wide table's columns mean (under it in the Markdown report, and after it with -v).
+COLUMN_LEGEND = ("performance: the score (WER/CER or accuracy %) · 95% CI: bootstrap interval "
+                 "over samples · threshold: the gate's limit · delta: performance − recorded "
+                 "value · excluded: samples the protocol's abnormal filter left out · other "
+                 "protocols: the same outputs scored another way · RTFx: seconds of audio per "
+                 "second of compute")
+# A pair with no recorded threshold. Reports written before it had this name said "ungated".
+NOT_GATED_STATUS = "not gated"
+LEGACY_STATUS = {"ungated": NOT_GATED_STATUS}
 SCORING_LIBRARIES = ("jiwer", "sacrebleu", "whisper-normalizer", "kaldialign", "num2words",
                      "faster-whisper", "ctranslate2", "soundfile", "soxr")
 
@@ -31,7 +40,7 @@ class Row:
     """One pair's result with its verdict, as reported and as merged across shards."""
 
     result: PairResult
-    status: str  # pass | fail | error | ungated | measured | updated | skipped
+    status: str  # pass | fail | error | not gated | measured | updated | skipped
     reason: str
     threshold: str | None = None  # "max 4.15" / "min 71.00", as shown
     recorded: float | None = None
@@ -70,7 +79,8 @@ class Row:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Row:
-        return cls(PairResult.from_json(data["result"]), data["status"], data["reason"],
+        status = LEGACY_STATUS.get(data["status"], data["status"])
+        return cls(PairResult.from_json(data["result"]), status, data["reason"],
                    data.get("threshold"), data.get("recorded"), data.get("limit"),
                    data.get("baseline"))
 
@@ -160,7 +170,7 @@ def run_metadata() -> dict[str, Any]:
 
 FAILING = frozenset({"fail", "error"})
 PASSING = frozenset({"pass", "updated"})
-NOT_GATED = frozenset({"ungated", "measured"})
+NOT_GATED = frozenset({NOT_GATED_STATUS, "measured"})
 # Files a run writes into its report folder; an earlier run's copies are removed first.
 REPORT_FILES = ("audiogate-report.md", "audiogate-report.json", "audiogate-report.svg",
                 "audiogate-report.html")
@@ -209,7 +219,8 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
     ordered = sorted(rows, key=lambda r: (r.result.task, r.result.dataset, r.result.model))
     md = [f"# audiogate results — {verdict(ordered).upper()}", "", counts_line(ordered), "",
           f"Which utterances moved each score, against the baseline and by group: "
-          f"[{HTML_FILENAME}]({HTML_FILENAME}).", "", table(ordered, markdown=True), ""]
+          f"[{HTML_FILENAME}]({HTML_FILENAME}).", "", table(ordered, markdown=True), "",
+          f"*{COLUMN_LEGEND}*", ""]
     if meta.get("shard"):
         md[1:1] = ["", f"**--shard {meta['shard']}: a part of each pair's samples; nothing "
                        "was gated here. `audiogate report merge` of all the shards gives "
@@ -253,8 +264,12 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
     return paths
 
 
+CHART_FONT_PT = 9.0  # 12 px at the chart's natural size, ≥ 11 px on any page ≥ 600 px wide
+
+
 def write_chart(rows: Sequence[Row], path: Path) -> Path | None:
-    """Each pair's score beside its recorded value and limit (SVG); skipped without matplotlib."""
+    """Each pair's score beside its limit (SVG); skipped without matplotlib. Text stays
+    text (``svg.fonttype: none``): it reads at the page's size and can be searched."""
     try:
         import matplotlib
 
@@ -267,28 +282,30 @@ def write_chart(rows: Sequence[Row], path: Path) -> Path | None:
         return None
     # the same rows give the same bytes: fixed id salt, no creation date in the metadata
     with matplotlib.rc_context({"svg.hashsalt": "audiogate", "svg.id": "audiogate-chart",
-                                "svg.fonttype": "path"}):
+                                "svg.fonttype": "none", "font.size": CHART_FONT_PT}):
         return _draw_chart(plt, scored, path)
 
 
 def _draw_chart(plt: Any, scored: Sequence[Row], path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(scored)), 4.0))
-    xs = range(len(scored))
-    colors = ["tab:red" if r.status == "fail" else "tab:green" if r.status == "pass"
+    """One horizontal bar per pair (its name beside it, never squeezed under it), the 95 %
+    interval as a whisker and the limit as a dashed tick."""
+    fig, ax = plt.subplots(figsize=(7.0, 1.1 + 0.55 * len(scored)))
+    ys = list(range(len(scored)))
+    colors = ["tab:red" if r.status in FAILING else "tab:green" if r.status in PASSING
               else "tab:gray" for r in scored]
     values = [r.result.score.value or 0.0 for r in scored]
     errors = [[v - (r.result.interval or {}).get("low", v) for v, r in zip(values, scored,
                                                                           strict=True)],
               [(r.result.interval or {}).get("high", v) - v for v, r in zip(values, scored,
                                                                           strict=True)]]
-    ax.bar(list(xs), values, color=colors, yerr=errors, capsize=4)
-    for x, r in zip(xs, scored, strict=True):
+    ax.barh(ys, values, height=0.6, color=colors, xerr=errors, capsize=4)
+    for y, r in zip(ys, scored, strict=True):
         if r.limit is not None:
-            ax.hlines(r.limit, x - 0.4, x + 0.4, colors="black", linestyles="dashed")
-    ax.set_xticks(list(xs))
-    ax.set_xticklabels([f"{r.result.model}\n{r.result.dataset}" for r in scored], fontsize=7)
-    ax.set_ylabel("score (WER/CER %, accuracy %)")
-    ax.set_title("audiogate: score (bar, 95 % interval) vs limit (dashed)")
+            ax.vlines(r.limit, y - 0.4, y + 0.4, colors="black", linestyles="dashed")
+    ax.set_yticks(ys)
+    ax.set_yticklabels([f"{r.result.model}\n{r.result.dataset}" for r in scored])
+    ax.invert_yaxis()  # the summary table's order, top to bottom
+    ax.set_xlabel("score: WER/CER % or accuracy % (whisker: 95 % interval; dashed: limit)")
     fig.tight_layout()
     fig.savefig(path, format="svg", metadata={"Date": None})
     plt.close(fig)
