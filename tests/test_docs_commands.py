@@ -533,7 +533,7 @@ def test_readme_own_data_is_measured_then_recorded(tmp_path: Path) -> None:
     (tmp_path / "thresholds.yaml").write_text(shipped, encoding="utf-8")  # a copy to record in
     first = run_documented(measure, *outputs, replace=replace)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "1 pair(s) NOT GATED" in first.stdout
+    assert "NOT GATED whisper-tiny.en/my-calls: no recorded threshold" in first.stdout
     assert (tmp_path / "thresholds.yaml").read_text(encoding="utf-8") == shipped
     second = run_documented(record, *outputs, replace=replace)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -542,7 +542,7 @@ def test_readme_own_data_is_measured_then_recorded(tmp_path: Path) -> None:
     assert entry["value"] == 2.83 and entry["samples"] == 6  # the test-clean slice's WER
     gated = run_documented(measure, *outputs, "--require-gate", replace=replace)
     assert gated.returncode == 0, gated.stdout
-    assert "whisper-tiny.en/my-calls: PASS" in gated.stdout
+    assert "  PASS       my-calls  WER" in gated.stdout
 
 
 @pytest.fixture
@@ -581,10 +581,10 @@ def test_readme_own_model_is_gated_through_a_served_endpoint(tmp_path: Path,
         "http://127.0.0.1:8000": stand_in_server,
         "-k librispeech": "-k librispeech-test-clean"})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 pair(s) NOT GATED" in done.stdout
+    assert "NOT GATED my-asr/" in done.stdout
     report = json.loads((tmp_path / "reports" / "audiogate-report.json").read_text())
     [row] = report["rows"]
-    assert row["result"]["model"] == "my-asr" and row["status"] == "ungated"
+    assert row["result"]["model"] == "my-asr" and row["status"] == "not gated"
     assert row["result"]["score"]["errors"] == 0 and row["result"]["score"]["total"] == 6
     assert round(row["result"]["score"]["value"], 2) == 2.83  # the in-process WER
 
