@@ -336,6 +336,22 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
                                     f"recorded one, or record this protocol with {record_hint}")
         matching = same_protocol
     entry = matching[0]
+    verdict = _judge_entry(entry, run)
+    if entry.sample_set is None:
+        verdict = Verdict(verdict.status, f"{verdict.reason}; {count_only(entry)}",
+                          verdict.entry)
+    return verdict
+
+
+def count_only(entry: Entry) -> str:
+    """Why a verdict against an entry without `sample_set` proves less than it seems."""
+    return (f"matched on count only: the entry (line {entry.line}) records {entry.samples} "
+            f"samples and no sample_set, so any {entry.samples} samples match it; "
+            "--update-thresholds pins this run's set")
+
+
+def _judge_entry(entry: Entry, run: RunFacts) -> Verdict:
+    """The verdict of ``run`` against the one entry recorded on its sample set."""
     name = run.metric.upper()
     bound = "max" if entry.lower_is_better else "min"
     if run.errors > entry.max_errors:
@@ -380,7 +396,8 @@ class Measured:
 class Change:
     """What recording a measurement does to its entry."""
 
-    kind: str  # "new" | "tightened" | "loosened" | "unchanged"
+    kind: str  # "new" | "tightened" | "loosened" | "unchanged" | "pinned" (only the
+    #            sample set of an entry matched on count only was added)
     text: str  # "whisper-tiny.en/x wer: 13.93 -> 14.85 (max 15.32 -> 16.24)"
     refused: bool = False  # a loosening without --accept-regression: not written
 
@@ -479,6 +496,10 @@ def update(path: Path, measured: Iterable[Measured], *, accept_regression: bool 
         allowed = allowed if isinstance(allowed, int) and not isinstance(allowed, bool) else 0
         change, limit = plan_change(m, (float(item["value"]), float(item[bound]), allowed),
                                     accept_regression=accept_regression)
+        if item.get("sample_set") is None and not change.refused:
+            change = Change("pinned" if change.kind == "unchanged" else change.kind,
+                            f"{change.text}; sample_set pinned to {m.sample_set} (matched on "
+                            "count only until now)")
         changes.append(change)
         if change.refused:
             continue
