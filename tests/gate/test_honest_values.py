@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from audiogate.samples import sample_set_fingerprint
+
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,3 +108,84 @@ def test_count_only_match_is_named_and_pinned_by_update(project: pytest.Pytester
     original = project.runpytest(*run, f"--data-root={shared_data}")
     original.assert_outcomes(failed=1)
     original.stdout.fnmatch_lines(["*gates this pair, but on another sample set*"])
+
+
+# --- an allowed error never improves the gated number ------------------------------------
+
+MISTAKES = "1089-134686-0000"  # 28 of the slice's 106 reference words (UltraEval-Audio)
+
+
+def _entry(maximum: float, ids: list[str]) -> str:
+    return ("replay:\n  librispeech-test-clean:\n    - metric: wer\n      value: 0.0\n"
+            f"      max: {maximum}\n      samples: 6\n"
+            f"      sample_set: {sample_set_fingerprint(ids)}\n      max_errors: 1\n")
+
+
+def test_an_allowed_error_counts_as_every_word_deleted(project: pytest.Pytester,
+                                                       shared_data: Path) -> None:
+    """The one clip with mistakes errors instead of answering: with `max_errors: 1` the
+    pair used to pass at WER 0.00 (the clip left the corpus). Now its 28 reference words
+    count as deleted (28/106 = 26.42), the answered-only value is reported beside it, and
+    --update-thresholds says why it records nothing."""
+    refs = transcripts(shared_data)
+    preds = project.path / "preds.jsonl"
+    write_predictions(preds, {i: (None if i == MISTAKES else t) for i, t in refs.items()})
+    thresholds = project.path / "thresholds.yaml"
+    thresholds.write_text(_entry(1.0, list(refs)), encoding="utf-8")
+    run = ["--predictions", str(preds), f"--data-root={shared_data}", *ARGS]
+
+    failed = project.runpytest(*run)
+    failed.assert_outcomes(failed=1)
+    counted = ("1 errored sample(s) counted as every reference token deleted; WER over the "
+               "answered samples only: 0.00")
+    failed.stdout.fnmatch_lines([
+        f"replay/librispeech-test-clean: FAIL — regressed: WER 26.42 > max 1.00 (recorded "
+        f"0.00, +26.42); {counted}*"])
+    row = report_row(project)
+    score = row["result"]["score"]
+    assert score["value"] == 100 * 28 / 106 and score["answered_value"] == 0.0
+    assert score["protocols"]["ultraeval-audio"]["error_tokens"] == 28
+    markdown = (project.path / "reports" / "audiogate-report.md").read_text(encoding="utf-8")
+    assert "answered only 0.00 (1 error(s) counted as the worst answer)" in markdown
+    assert "+ 28 reference tokens of errored samples counted as deleted" in markdown
+
+    thresholds.write_text(_entry(30.0, list(refs)), encoding="utf-8")
+    passed = project.runpytest(*run)
+    passed.assert_outcomes(passed=1)
+    passed.stdout.fnmatch_lines([
+        "*26.42*PASS*answered only 0.00 (1 error(s) counted as the worst answer)",  # table
+        f"replay/librispeech-test-clean: PASS — WER 26.42 within max 30.00 (recorded 0.00, "
+        f"+26.42); {counted}"])
+
+    before = thresholds.read_text(encoding="utf-8")
+    updated = project.runpytest(*run, "--update-thresholds")
+    updated.assert_outcomes(passed=1)
+    updated.stdout.fnmatch_lines([
+        f"thresholds unchanged in {thresholds}:",
+        "  not recorded: replay/librispeech-test-clean wer: 1 sample(s) errored, so nothing "
+        "was recorded (thresholds are recorded from runs where every sample is answered); "
+        f"the gated WER 26.42 is kept as measured: {counted}"])
+    assert thresholds.read_text(encoding="utf-8") == before
+
+
+def test_an_error_with_no_reference_to_count_fails_whatever_max_errors_allows(
+        project: pytest.Pytester, shared_data: Path) -> None:
+    """A transcript line that was not read correctly (a terminal escape in it) has no
+    words to count as deleted: the worst answer there is unknown, so `max_errors` cannot
+    allow it (it used to pass at WER 0.00 on the other five)."""
+    broken = project.path / "broken"
+    shutil.copytree(shared_data / CLEAN, broken / CLEAN)
+    trans = broken / CLEAN / "1089/134686/1089-134686.trans.txt"
+    text = trans.read_text(encoding="utf-8").replace("STEW FOR DINNER", "STEW \x1b[0mFOR DINNER")
+    trans.write_text(text, encoding="utf-8")
+    refs = transcripts(shared_data)
+    preds = project.path / "preds.jsonl"
+    write_predictions(preds, refs)
+    (project.path / "thresholds.yaml").write_text(_entry(99.0, list(refs)), encoding="utf-8")
+    result = project.runpytest("--predictions", str(preds), f"--data-root={broken}", *ARGS)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "replay/librispeech-test-clean: FAIL — 1 errored sample(s) have no reference to count "
+        "as deleted, so the worst answer there is unknown and max_errors cannot allow them: "
+        f"{MISTAKES}: {trans}:1: control character(s) (U+001B)*"])
+    assert report_row(project)["result"]["score"]["uncounted"] == [MISTAKES]

@@ -271,6 +271,10 @@ class RunFacts:
     ids: frozenset[str] = frozenset()
     excluded_detail: str = ""  # the excluded samples, for the failure message
     protocol: str | None = None  # the gating protocol the value was scored under
+    # `value` counts each errored sample as the worst answer; this is over the answered
+    answered_value: float | None = None
+    # errored samples with no reference to count as deleted: "id: error" each
+    uncounted: tuple[str, ...] = ()
 
 
 def _first(ids: Iterable[str], show: int = 3) -> str:
@@ -357,6 +361,12 @@ def _judge_entry(entry: Entry, run: RunFacts) -> Verdict:
     if run.errors > entry.max_errors:
         return Verdict("fail", f"{run.errors} sample(s) errored (allowed {entry.max_errors})",
                        entry)
+    if run.uncounted:
+        shown = "; ".join(run.uncounted[:5]) + (
+            f" (+{len(run.uncounted) - 5} more)" if len(run.uncounted) > 5 else "")
+        return Verdict("fail", f"{len(run.uncounted)} errored sample(s) have no reference to "
+                               "count as deleted, so the worst answer there is unknown and "
+                               f"max_errors cannot allow them: {shown}", entry)
     if run.excluded > entry.max_excluded:
         recorded = "an unknown number" if entry.excluded is None else str(entry.excluded)
         return Verdict("fail", f"{run.excluded} sample(s) excluded as abnormal (recorded with "
@@ -371,10 +381,19 @@ def _judge_entry(entry: Entry, run: RunFacts) -> Verdict:
     worse = value > entry.limit if entry.lower_is_better else value < entry.limit
     text = (f"{name} {value:.2f} {'>' if entry.lower_is_better else '<'} {bound} "
             f"{entry.limit:.2f} (recorded {entry.value:.2f}, {delta:+.2f})")
+    counted = f"; {errors_counted(run.errors, name, run.answered_value)}" if run.errors else ""
     if worse:
-        return Verdict("fail", f"regressed: {text}", entry)
+        return Verdict("fail", f"regressed: {text}{counted}", entry)
     return Verdict("pass", f"{name} {value:.2f} within {bound} {entry.limit:.2f} "
-                           f"(recorded {entry.value:.2f}, {delta:+.2f})", entry)
+                           f"(recorded {entry.value:.2f}, {delta:+.2f}){counted}", entry)
+
+
+def errors_counted(errors: int, name: str, answered: float | None) -> str:
+    """How a value with allowed errors was computed, and the value without them."""
+    worst = "a wrong answer" if name in ("ACC", "ANSWERED") else "every reference token deleted"
+    over = "—" if answered is None else f"{answered:.2f}"
+    return (f"{errors} errored sample(s) counted as {worst}; {name} over the answered "
+            f"samples only: {over}")
 
 
 @dataclass(frozen=True)
@@ -400,6 +419,15 @@ class Change:
     #            sample set of an entry matched on count only was added)
     text: str  # "whisper-tiny.en/x wer: 13.93 -> 14.85 (max 15.32 -> 16.24)"
     refused: bool = False  # a loosening without --accept-regression: not written
+
+    @property
+    def written(self) -> bool:
+        """Whether recording it changes the file."""
+        return self.kind not in ("unchanged", NOT_RECORDED) and not self.refused
+
+
+# A pair that passed with errored samples: its value is never recorded (see not_recorded).
+NOT_RECORDED = "not recorded"
 
 
 def default_limit(metric: str, value: float) -> float:
