@@ -98,22 +98,11 @@ class ModelSpec:
         return dataset.task in self.tasks and dataset.language in self.languages
 
 
-def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+def _read_yaml(text: str, origin: str, *, lines: bool = False) -> Mapping[Any, Any]:
+    """A registry file's mapping of names to entries; ``lines``: loaded by the round-trip
+    loader, which keeps the line of every key (for messages that name file:line)."""
     try:
-        data = YAML(typ="safe").load(text)
-    except Exception as exc:  # ruamel raises many error types; all mean "not YAML"
-        raise RegistryError(f"{origin}: not valid YAML ({exc})") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise RegistryError(f"{origin}: expected a mapping of names to entries")
-    return data
-
-
-def _read_entries(text: str, origin: str) -> Mapping[Any, Any]:
-    """A registry file as loaded by the round-trip loader, which keeps every key's line."""
-    try:
-        data = YAML(typ="rt").load(text)
+        data = YAML(typ="rt" if lines else "safe").load(text)
     except Exception as exc:  # ruamel raises many error types; all mean "not YAML"
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{origin}:{mark.line + 1}" if mark is not None else origin
@@ -127,7 +116,7 @@ def _read_entries(text: str, origin: str) -> Mapping[Any, Any]:
 
 def _package_entries(name: str) -> Mapping[Any, Any]:
     text = resources.files("audiogate.registry").joinpath(name).read_text(encoding="utf-8")
-    return _read_entries(text, f"audiogate/registry/{name}")
+    return _read_yaml(text, f"audiogate/registry/{name}", lines=True)
 
 
 def _known(kind: str, name: str, known: Mapping[str, Any], where: Where, what: str) -> None:
@@ -286,7 +275,7 @@ def registered(filename: str, parse: Parse[Entry], extra: Path | None) -> dict[s
     if extra is not None:
         if not extra.is_file():
             raise RegistryError(f"{extra}: no such registry file (given for {filename})")
-        raw = _read_entries(extra.read_text(encoding="utf-8"), str(extra))
+        raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra), lines=True)
         kind = filename.removesuffix("s.yaml")
         where = Where(str(extra))
         for name, entry in _parse_all(raw, parse, str(extra)).items():
