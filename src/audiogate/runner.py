@@ -90,7 +90,7 @@ class PairRun:
                                 f"{self.dataset.metric!r}; a model may ask for {ANSWERED!r})")
         if samples is None:
             samples, notes = load_dataset_with_notes(self.dataset, self.data_root)
-        notes = list(notes or [])
+        notes = list(notes or []) + self._replacements()
         if not self.engine.needs_audio:  # replayed predictions: the audio is never read
             samples = ignore_missing_audio(samples)
         elif (missing := missing_audio_summary(
@@ -178,6 +178,14 @@ class PairRun:
             dispatch=dispatch,
         )
         return result, records
+
+    def _replacements(self) -> list[str]:
+        """A user file's entries that replaced a built-in one and decide this pair: the
+        model, the dataset, the protocols that score it."""
+        protocols = self.options.protocols or {}
+        found = [self.model.replaces, self.dataset.replaces]
+        found += [p.replaces for p in protocols.values() if self.dataset.metric in p.profiles]
+        return [text for text in found if text is not None]
 
     def _prepare(self, sample: Sample, outcomes: dict[str, Outcome],
                  pending: dict[str, tuple[str | None, float]]) -> Request | None:

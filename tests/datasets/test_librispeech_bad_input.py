@@ -139,8 +139,13 @@ def test_errored_samples_are_not_counted_as_inferred(
 
 def test_good_samples_scored(run: tuple[PairResult, dict[str, SampleRecord]]) -> None:
     result, records = run
-    assert result.score.value is not None
-    assert 0.0 <= result.score.value < 30.0  # tiny.en on clean read speech
+    answered = result.score.answered_value
+    assert answered is not None
+    assert 0.0 <= answered < 30.0  # tiny.en on clean read speech
+    # the gated value counts the errored clips' reference words as deleted; the audio with
+    # no transcript line has none to count
+    assert result.score.value is not None and result.score.value > answered + 30.0
+    assert result.score.uncounted == [NO_TRANSCRIPT]
     for utt_id in (SHORT, MEDIUM, STEREO):
         rec = records[utt_id]
         assert rec.error is None, rec.error

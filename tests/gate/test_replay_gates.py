@@ -267,9 +267,12 @@ def test_replayed_reasoning_outputs_score_like_the_bare_answers(project: pytest.
     assert plain["breakdown"]["errors"] == 940  # the JSON breakdown agrees with the count
     assert "/1000, 940 errored" in out.split("audiogate results", 1)[1]  # terminal table
     assert "| 940 " in md
-    assert 40.0 < plain["value"] < 60.0
+    assert 40.0 < plain["answered_value"] < 60.0
+    # the 940 errored items count as wrong answers in the gated value
+    assert plain["value"] == pytest.approx(plain["answered_value"] * 60 / 1000)
     raw, _, _ = run(wrapped, folder="raw")
-    assert raw["value"] < 5.0  # scored with the chain of thought, which names every option
+    # scored with the chain of thought, which names every option
+    assert raw["answered_value"] < 5.0
     live, _, _ = run(wrapped, "--predictions-from=step-audio-r1.1", folder="live")
     assert live["value"] == plain["value"]
     assert live["breakdown"]["by_task"] == plain["breakdown"]["by_task"]

@@ -407,7 +407,12 @@ def test_a_corrupt_clip_errors_the_rest_is_scored_and_the_gate_fails(bench: Benc
     assert str(bad) in broken[0]["error"] and broken[0]["score"] is None
     others = [r for r in records if r["error"] is None]
     assert len(others) == 5 and all(r["raw_output"] and r["score"] is not None for r in others)
-    assert score["value"] == pytest.approx(corpus_wer(records), abs=1e-9)
+    assert score["answered_value"] == pytest.approx(corpus_wer(records), abs=1e-9)
+    # the gated value counts the errored clip as its worst answer: its 8 words deleted
+    assert broken[0]["ref_tokens"] == 8
+    edits = sum(r["substitutions"] + r["deletions"] + r["insertions"] for r in others)
+    assert score["value"] == pytest.approx(
+        100 * (edits + 8) / (sum(r["ref_tokens"] for r in others) + 8), abs=1e-9)
 
     result = bench.run("--update-thresholds", data_root=data)  # an errored run never records
     result.assert_outcomes(failed=1)

@@ -44,6 +44,7 @@ from audiogate.engines.dispatch import (
 from audiogate.engines.launch import ServerProcess
 from audiogate.errors import EngineError, RegistryError, UsageError
 from audiogate.registry.load import ModelSpec
+from audiogate.registry.schema import CHAT_KEYS
 from audiogate.samples import Output, Request, Windows
 
 ENDPOINTS = {"chat": "/v1/chat/completions", "transcriptions": "/v1/audio/transcriptions"}
@@ -102,8 +103,7 @@ class ChatSettings:
     the model takes; shorter tails are merged, a shorter whole clip is refused.
     """
 
-    KNOWN = frozenset({"user_role", "audio_chunk_seconds", "assistant_prefix", "system",
-                       "max_audios_per_prompt", "min_audio_seconds"})
+    KNOWN = CHAT_KEYS  # the registry checks a model entry's `chat:` against the same keys
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         unknown = set(raw) - self.KNOWN

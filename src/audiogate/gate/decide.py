@@ -16,10 +16,13 @@ from pathlib import Path
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import baseline_ids, paired_verdict, per_sample, read_baseline
 from audiogate.gate.thresholds import (
+    NOT_RECORDED,
+    Change,
     Entry,
     Measured,
     RunFacts,
     Thresholds,
+    errors_counted,
     judge,
     plan_change,
     recorded_of,
@@ -103,15 +106,17 @@ def decide(result: PairResult, records: Sequence[SampleRecord], thresholds: Thre
         reason = (f"{score.errors} of {score.total} sample(s) errored; " if score.errors
                   else "") + "--no-gate: measured, not gated"
         return Decision(status, _with_details(status, reason, result))
+    errors = dict(result.error_samples)
     facts = RunFacts(score.metric, score.value, score.total, score.errors, score.excluded,
                      result.sample_set, frozenset(r.id for r in records),
-                     excluded_detail(records), score.protocol)
+                     excluded_detail(records), score.protocol, score.answered_value,
+                     tuple(f"{i}: {errors.get(i, 'errored')}" for i in score.uncounted))
     verdict = judge(thresholds.for_pair(result.model, result.dataset), facts,
                     record_hint=record_hint,
                     recorded_ids=recorded_ids or RecordedIds(root))
     status, reason, entry = verdict.status, verdict.reason, verdict.entry
-    judged_by_value = entry is not None and score.value is not None and \
-        score.errors <= entry.max_errors and score.excluded <= entry.max_excluded
+    judged_by_value = entry is not None and score.value is not None and not score.uncounted \
+        and score.errors <= entry.max_errors and score.excluded <= entry.max_excluded
     if entry is not None and judged_by_value and "paired" in entry.gates:
         status, reason = _paired(result, records, entry, status, reason, root,
                                  rules.n_resamples)
@@ -174,6 +179,9 @@ def _update(result: PairResult, entry: Entry | None, status: str, reason: str,
             accept_regression: bool) -> tuple[str, str, str | None]:
     """--update-thresholds: record this run unless that would loosen the gate unasked."""
     score = result.score
+    skipped = not_recorded(result, status)
+    if skipped is not None:
+        return status, f"{reason}; --update-thresholds: {skipped.text}", None
     if score.errors or score.value is None or status == "error":
         return status, reason, None  # never recorded: a run with errors is not a measurement
     measured = Measured(result.model, result.dataset, result.metric, score.value,
@@ -187,6 +195,20 @@ def _update(result: PairResult, entry: Entry | None, status: str, reason: str,
         return status, reason, None
     return "updated", f"recorded by --update-thresholds ({change.kind}): {change.text}; " \
                       f"the gate said: {reason}", None
+
+
+def not_recorded(result: PairResult, status: str) -> Change | None:
+    """--update-thresholds on a pair that passed with errored samples (max_errors allowed
+    them): never recorded, and the summary says why and what the gated value counted."""
+    score = result.score
+    if status not in ("pass", "updated") or not score.errors or score.value is None:
+        return None
+    name = score.metric.upper()
+    return Change(NOT_RECORDED, f"{result.pair_id} {score.metric}: {score.errors} sample(s) "
+                                f"errored, so nothing was recorded (thresholds are recorded "
+                                f"from runs where every sample is answered); the gated {name} "
+                                f"{score.value:.2f} is kept as measured: "
+                                f"{errors_counted(score.errors, name, score.answered_value)}")
 
 
 def _with_details(status: str, reason: str, result: PairResult) -> str:

@@ -22,7 +22,7 @@ from audiogate.datasets import load_dataset_with_notes
 from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, DatasetMissing
-from audiogate.gate.decide import GateRules, RecordedIds, decide
+from audiogate.gate.decide import GateRules, RecordedIds, decide, not_recorded
 from audiogate.gate.decide import row as decision_row
 from audiogate.gate.paired import (
     PerSample,
@@ -457,6 +457,8 @@ class AudiogateSession:
             self.threshold_changes = update_thresholds(
                 self.thresholds_path, measured,
                 accept_regression=bool(self.config.getoption("accept_regression")))
+            self.threshold_changes += [c for r in self.rows
+                                       if (c := not_recorded(r.result, r.status)) is not None]
             refused = [c for c in self.threshold_changes if c.refused] + self.refusals
             if refused and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and didn't
@@ -548,7 +550,7 @@ class AudiogateSession:
                           "measured only)", yellow=True)
         changes = getattr(self, "threshold_changes", [])
         if self.updating:
-            written_any = any(c.kind != "unchanged" and not c.refused for c in changes)
+            written_any = any(c.written for c in changes)
             tr.write_line(f"thresholds {'updated' if written_any else 'unchanged'} in "
                           f"{self.thresholds_path}:")
             for change in changes:

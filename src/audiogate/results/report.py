@@ -63,6 +63,8 @@ class Row:
                     f"{s.excluded}")
         if s.breakdown.get("rule"):
             note = f"{s.breakdown['rule']} MMAU rule"
+        if s.errors and s.value is not None:
+            note = "; ".join(filter(None, [note, answered_note(s)]))
         return {
             "task": task, "dataset": r.dataset, "model": r.model, "measure": s.metric,
             "protocol": s.protocol or "", "other protocols": other_protocols(s),
@@ -87,6 +89,13 @@ class Row:
 
 def _value(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
+
+
+def answered_note(score: PairScore) -> str:
+    """The value over the answered samples, beside a value that counts errors as the worst
+    answer (``answered only 0.00 (1 error counted as the worst answer)``)."""
+    return (f"answered only {_value(score.answered_value)} ({score.errors} error(s) counted "
+            "as the worst answer)")
 
 
 def other_protocols(score: PairScore) -> str:
@@ -116,9 +125,12 @@ def protocol_lines(score: PairScore, rtfx_by_protocol: dict[str, float | None]) 
         shown = _value(p.value) if p.digits is None or p.value is None else \
             f"{p.value:.4f}, published as {p.reported}"
         rtfx = f", RTFx {rtfx_by_protocol[name]}" if rtfx_by_protocol.get(name) else ""
+        counted = (f" + {p.error_tokens} reference tokens of errored samples counted as "
+                   f"deleted (answered only: {_value(p.answered_value)})"
+                   if p.error_tokens else "")
         lines.append(f"{name} ({role}): {shown} — {p.edits} errors / "
-                     f"{p.ref_tokens} reference tokens; {p.scored} scored, {p.dropped} "
-                     f"dropped, {p.excluded} excluded, {p.errors} errors{rtfx}")
+                     f"{p.ref_tokens} reference tokens{counted}; {p.scored} scored, "
+                     f"{p.dropped} dropped, {p.excluded} excluded, {p.errors} errors{rtfx}")
     return lines
 
 
