@@ -597,7 +597,9 @@ class Pair:
 
     def _fail(self, message: str) -> NoReturn:
         _mark(self.node, "fail")
-        pytest.fail(message, pytrace=False)
+        # from None: the message says it all; the error it was made from (raised inside
+        # an except block) would otherwise be printed above it, as a traceback chain
+        raise pytest.fail.Exception(message, pytrace=False) from None
 
     @property
     def gated(self) -> bool:
@@ -625,6 +627,7 @@ class Pair:
             shard = shard_info(samples, *s.shard)
             samples = take_shard(samples, *s.shard)
         try:
+            store = s.store  # an unreadable store file fails the pair here, named
             engine = s.engine_for(self.model)
         except AudiogateError as exc:
             self._fail(str(exc))
@@ -633,7 +636,7 @@ class Pair:
         if write is not None:
             progress = Progress(len(samples), self.id, write,
                                 interval=s.config.getoption("progress_interval"))
-        runner = PairRun(self.model, self.dataset, engine, s.data_root, store=s.store,
+        runner = PairRun(self.model, self.dataset, engine, s.data_root, store=store,
                          options=RunOptions(answers_of=s.predictions_from,
                                             prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
