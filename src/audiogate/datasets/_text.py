@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from audiogate.datasets._paths import not_a_file
+from audiogate.errors import DataError
+
 REPLACEMENT = "\ufffd"  # what a decoder writes for bytes it could not read
 
 # Cc control, Cf format (zero-width joiners, BOM...), Co private use, Cs surrogate,
@@ -61,10 +64,17 @@ def decoded_lines(path: Path) -> Iterator[Line]:
 
     A line that is not valid UTF-8 gets ``text`` None and an error naming the file, the
     line and the byte offset in the file: a guess at its encoding would score a garbled
-    reference. Line endings (LF, CRLF, CR) are removed.
+    reference. Line endings (LF, CRLF, CR) are removed. A path that is no readable file
+    (a directory, a named pipe) is a DataError naming it.
     """
+    if (kind := not_a_file(path)) is not None:
+        raise DataError(f"{path}: {kind}, not a text file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     offset = 0
-    for number, raw in enumerate(path.read_bytes().splitlines(keepends=True), start=1):
+    for number, raw in enumerate(data.splitlines(keepends=True), start=1):
         first = raw.split(None, 1)[0].decode("ascii", "replace") if raw.strip() else ""
         try:
             text = raw.decode("utf-8")

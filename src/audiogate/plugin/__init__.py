@@ -614,6 +614,8 @@ class Pair:
             samples, notes = load_dataset_with_notes(self.dataset, s.data_root)
         except DatasetMissing as exc:  # decided below, outside the handler: one message
             missing = exc
+        except AudiogateError as exc:  # a dataset file that cannot be read: named
+            self._fail(f"{self.id}: {exc}")
         if missing is not None:
             where = f" [data root from {s.data_root_source}]"
             if not must_run:
