@@ -133,6 +133,11 @@ class PairRun:
             outcomes[sample_id] = self._failed(by_id[sample_id],
                                                "engine returned no output for this sample",
                                                audio_s)
+        for sample in samples:  # never drawn: the engine stopped taking requests
+            if sample.id not in outcomes:
+                outcomes[sample.id] = self._failed(sample, "the engine stopped taking samples "
+                                                           "before this one was sent")
+                not_sent.append(str(outcomes[sample.id].error))
         wall = time.perf_counter() - started
         dispatch = dict(getattr(self.engine, "last_dispatch", None) or {})
         if dispatch.get("limit_max") is None:

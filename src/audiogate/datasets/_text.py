@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from audiogate.datasets._paths import not_a_file
+from audiogate.errors import DataError
+
 REPLACEMENT = "\ufffd"  # what a decoder writes for bytes it could not read
 BOM = "\ufeff"  # at the start of a file: the encoding's mark ("UTF-8 with BOM"), not text
 # Control characters that are Unicode whitespace (tab, line feed, vertical tab, form feed,
@@ -71,10 +74,16 @@ def decoded_lines(path: Path) -> Iterator[Line]:
     A line that is not valid UTF-8 gets ``text`` None and an error naming the file, the
     line and the byte offset in the file: a guess at its encoding would score a garbled
     reference. Line endings (LF, CRLF, CR) are removed, and so is a BOM that starts the
-    file (the encoding's mark; one anywhere else is text, scored as written).
+    file (the encoding's mark; one anywhere else is text, scored as written). A path that
+    is no readable file (a directory, a named pipe) is a DataError naming it.
     """
+    if (kind := not_a_file(path)) is not None:
+        raise DataError(f"{path}: {kind}, not a text file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     offset = 0
-    data = path.read_bytes()
     mark = BOM.encode("utf-8")
     if data.startswith(mark):
         data, offset = data[len(mark):], len(mark)

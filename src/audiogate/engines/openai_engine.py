@@ -412,7 +412,9 @@ class OpenAIEngine:
     # -- the run ----------------------------------------------------------------------
     def run(self, requests: Iterable[Request]) -> Iterator[Output]:
         """Keep as many requests in flight as the dispatcher allows; yield outputs as they
-        complete. Once no server is left, the remaining requests are not sent."""
+        complete, exactly one per request. Once no server is left, every remaining request
+        is drawn and answered "not sent" at once (under ``auto`` the limit is then 0: the
+        sum over no live replica, so the limit alone would stop drawing them)."""
         self.dispatcher.reset_stats()
         pending: set[Future[Output]] = set()
         source = iter(requests)
@@ -423,7 +425,8 @@ class OpenAIEngine:
             with ThreadPoolExecutor(self.fixed or CEILING * len(self.dispatcher.replicas),
                                     thread_name_prefix="audiogate-http") as pool:
                 while True:
-                    while not exhausted and len(pending) < self.dispatcher.limit():
+                    while not exhausted and (self._down is not None or
+                                             len(pending) < max(1, self.dispatcher.limit())):
                         request = next(source, None)
                         if request is None:
                             exhausted = True
@@ -431,7 +434,7 @@ class OpenAIEngine:
                             yield self._not_sent(request)
                         else:
                             pending.add(pool.submit(self._one, request))
-                    if not pending:
+                    if not pending and exhausted:
                         break
                     self.dispatcher.full = not exhausted and \
                         len(pending) >= self.dispatcher.limit()

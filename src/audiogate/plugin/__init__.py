@@ -642,7 +642,9 @@ class Pair:
 
     def _fail(self, message: str) -> NoReturn:
         _mark(self.node, "fail")
-        pytest.fail(message, pytrace=False)
+        # from None: the message says it all; the error it was made from (raised inside
+        # an except block) would otherwise be printed above it, as a traceback chain
+        raise pytest.fail.Exception(message, pytrace=False) from None
 
     @property
     def gated(self) -> bool:
@@ -657,6 +659,8 @@ class Pair:
             samples, notes = load_dataset_with_notes(self.dataset, s.data_root)
         except DatasetMissing as exc:  # decided below, outside the handler: one message
             missing = exc
+        except AudiogateError as exc:  # a dataset file that cannot be read: named
+            self._fail(f"{self.id}: {exc}")
         if missing is not None:
             where = f" [data root from {s.data_root_source}]"
             if not must_run:
@@ -670,6 +674,7 @@ class Pair:
             shard = shard_info(samples, *s.shard)
             samples = take_shard(samples, *s.shard)
         try:
+            store = s.store  # an unreadable store file fails the pair here, named
             engine = s.engine_for(self.model)
         except AudiogateError as exc:
             self._fail(str(exc))
@@ -678,7 +683,7 @@ class Pair:
         if write is not None:
             progress = Progress(len(samples), self.id, write,
                                 interval=s.config.getoption("progress_interval"))
-        runner = PairRun(self.model, self.dataset, engine, s.data_root, store=s.store,
+        runner = PairRun(self.model, self.dataset, engine, s.data_root, store=store,
                          options=RunOptions(answers_of=s.predictions_from,
                                             prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
