@@ -109,6 +109,23 @@ def write_pair(folder: Path, candidate: list[SampleRecord], *, baseline: list[Sa
     return Written(folder, row, baseline_path, candidate)
 
 
+def gate_file(path: Path, *gates: tuple[Written, float]) -> Path:
+    """A thresholds file gating each written pair at the given max WER (recorded at its
+    value, or at the max when that is lower), on its sample set, against its baseline file
+    where it has one: what a merge of those reports judges them by."""
+    lines = []
+    for written, limit in gates:
+        r = written.row.result
+        value = min(r.score.value or 0.0, limit)
+        lines += [f"{r.model}:", f"  {r.dataset}:", "    - metric: wer",
+                  f"      value: {value:.2f}", f"      max: {limit:.2f}",
+                  f"      samples: {r.score.total}", f"      sample_set: {r.sample_set}"]
+        if written.baseline is not None:
+            lines.append(f"      baseline: {written.baseline.resolve()}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def external_urls(text: str) -> list[str]:
     """Any host named at all, and every src/href attribute that is not an in-page anchor."""
     hosts = re.findall(r"https?://[^\s\"'<>]*|//[\w.-]+\.[a-z]{2,}[^\s\"'<>]*", text)

@@ -298,8 +298,9 @@ def test_an_update_that_loosens_is_refused_unless_accepted(project: Project) -> 
 # -- 6. reports and shard merges tell the truth ------------------------------------------------
 
 def _merge(*inputs: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """The merge as a user runs it from the project (judged by its thresholds.yaml)."""
     return subprocess.run([sys.executable, "-m", "audiogate.cli", "report", "merge",
-                           *map(str, inputs), "-o", str(output)],
+                           *map(str, inputs), "-o", str(output)], cwd=output.parent,
                           capture_output=True, text=True, check=False)
 
 
