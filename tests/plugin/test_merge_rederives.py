@@ -151,6 +151,10 @@ def _report_errors(data: dict[str, Any]) -> None:
     row["result"]["error_samples"] = []
 
 
+def _report_resamples(data: dict[str, Any]) -> None:
+    data["rows"][0]["result"]["interval"]["n_resamples"] = 1  # the paired gate's resamples
+
+
 def _report_not_gated(data: dict[str, Any]) -> None:
     data["meta"]["gated"] = False
     data["rows"][0]["status"] = "measured"
@@ -179,6 +183,8 @@ REPORT_EDITS = {
     "metric": (_report_metric, "stored metric 'answered', re-derived 'wer'"),
     "errors": (_report_errors, "stored errors 0, re-scored 1"),
     "not-gated": (_report_not_gated, "regressed: WER"),
+    "resamples": (_report_resamples, "stored 95 % interval [0.00, 68.29] (1 resamples), "
+                                     "re-derived ["),
 }
 SAMPLE_EDITS = {
     "normalized-texts": (_texts_agree, f"sample {BAD}: stored normalized hypothesis"),
@@ -298,3 +304,23 @@ def test_require_gate_fails_a_whole_pair_that_is_not_gated(project: Project,
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"replay/{DATASET}: FAIL — --require-gate: no recorded threshold" in done.stdout
     assert done.stdout.splitlines()[-1].startswith("verdict: FAIL")
+
+
+def test_a_skipped_pair_fails_the_merge_where_a_live_run_must_run_it(project: Project
+                                                                      ) -> None:
+    project.record("replay", 0.0, 1.0)  # gates test-clean only; dev-clean has no data here
+    args = [a if a != DATASET else "librispeech-dev-clean"
+            for a in project.args("replay", "--report-dir=run")]
+    project.pytester.runpytest(*args).assert_outcomes(skipped=1)
+    assert merge(project, "run").returncode == 0  # not gated: it may be skipped
+    done = merge(project, "run", extra=("--require-gate",))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "replay/librispeech-dev-clean: FAIL — replay/librispeech-dev-clean was skipped (" \
+        in done.stdout
+    assert "but --require-gate: a gated pair never passes by not running" in done.stdout
+    with project.thresholds.open("a", encoding="utf-8") as f:  # now the file gates it
+        f.write("  librispeech-dev-clean:\n    - metric: wer\n      value: 5.0\n"
+                "      max: 6.0\n      samples: 35\n")
+    done = merge(project, "run")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"but {project.thresholds} gates it: a gated pair never passes" in done.stdout

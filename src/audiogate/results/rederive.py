@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from audiogate.gate.paired import interval, per_sample
 from audiogate.registry.load import DatasetSpec, ModelSpec, ProtocolSpec
 from audiogate.results.pair_result import PairResult
 from audiogate.runner import answer_rules
@@ -118,7 +119,7 @@ def result_differences(stored: PairResult, scoring: Scoring, derived: PairScore,
                        records: Sequence[SampleRecord]) -> list[str]:
     """What a report's row says about a pair (or one shard of it) that its re-scored
     records do not: the metric, the protocol, the score and its counts, the sample set,
-    the errored samples."""
+    the 95 % interval, the errored samples."""
     out = []
     for metric in dict.fromkeys((stored.metric, stored.score.metric)):
         if metric != scoring.metric:
@@ -132,11 +133,34 @@ def result_differences(stored: PairResult, scoring: Scoring, derived: PairScore,
     if stored.sample_set != fingerprint:
         out.append(f"stored sample set {stored.sample_set}, re-derived {fingerprint} (from the "
                    f"{len(records)} records' ids)")
+    out += interval_differences(stored, scoring.metric, records)
     errored = [r.id for r in records if r.error is not None]
     listed = [sample_id for sample_id, _ in stored.error_samples]
     if listed != errored:
         out.append(f"stored errored samples {_ids(listed)}, re-scored {_ids(errored)}")
     return out
+
+
+def interval_differences(stored: PairResult, metric: str, records: Sequence[SampleRecord]
+                         ) -> list[str]:
+    """A stored 95 % interval that the records do not give at its own resample count (the
+    count the merge's paired gate takes from the runs)."""
+    data = per_sample(records, metric)
+    if stored.interval is None:
+        return [f"stored no 95 % interval for {len(data)} scored sample(s)"] if data else []
+    n = stored.interval.get("n_resamples")
+    derived = interval(data, metric, n_resamples=n) \
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
+    if derived == stored.interval:
+        return []
+    return [f"stored 95 % interval {_interval(stored.interval)} ({n} resamples), re-derived "
+            f"{_interval(derived)}"]
+
+
+def _interval(value: Mapping[str, Any] | None) -> str:
+    if not value:
+        return "none"
+    return f"[{_number(value.get('low'))}, {_number(value.get('high'))}]"
 
 
 def score_differences(stored: PairScore, derived: PairScore) -> list[str]:

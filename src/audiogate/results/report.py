@@ -314,10 +314,11 @@ def _draw_chart(plt: Any, scored: Sequence[Row], path: Path) -> Path:
     colors = ["tab:red" if r.status == "fail" else "tab:green" if r.status == "pass"
               else "tab:gray" for r in scored]
     values = [r.result.score.value or 0.0 for r in scored]
-    errors = [[v - (r.result.interval or {}).get("low", v) for v, r in zip(values, scored,
-                                                                          strict=True)],
-              [(r.result.interval or {}).get("high", v) - v for v, r in zip(values, scored,
-                                                                          strict=True)]]
+    # an interval of very few resamples need not hold the value: no bar below/above it then
+    errors = [[max(0.0, v - (r.result.interval or {}).get("low", v))
+               for v, r in zip(values, scored, strict=True)],
+              [max(0.0, (r.result.interval or {}).get("high", v) - v)
+               for v, r in zip(values, scored, strict=True)]]
     ax.bar(list(xs), values, color=colors, yerr=errors, capsize=4)
     for x, r in zip(xs, scored, strict=True):
         if r.limit is not None:
