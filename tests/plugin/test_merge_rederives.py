@@ -18,9 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pair_reports import META
 from test_honest_gates import CONFTEST, DATASET, REPO, Project
 
-from audiogate.samples import shard_of
+from audiogate.datasets import ignore_missing_audio, load_dataset
+from audiogate.gate.paired import interval, per_sample
+from audiogate.registry import load as registry
+from audiogate.results.pair_result import PairResult
+from audiogate.results.report import Row, samples_path, write_reports, write_samples
+from audiogate.samples import sample_set_fingerprint, shard_of
+from audiogate.scoring.pair import Outcome, score
 
 pytest_plugins = ["pytester"]
 
@@ -324,3 +331,37 @@ def test_a_skipped_pair_fails_the_merge_where_a_live_run_must_run_it(project: Pr
     done = merge(project, "run")
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"but {project.thresholds} gates it: a gated pair never passes" in done.stdout
+
+
+def test_a_lenient_mmau_report_merges_only_under_the_lenient_rule(tmp_path: Path,
+                                                                  shared_data: Path) -> None:
+    """Bare option letters: right under --mmau-lenient, wrong under the official rule."""
+    spec = registry.dataset("mmau-test-mini")
+    samples = [s for s in ignore_missing_audio(load_dataset(spec, shared_data))
+               if s.reference in s.meta["choices"]][:20]
+    outcomes = [Outcome(s.id, s.reference, None, letter, letter, None, meta=dict(s.meta))
+                for s in samples
+                for letter in ["ABCDEFGH"[s.meta["choices"].index(s.reference)]]]
+    summary, records = score(spec, outcomes, lenient=True)
+    assert summary.value == 100.0 and summary.breakdown["rule"] == "lenient"
+    result = PairResult("replay", spec.name, spec.task, spec.language, spec.metric, summary,
+                        sample_set_fingerprint(s.id for s in samples), 0.0, 0.0, 0.0,
+                        len(samples), 0, {"engine": "replay"}, answer_rules={},
+                        interval=interval(per_sample(records, "acc"), "acc", n_resamples=200))
+    folder = tmp_path / "run"
+    write_samples(records, samples_path(folder, "replay", spec.name))
+    write_reports([Row(result, "measured", "--no-gate: measured, not gated")], folder,
+                  {**META, "gated": False})
+
+    def merged(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "audiogate.cli", "report", "merge",
+                               str(folder), "-o", str(tmp_path / "merged"), "--no-gate",
+                               *extra], capture_output=True, text=True, check=False)
+    official = merged()
+    assert official.returncode == 1, official.stdout + official.stderr
+    assert "scored with the lenient MMAU rule; the merge scores the official rule (pass " \
+           "--mmau-lenient to merge a lenient run)" in official.stdout
+    assert "stored ACC 100.00, re-scored 0.00" in official.stdout
+    lenient = merged("--mmau-lenient")
+    assert lenient.returncode == 0, lenient.stdout + lenient.stderr
+    assert lenient.stdout.splitlines()[-1].startswith("verdict: NOT GATED (1 pairs")

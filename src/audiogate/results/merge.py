@@ -80,16 +80,15 @@ class Judge:
         """A pair that ran whole in one report."""
         stored = given.row.result
         if stored.score.total == 0:
-            return self._unscored(given.row, [given])
+            return self._unscored([given], [given])
         try:
             scoring = self.scoring(stored)
-            records = read_records(given)
+            summary, fresh, found = rescore(read_records(given), scoring, given.records_file)
         except AudiogateError as exc:
             return _failed(stored, f"{given.label}: cannot be re-derived: {exc}")
-        summary, fresh, problems = rescore(records, scoring, given.records_file)
-        problems += [f"{given.label}: {p}"
-                     for p in result_differences(stored, scoring, summary, fresh)]
-        problems += self._rule_problems(given, scoring)
+        problems = self._rule_problems(given, scoring) + [
+            f"{given.label}: {p}" for p in result_differences(stored, scoring, summary, fresh)]
+        problems += found  # the pair's own numbers first, then each sample's
         n = self.rules.n_resamples or _resamples([stored])
         result = rebuild([stored], fresh, scoring, n_resamples=n, notes=stored.notes)
         return self._judge(result, fresh, output, n, problems, given)
@@ -99,17 +98,17 @@ class Judge:
         first = given[0].row.result
         unscored = [g for g in given if "ids" not in (g.row.result.shard or {})]
         if unscored:  # skipped or failed before scoring in some shard
-            return self._unscored(unscored[0].row, given, unscored)
+            return self._unscored(given, unscored)
         problems: list[str] = []
         try:
             scoring = self.scoring(first)
             parts = []
             for g in given:
                 summary, fresh, found = rescore(read_records(g), scoring, g.records_file)
-                problems += found + [f"{g.label}: {p}" for p in result_differences(
-                    g.row.result, scoring, summary, fresh)]
-                problems += self._rule_problems(g, scoring)
-                problems += self._shard_status(g, summary)
+                problems += self._rule_problems(g, scoring) + [
+                    f"{g.label}: {p}" for p in result_differences(g.row.result, scoring,
+                                                                   summary, fresh)]
+                problems += self._shard_status(g, summary) + found
                 parts.append(Part(g.row, fresh, g.report))
             n = self.rules.n_resamples or _resamples([g.row.result for g in given])
             result, records = reassemble(parts, scoring, n_resamples=n)
@@ -148,7 +147,7 @@ class Judge:
             ran = GateRules(no_gate=not given.gated, n_resamples=n)
             said = decision if ran == self.gate_rules(n) else decide(
                 result, records, self.thresholds, ran, record_hint=hint)
-            problems += status_problems(given, said.status, said.reason)
+            problems = status_problems(given, said.status, said.reason) + problems
         row = decision_row(result, decision, self.thresholds, samples)
         if not problems:
             return row
@@ -177,12 +176,11 @@ class Judge:
                       record_hint="")
         return status_problems(given, said.status, said.reason)
 
-    def _unscored(self, first: Row, given: Sequence[Given],
-                  unscored: Sequence[Given] | None = None) -> Row:
+    def _unscored(self, given: Sequence[Given], unscored: Sequence[Given]) -> Row:
         """A pair that some report never scored: it failed before scoring, or it was
         skipped. Skipped stays skipped only where a live run may skip it (not gated by the
         thresholds file, no --require-gate): a gated pair never passes by not running."""
-        unscored = list(given) if unscored is None else list(unscored)
+        first = unscored[0].row
         result = dataclasses.replace(first.result, shard=None)  # stands for the whole pair
         pair_id = result.pair_id
         claimed = [g for g in unscored if g.row.status not in {"fail", "skipped"}]
@@ -190,11 +188,13 @@ class Judge:
             return _failed(result, "; ".join(f"{g.label}: stored status "
                                              f"{g.row.status.upper()} with no scored sample"
                                              for g in claimed))
-        if len(unscored) < len(given) or any(g.row.status == "fail" for g in unscored):
-            failed = "; ".join(f"{g.report}: {g.row.status} — {g.row.reason}" for g in unscored)
-            return Row(result, "fail", f"{len(unscored)} of the {len(given)} report(s) of "
-                                       f"{pair_id} did not score it: {failed}"
-                       if len(given) > 1 else first.reason)
+        failed = [g for g in unscored if g.row.status == "fail"]
+        if len(given) > 1 and (failed or len(unscored) < len(given)):
+            listed = "; ".join(f"{g.report}: {g.row.status} — {g.row.reason}" for g in unscored)
+            return Row(result, "fail", f"{len(unscored)} of the {len(given)} shard(s) of "
+                                       f"{pair_id} did not score it: {listed}")
+        if failed:
+            return Row(result, "fail", first.reason)
         must_run = ("--require-gate" if self.rules.require_gate else
                     f"{self.thresholds.path} gates it" if not self.rules.no_gate
                     and self.thresholds.is_gated(result.model, result.dataset) else None)

@@ -12,10 +12,11 @@ obtained) is carried as it is.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
 from audiogate.registry.load import DatasetSpec, ModelSpec, ProtocolSpec
 from audiogate.results.pair_result import PairResult
@@ -31,6 +32,7 @@ CARRIED = frozenset({"id", "audio_path", "reference", "raw_output", "seconds", "
 NAMED = frozenset({"answer", "error", "substitutions", "deletions", "insertions",
                    "ref_tokens", "score", "excluded", "dropped", "normalized_reference",
                    "normalized_hypothesis", "protocols"})
+_OTHER_FIELDS = tuple(f.name for f in fields(SampleRecord) if f.name not in CARRIED | NAMED)
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,15 @@ class Scoring:
 def rescore(records: Sequence[SampleRecord], scoring: Scoring, source: Path
             ) -> tuple[PairScore, list[SampleRecord], list[str]]:
     """The records scored again from their texts, their summary, and one line per stored
-    field that disagrees ("FILE: sample X: stored 0 errors, re-scored 3")."""
-    summary, fresh = score(scoring.spec, [_outcome(r, scoring) for r in records],
-                           lenient=scoring.lenient, protocols=scoring.protocols,
-                           metric=scoring.metric)
+    field that disagrees ("FILE: sample X: stored 0 errors, re-scored 3"); records whose
+    fields cannot be scored at all raise AudiogateError naming the file."""
+    try:
+        summary, fresh = score(scoring.spec, [_outcome(r, scoring) for r in records],
+                               lenient=scoring.lenient, protocols=scoring.protocols,
+                               metric=scoring.metric)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a field of a bad type
+        raise AudiogateError(f"{source}: records that cannot be scored "
+                             f"({type(exc).__name__}: {exc})") from exc
     problems = []
     for old, new in zip(records, fresh, strict=True):
         new.flags = list(old.flags)  # what the output looks like, not a score
@@ -108,10 +115,8 @@ def record_differences(old: SampleRecord, new: SampleRecord) -> list[str]:
         if old.protocols.get(name) != new.protocols.get(name):
             out.append(f"stored {name} counts {old.protocols.get(name)}, re-scored "
                        f"{new.protocols.get(name)}")
-    before, after = asdict(old), asdict(new)
-    out += [f"stored {f.name} {before[f.name]!r}, re-scored {after[f.name]!r}"
-            for f in fields(SampleRecord) if f.name not in CARRIED | NAMED
-            and before[f.name] != after[f.name]]
+    out += [f"stored {name} {getattr(old, name)!r}, re-scored {getattr(new, name)!r}"
+            for name in _OTHER_FIELDS if getattr(old, name) != getattr(new, name)]
     return out
 
 
@@ -173,6 +178,10 @@ def score_differences(stored: PairScore, derived: PairScore) -> list[str]:
         if f.name == "value":
             out.append(f"stored {derived.metric.upper()} {_number(old)}, re-scored "
                        f"{_number(new)}")
+        elif f.name == "breakdown" and isinstance(old, dict):
+            out += [f"stored {key} {old.get(key)}, re-scored {new.get(key)}"
+                    for key in sorted(set(old) | set(new), key=str)
+                    if old.get(key) != new.get(key)]
         elif f.name == "protocols":
             for name in sorted(set(old) | set(new)):
                 a, b = old.get(name), new.get(name)
