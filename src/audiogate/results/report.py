@@ -202,9 +202,10 @@ def claim_report_dir(report_dir: Path, rows: Iterable[Row]) -> None:
 
 
 def mark_run_started(report_dir: Path) -> None:
-    """Before anything of a run can fail: a folder that already holds files says that a run
-    started here and has not finished, so an earlier run's reports cannot pass for this
-    one's result (a run that dies at its start or midway leaves the mark behind)."""
+    """Before anything of a run can fail: a folder that already exists (it may hold an
+    earlier run's reports) says that a run started here and has not finished, so those
+    reports cannot pass for this run's result (a run that dies at its start or midway
+    leaves the mark behind; a folder made later by this run is marked at its end)."""
     if report_dir.is_dir():
         started = datetime.now(UTC).isoformat(timespec="seconds")
         (report_dir / RUN_MARKER).write_text(
