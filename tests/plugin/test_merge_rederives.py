@@ -10,7 +10,6 @@ names what disagrees, and never takes an unfinished run's folder for a result.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 from pair_reports import META
-from test_honest_gates import CONFTEST, DATASET, REPO, Project
+from test_honest_gates import CONFTEST, DATASET, Project, replay_project
 
 from audiogate.datasets import ignore_missing_audio, load_dataset
 from audiogate.gate.paired import interval, per_sample
@@ -39,11 +38,7 @@ WRONG = "entirely different words said here instead"
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
             shared_data: Path) -> Project:
     """The replay project of the honest-gate tests (a copy of the test-clean slice)."""
-    monkeypatch.syspath_prepend(str(REPO))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
-    monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
-    return Project(pytester, shared_data)
+    return replay_project(pytester, monkeypatch, shared_data)
 
 
 def merge(project: Project, *folders: str, output: str = "merged",
