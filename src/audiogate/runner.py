@@ -181,6 +181,7 @@ class PairRun:
             protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
             flagged=flagged,
             dispatch=dispatch,
+            answer_rules=dict(self.rules),
         )
         return result, records
 

@@ -123,6 +123,10 @@ def test_merge_of_two_shards_equals_one_run(project: pytest.Pytester, shared_dat
     preds.write_text("\n".join(lines) + "\n")
     base = ["--model=replay", f"--predictions={preds}", f"--data-root={shared_data}",
             "--no-store", "-p", "no:cacheprovider"]
+    # the project's gates (the merge judges by them too): none for replay
+    (project.path / "thresholds.yaml").write_text(
+        "whisper-tiny.en:\n  librispeech-test-clean:\n    - metric: wer\n      value: 5.0\n"
+        "      max: 6.0\n      samples: 6\n", encoding="utf-8")
     project.runpytest(*base, "-k", "test-clean or test-other", "--report-dir", "full")
     project.runpytest(*base, "-k", "test-clean", "--report-dir", "shard1")
     project.runpytest(*base, "-k", "test-other", "--report-dir", "shard2")

@@ -93,14 +93,20 @@ class Project:
         return data
 
 
-@pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-            shared_data: Path) -> Project:
+def replay_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                   shared_data: Path) -> Project:
+    """A Project whose runs (in this process or a subprocess) import this checkout."""
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
     monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
     return Project(pytester, shared_data)
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+            shared_data: Path) -> Project:
+    return replay_project(pytester, monkeypatch, shared_data)
 
 
 # -- 1. a gate that exists is never silently skipped ------------------------------------------
@@ -299,8 +305,9 @@ def test_an_update_that_loosens_is_refused_unless_accepted(project: Project) -> 
 # -- 6. reports and shard merges tell the truth ------------------------------------------------
 
 def _merge(*inputs: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """The merge as a user runs it from the project (judged by its thresholds.yaml)."""
     return subprocess.run([sys.executable, "-m", "audiogate.cli", "report", "merge",
-                           *map(str, inputs), "-o", str(output)],
+                           *map(str, inputs), "-o", str(output)], cwd=output.parent,
                           capture_output=True, text=True, check=False)
 
 

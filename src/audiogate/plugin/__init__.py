@@ -47,6 +47,9 @@ from audiogate.results.report import (
     Row,
     claim_report_dir,
     counts_line,
+    mark_run_finished,
+    mark_run_started,
+    mark_run_unfinished,
     read_samples,
     run_metadata,
     samples_path,
@@ -150,6 +153,8 @@ def pytest_configure(config: pytest.Config) -> None:
                             "of minutes to hours), collected only when asked for")
     if config.option.help:
         return
+    if not hasattr(config, "workerinput"):  # the controller (or a serial run) owns the folder
+        mark_run_started(_report_dir(config))  # first: the session below may refuse to start
     session = AudiogateSession(config)
     config.stash[KEY] = session
     config.pluginmanager.register(session, "audiogate-session")
@@ -179,6 +184,10 @@ def _path_option(config: pytest.Config, name: str, default: Path) -> Path:
     value = config.getoption(name)
     path = Path(value).expanduser() if value else default
     return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+
+
+def _report_dir(config: pytest.Config) -> Path:
+    return _path_option(config, "report_dir", Path(config.rootpath) / "reports")
 
 
 class AudiogateSession:
@@ -216,7 +225,7 @@ class AudiogateSession:
             "the audiogate_data_root ini value" if ini_root else
             f"the default, as neither --data-root nor ${DATA_ROOT_ENV} is set")
         self.thresholds_path = _path_option(config, "thresholds", root / "thresholds.yaml")
-        self.report_dir = _path_option(config, "report_dir", root / "reports")
+        self.report_dir = _report_dir(config)
         self.store_path = _path_option(config, "store", root / ".audiogate" / "store.sqlite")
         self.no_gate = bool(config.getoption("no_gate"))
         self.updating = bool(config.getoption("update_thresholds"))
@@ -471,9 +480,29 @@ class AudiogateSession:
         if self.replay_problems:
             meta["replay_problems"] = self.replay_problems
         rows = self.rows + self._unscored_rows()
+        unfinished = self._unfinished(exitstatus, bool(rows))
+        if unfinished:
+            meta["unfinished"] = unfinished
         if rows:  # this run owns its report folder: nothing older may pass for its result
             claim_report_dir(self.report_dir, rows)
             self.written = write_reports(rows, self.report_dir, meta)
+        if unfinished:  # the mark set at the start stays, and says why
+            mark_run_unfinished(self.report_dir, unfinished)
+        else:
+            mark_run_finished(self.report_dir)
+
+    def _unfinished(self, exitstatus: int | pytest.ExitCode, ran: bool) -> str | None:
+        """Why this run's report folder holds no whole result (None: it does): the run was
+        interrupted or crashed, or it was given the folder and ran no pair."""
+        finished = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
+                    pytest.ExitCode.NO_TESTS_COLLECTED)
+        if exitstatus not in finished:
+            name = getattr(exitstatus, "name", str(exitstatus)).lower().replace("_", " ")
+            return f"the run ended early (pytest exit status {int(exitstatus)}: {name}); " \
+                   "its reports, if any, hold only the pairs done by then"
+        if not ran and self.config.getoption("report_dir"):
+            return "the run given this folder (--report-dir) ran no pair"
+        return None
 
     def _replay_problems(self) -> list[str]:
         """Bad lines, duplicate ids and ids that match no sample of any pair that ran, for

@@ -41,6 +41,9 @@ class PairResult:
     # How a served engine sent the requests: its limit of requests in flight over the run
     # (min / median / max), the largest server queue seen, the replicas' shares.
     dispatch: dict[str, Any] = field(default_factory=dict)
+    # The answer rules (the model entry's `answer:`, or --predictions-from's) that turned each
+    # raw output into the scored answer, so a merge can check the answers; None: not kept.
+    answer_rules: dict[str, Any] | None = None
 
     @classmethod
     def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str

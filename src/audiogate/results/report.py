@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import uuid
@@ -186,6 +187,8 @@ NOT_GATED = frozenset({NOT_GATED_STATUS, "measured"})
 # Files a run writes into its report folder; an earlier run's copies are removed first.
 REPORT_FILES = ("audiogate-report.md", "audiogate-report.json", "audiogate-report.svg",
                 "audiogate-report.html")
+# Present while a run that writes the folder has not finished; `report merge` refuses it.
+RUN_MARKER = "audiogate-run-unfinished.txt"
 
 
 def verdict(rows: Iterable[Row]) -> str:
@@ -218,6 +221,41 @@ def claim_report_dir(report_dir: Path, rows: Iterable[Row]) -> None:
     for path in report_dir.glob("samples/*.jsonl"):
         if path not in keep:
             path.unlink(missing_ok=True)
+
+
+def mark_run_started(report_dir: Path) -> None:
+    """Before anything of a run can fail: a folder that already exists (it may hold an
+    earlier run's reports) says that a run started here and has not finished, so those
+    reports cannot pass for this run's result (a run that dies at its start or midway
+    leaves the mark behind; a folder made later by this run is marked at its end)."""
+    if report_dir.is_dir():
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        (report_dir / RUN_MARKER).write_text(
+            f"a run started at {started} (pid {os.getpid()}) and has not finished\n",
+            encoding="utf-8")
+
+
+def mark_run_unfinished(report_dir: Path, why: str) -> None:
+    """The run ended without a whole result (interrupted, crashed, ran nothing it was asked
+    to): the mark stays, saying why (a folder that does not exist holds nothing to mark)."""
+    if report_dir.is_dir():
+        (report_dir / RUN_MARKER).write_text(f"{why}\n", encoding="utf-8")
+
+
+def mark_run_finished(report_dir: Path) -> None:
+    """The run finished and its reports (or the earlier ones it left untouched) are whole."""
+    (report_dir / RUN_MARKER).unlink(missing_ok=True)
+
+
+def unfinished(report_dir: Path) -> str | None:
+    """Why the folder's reports are not a finished run's result, or None."""
+    marker = report_dir / RUN_MARKER
+    if not marker.exists():
+        return None
+    try:
+        return marker.read_text(encoding="utf-8").strip() or "no reason written"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{marker} is unreadable ({exc})"
 
 
 def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | None = None
@@ -306,10 +344,11 @@ def _draw_chart(plt: Any, scored: Sequence[Row], path: Path) -> Path:
     colors = ["tab:red" if r.status in FAILING else "tab:green" if r.status in PASSING
               else "tab:gray" for r in scored]
     values = [r.result.score.value or 0.0 for r in scored]
-    errors = [[v - (r.result.interval or {}).get("low", v) for v, r in zip(values, scored,
-                                                                          strict=True)],
-              [(r.result.interval or {}).get("high", v) - v for v, r in zip(values, scored,
-                                                                          strict=True)]]
+    # an interval of very few resamples need not hold the value: no whisker below/above it then
+    errors = [[max(0.0, v - (r.result.interval or {}).get("low", v))
+               for v, r in zip(values, scored, strict=True)],
+              [max(0.0, (r.result.interval or {}).get("high", v) - v)
+               for v, r in zip(values, scored, strict=True)]]
     ax.barh(ys, values, height=0.6, color=colors, xerr=errors, capsize=4)
     for y, r in zip(ys, scored, strict=True):
         if r.limit is not None:
