@@ -192,7 +192,7 @@ def add_parser(subparsers: Any) -> None:
     merge_parser.add_argument("-o", "--output", default="reports/merged",
                               help="folder for the merged report (default reports/merged)")
     merge_parser.add_argument("--thresholds", default="thresholds.yaml",
-                              help="judges the sample shards' pairs (default thresholds.yaml)")
+                              help="judges every pair (default thresholds.yaml)")
     merge_parser.add_argument("--models-file", default=None, help="extra model registry YAML")
     merge_parser.add_argument("--datasets-file", default=None,
                               help="extra dataset registry YAML")
