@@ -152,3 +152,31 @@ def numpy_in_force() -> list[str]:
     """numpy's dispatched SIMD targets in force in this process (what its loops run)."""
     umath = importlib.import_module("numpy._core._multiarray_umath")
     return [name for name in umath.__cpu_dispatch__ if umath.__cpu_features__.get(name)]
+
+
+# torch (the transformers engine): ATen's vectorized CPU kernels are chosen once, when torch
+# loads, for the widest instruction set found (AVX-512 on a newer EPYC); ATEN_CPU_CAPABILITY
+# caps the choice. See pin_torch.
+TORCH_CAPABILITY = "ATEN_CPU_CAPABILITY"
+TORCH_PINS_AVX2 = {TORCH_CAPABILITY: "avx2"}
+
+
+def pin_torch() -> dict[str, object]:
+    """Cap torch's CPU kernels at AVX2 (unless switched off) and return what is in force,
+    for the identity. Must run before ``torch`` is first imported; if it was imported
+    earlier, the identity says so and records the capability torch chose."""
+    if os.environ.get(SWITCH, "").strip().lower() == "unpinned":
+        found: dict[str, object] = {"pinned": False, "reason": f"{SWITCH}=unpinned"}
+    elif "torch" in sys.modules:
+        found = {"pinned": False,
+                 "reason": "torch was loaded before audiogate could pin its kernels"}
+    elif not _x86_avx2():
+        found = {"pinned": False, "reason": "no AVX2 on this CPU: torch's own choice"}
+    else:
+        os.environ.update(TORCH_PINS_AVX2)  # read once, when torch loads
+        found = {"pinned": True, **TORCH_PINS_AVX2}
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        return found
+    return {**found, "capability": torch.backends.cpu.get_cpu_capability()}

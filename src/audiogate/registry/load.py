@@ -86,6 +86,21 @@ class ModelSpec:
         return dataset.task in self.tasks and dataset.language in self.languages
 
 
+# Keys any model entry may hold, whatever its engine.
+MODEL_KEYS = frozenset({"engine", "tasks", "languages", "metric", "prompts", "answer",
+                        "max_audio_seconds"})
+# The settings each engine kind takes, besides MODEL_KEYS: the one place that says which
+# keys a kind accepts (an entry of these kinds with any other key is refused, naming it).
+ENGINE_KEYS: dict[str, frozenset[str]] = {
+    # weights: a weights.py name, env:VAR or the absolute path of a Hugging Face checkpoint;
+    # transformers: how it is loaded and batched; generation: generate() arguments;
+    # chat: how a prompt's audio becomes parts (engines/openai_engine.py ChatSettings).
+    "transformers": frozenset({"weights", "transformers", "generation", "chat"}),
+    # factory: package.module:function; kwargs: passed to it; checkpoint: a file or folder
+    # (content-fingerprinted, passed as checkpoint=); identity: the user's own fields.
+    "python": frozenset({"factory", "kwargs", "checkpoint", "identity", "batch_size"}),
+}
+
 _DATASET_KEYS = {"task", "language", "loader", "path", "metric", "expected_samples",
                  "abnormal_limit", "fetch", "protocol", "groups", "long_form"}
 _PROFILE_KEYS = {"normalizer", "tokenizer", "alignment", "empty_reference", "drop_references",
@@ -174,6 +189,11 @@ def _protocol(name: str, raw: Any, origin: str) -> ProtocolSpec:
 def _model(name: str, raw: Any, origin: str) -> ModelSpec:
     if not isinstance(raw, dict) or "engine" not in raw:
         raise RegistryError(f"{origin}: model {name!r} must be a mapping with an 'engine'")
+    accepted = ENGINE_KEYS.get(str(raw["engine"]))
+    if accepted is not None and (unknown := set(raw) - MODEL_KEYS - accepted):
+        raise RegistryError(f"{origin}: model {name!r}: unknown key(s) {sorted(unknown)} for "
+                            f"engine {raw['engine']}; known: "
+                            f"{', '.join(sorted(MODEL_KEYS | accepted))}")
     options = {k: v for k, v in raw.items() if k not in {"engine", "tasks", "languages"}}
     return ModelSpec(
         name=name, engine=raw["engine"], tasks=tuple(raw.get("tasks", ["asr"])),
