@@ -225,6 +225,25 @@ class WhisperHead(_Head):
             return {}
         return {"language": batch[0].language, "task": "transcribe"}
 
+    def _long_features(self, audios: list[np.ndarray]) -> tuple[Any, Any]:
+        """Log-mel features of each recording computed alone, then padded with zeros
+        (what generate pads a last window with) to the longest, with the frame mask.
+
+        Not the extractor's own batch padding: it pads the AUDIO, which moves the last
+        frames of every shorter recording (their STFT windows reach into the padding) and
+        so its last window's text (measured on test-other chapter 2033-164914)."""
+        torch = self.torch
+        extractor = self.processor.feature_extractor
+        alone = [extractor([audio], sampling_rate=TARGET_RATE, return_tensors="pt",
+                           truncation=False, padding="longest", return_attention_mask=True)
+                 for audio in audios]
+        frames = max(f.input_features.shape[-1] for f in alone)
+        features = torch.cat([torch.nn.functional.pad(
+            f.input_features, (0, frames - f.input_features.shape[-1])) for f in alone])
+        mask = torch.cat([torch.nn.functional.pad(
+            f.attention_mask, (0, frames - f.attention_mask.shape[-1])) for f in alone])
+        return features, mask
+
     def infer(self, batch: list[Request]) -> list[Result]:
         audios = [np.asarray(r.audio, dtype=np.float32) for r in batch]
         long_form = any(len(a) > self.window_samples for a in audios)
@@ -237,8 +256,7 @@ class WhisperHead(_Head):
             texts = self.processor.batch_decode(ids, skip_special_tokens=True)
             return [(t.strip(), [[0.0, round(len(a) / TARGET_RATE, 2)]])
                     for t, a in zip(texts, audios, strict=True)]
-        features = extractor(audios, sampling_rate=TARGET_RATE, return_tensors="pt",
-                             truncation=False, padding="longest", return_attention_mask=True)
+        features, mask = self._long_features(audios)
         seeks: list[list[int]] = [[] for _ in batch]
 
         def monitor(progress: Any) -> None:
@@ -250,8 +268,8 @@ class WhisperHead(_Head):
                         report(seek * self.frame_seconds)
 
         ids = self.model.generate(
-            features.input_features.to(self.engine.device, self.dtype),
-            attention_mask=features.attention_mask.to(self.engine.device),
+            features.to(self.engine.device, self.dtype),
+            attention_mask=mask.to(self.engine.device),
             return_timestamps=True, monitor_progress=monitor,
             **self._language(batch), **self.engine.generation)
         texts = self.processor.batch_decode(ids, skip_special_tokens=True)
