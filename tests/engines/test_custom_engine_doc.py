@@ -46,7 +46,8 @@ def test_the_documented_custom_model_records_then_gates(tmp_path: Path) -> None:
     assert "--update-thresholds" in record and "--update-thresholds" not in gate
     # Run from the folder holding the two files, against this checkout's benchmarks and
     # data; thresholds and store in tmp (never the checkout's thresholds.yaml).
-    extra = ["--rootdir", str(REPO), "--thresholds", str(tmp_path / "thresholds.yaml"),
+    extra = ["--rootdir", str(REPO), "--data-root", str(REPO / "data"),
+             "--thresholds", str(tmp_path / "thresholds.yaml"),
              "--store", str(tmp_path / "store.sqlite"), "-p", "no:randomly",
              "--report-dir", str(tmp_path / "reports")]
 
@@ -58,6 +59,7 @@ def test_the_documented_custom_model_records_then_gates(tmp_path: Path) -> None:
 
     recorded = run(record)
     assert recorded.returncode == 0, recorded.stdout[-3000:] + recorded.stderr[-2000:]
+    assert "1 passed" in recorded.stdout, recorded.stdout[-3000:]
     thresholds = (tmp_path / "thresholds.yaml").read_text(encoding="utf-8")
     assert "my-whisper:" in thresholds and "librispeech-test-clean:" in thresholds
     value = float(re.search(r"value: ([0-9.]+)", thresholds).group(1))  # type: ignore[union-attr]
