@@ -49,8 +49,9 @@ CLASSES = ("speech-seq2seq", "ctc", "audio-chat")
 SETTINGS = frozenset({"class", "device", "dtype", "batch_size", "sort_by_length",
                       "skip_special_tokens"})
 DTYPES = ("float32", "float16", "bfloat16")
-# Measured on CPU (tests/perf/test_perf_transformers.py, README numbers): 8 decodes the
-# shipped slices fastest with Whisper tiny.en / base; larger batches only add padding.
+# Measured on CPU (tests/perf/test_perf_transformers.py: Whisper tiny.en, 16 test-other
+# clips, one thread): batch 1 76 s, 4 52 s, 8 52-57 s, 16 69 s; sorted by length 8 beat
+# unsorted 8 (65 s). 4 and 8 tie within the shared machine's noise; 8 keeps a GPU busier.
 DEFAULT_BATCH = 8
 WHISPER_WINDOW_SECONDS = 30.0  # the encoder's input (n_samples of the feature extractor)
 
