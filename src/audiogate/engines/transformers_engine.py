@@ -116,10 +116,9 @@ class TransformersEngine:
         self._weights = content_fingerprint(model_dir, cache_dir)
         dtype = getattr(torch, self.dtype_name)
         self._head = HEADS[self.shape](self, model_dir, dtype)
-
-    @property
-    def effective_batch(self) -> int:
-        return 1 if not self._head.padding_safe else self.batch_size
+        # Read once, while the model is loaded: the identity outlives close().
+        self._head_identity = self._head.identity()
+        self.effective_batch = self.batch_size if self._head.padding_safe else 1
 
     def identity(self) -> dict[str, Any]:
         device = {"type": self.device.type}
@@ -132,7 +131,7 @@ class TransformersEngine:
             "weights": self._weights, "weights_name": self.weights_name, "device": device,
             "dtype": self.dtype_name, **self.versions, "kernels": self.kernels,
             "threads": self.threads, "batch_size": self.effective_batch,
-            "generation": self.generation, **self._head.identity(),
+            "generation": self.generation, **self._head_identity,
         }
         if self.shape == "audio-chat":
             ident.update(chat=self.chat.identity(), prompts=self.prompts,
