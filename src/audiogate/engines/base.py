@@ -69,12 +69,14 @@ class GuardedEngine:
     """An engine whose ``run`` cannot take the pair down: if it raises, every request it
     was handed and did not answer, and every request after them, becomes a failed sample
     naming the exception. Used around code audiogate does not own (python engines,
-    plugins)."""
+    plugins); ``identity`` (when given) replaces the inner one, which it should contain."""
 
-    def __init__(self, inner: Engine, label: str) -> None:
+    def __init__(self, inner: Engine, label: str,
+                 identity: dict[str, Any] | None = None) -> None:
         self._inner = inner
         self.label = label
         self.needs_audio = bool(inner.needs_audio)
+        self._identity = identity  # what the caller adds around the inner identity
 
     def __getattr__(self, name: str) -> Any:  # reuses_stored_outputs, last_dispatch, ...
         if name.startswith("__") or name == "_inner":
@@ -82,7 +84,7 @@ class GuardedEngine:
         return getattr(self._inner, name)
 
     def identity(self) -> dict[str, Any]:
-        return self._inner.identity()
+        return self._inner.identity() if self._identity is None else self._identity
 
     def run(self, requests: Iterable[Request]) -> Iterator[Output]:
         handed: dict[str, Request] = {}

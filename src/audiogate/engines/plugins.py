@@ -16,14 +16,12 @@ plugin of the same name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from audiogate.engines.base import ENGINE_API, Engine, GuardedEngine, is_engine
 from audiogate.errors import AudiogateError, RegistryError
 from audiogate.registry.load import ModelSpec
-from audiogate.samples import Output, Request
 
 if TYPE_CHECKING:
     from audiogate.engines import EngineContext
@@ -41,29 +39,6 @@ def _source(entry: metadata.EntryPoint) -> dict[str, Any]:
     return {"kind": entry.name, "object": entry.value,
             "distribution": dist.name if dist is not None else None,
             "version": dist.version if dist is not None else None}
-
-
-class PluginEngine:
-    """A plugin's engine, guarded, with where it came from in its identity."""
-
-    def __init__(self, inner: Engine, source: dict[str, Any]) -> None:
-        self._inner = GuardedEngine(inner, f"engine {source['kind']!r} ({source['object']})")
-        self.needs_audio = self._inner.needs_audio
-        self._identity = {**inner.identity(), "plugin": source, "engine_api": ENGINE_API}
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "_inner":
-            raise AttributeError(name)
-        return getattr(self._inner, name)
-
-    def identity(self) -> dict[str, Any]:
-        return self._identity
-
-    def run(self, requests: Iterable[Request]) -> Iterator[Output]:
-        return self._inner.run(requests)
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 def make(entry: metadata.EntryPoint, spec: ModelSpec, ctx: EngineContext) -> Engine:
@@ -87,4 +62,5 @@ def make(entry: metadata.EntryPoint, spec: ModelSpec, ctx: EngineContext) -> Eng
     if not is_engine(engine):
         raise RegistryError(f"{where}: from_spec returned {type(engine).__name__}, which lacks "
                             "the Engine interface (needs_audio, identity, run, close)")
-    return PluginEngine(engine, source)
+    identity = {**engine.identity(), "plugin": source, "engine_api": ENGINE_API}
+    return GuardedEngine(engine, f"engine {entry.name!r} ({entry.value})", identity)

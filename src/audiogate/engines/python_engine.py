@@ -143,43 +143,25 @@ class CallableEngine:
             close()
 
 
-class PythonEngine:
-    """The entry's identity fields around the user's engine (or wrapped plain code)."""
+def identified(spec: ModelSpec, inner: Engine, fields: dict[str, Any]) -> GuardedEngine:
+    """The user's engine, guarded, its identity inside the entry's fields (checked to be a
+    JSON-serializable dict: the store keys outputs on it)."""
+    inner_identity = inner.identity()
+    if not isinstance(inner_identity, Mapping):
+        raise RegistryError(f"model {spec.name!r}: identity() of the factory's engine "
+                            f"returned {type(inner_identity).__name__}, not a dict")
+    from audiogate.results.store import canonical_json
 
-    def __init__(self, spec: ModelSpec, inner: Engine, fields: dict[str, Any]) -> None:
-        self.name = spec.name
-        self._inner = GuardedEngine(inner, f"{spec.name} ({fields['factory']})")
-        self.needs_audio = self._inner.needs_audio
-        self._fields = fields
-        inner_identity = inner.identity()
-        if not isinstance(inner_identity, Mapping):
-            raise RegistryError(f"model {spec.name!r}: identity() of the factory's engine "
-                                f"returned {type(inner_identity).__name__}, not a dict")
-        from audiogate.results.store import canonical_json
-
-        try:
-            canonical_json(dict(inner_identity))
-        except (TypeError, ValueError) as exc:
-            raise RegistryError(f"model {spec.name!r}: identity() of the factory's engine "
-                                f"is not JSON-serializable ({exc})") from exc
-        self._identity = {**fields, "engine_api": ENGINE_API, "inner": dict(inner_identity)}
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "_inner":
-            raise AttributeError(name)
-        return getattr(self._inner, name)
-
-    def identity(self) -> dict[str, Any]:
-        return self._identity
-
-    def run(self, requests: Iterable[Request]) -> Iterator[Output]:
-        return self._inner.run(requests)
-
-    def close(self) -> None:
-        self._inner.close()
+    try:
+        canonical_json(dict(inner_identity))
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(f"model {spec.name!r}: identity() of the factory's engine "
+                            f"is not JSON-serializable ({exc})") from exc
+    identity = {**fields, "engine_api": ENGINE_API, "inner": dict(inner_identity)}
+    return GuardedEngine(inner, f"{spec.name} ({fields['factory']})", identity)
 
 
-def from_spec(spec: ModelSpec, ctx: EngineContext) -> PythonEngine:
+def from_spec(spec: ModelSpec, ctx: EngineContext) -> GuardedEngine:
     options = spec.options
     if not options.get("factory"):
         raise RegistryError(f"model {spec.name!r}: an engine python entry needs "
@@ -209,4 +191,4 @@ def from_spec(spec: ModelSpec, ctx: EngineContext) -> PythonEngine:
         raise RegistryError(f"model {spec.name!r}: factory {options['factory']} failed: "
                             f"{type(exc).__name__}: {exc}") from exc
     inner: Engine = made if is_engine(made) else CallableEngine(made, label, batch_size)
-    return PythonEngine(spec, inner, fields)
+    return identified(spec, inner, fields)

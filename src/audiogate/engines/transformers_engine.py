@@ -38,7 +38,7 @@ import numpy as np
 from audiogate.datasets.audio import TARGET_RATE
 from audiogate.engines import EngineContext, cpu_kernels
 from audiogate.engines.batching import run_batched
-from audiogate.engines.openai_engine import ChatSettings, sent_windows
+from audiogate.engines.openai_engine import ChatSettings, conversation, sent_windows
 from audiogate.engines.weights import content_fingerprint, resolve
 from audiogate.errors import EngineError, RegistryError
 from audiogate.registry.load import ModelSpec
@@ -367,13 +367,7 @@ class ChatHead(_Head):
             raise EngineError(f"sample {request.sample.id}: {len(audios)} audio parts, but "
                               f"the model takes at most {chat.max_audios} per prompt "
                               "(chat.max_audios_per_prompt)")
-        messages: list[dict[str, Any]] = []
-        if chat.system:
-            messages.append({"role": "system", "content": chat.system})
-        messages.append({"role": chat.user_role, "content": content})
-        if chat.assistant_prefix is not None:
-            messages.append({"role": "assistant", "content": chat.assistant_prefix})
-        return messages, audios
+        return conversation(content, chat), audios
 
     def infer(self, batch: list[Request]) -> list[Result]:
         prefix = self.engine.chat.assistant_prefix is not None
