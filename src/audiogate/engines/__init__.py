@@ -2,7 +2,9 @@
 
 Each engine module exposes ``from_spec(spec: ModelSpec, ctx: EngineContext) -> Engine``;
 kinds map to modules here and are imported only when used (the CPU install must not
-need vllm, and vice versa).
+need vllm, and vice versa). Other packages add kinds through the ``audiogate.engines``
+entry-point group (plugins.py): the entry point's name is the kind, its object a module
+with ``from_spec`` or the ``from_spec`` function itself.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ ENGINE_MODULES: dict[str, str] = {
     "openai": "audiogate.engines.openai_engine",
     "vllm": "audiogate.engines.vllm_engine",
     "replay": "audiogate.engines.replay",
+    "transformers": "audiogate.engines.transformers_engine",
+    "python": "audiogate.engines.python_engine",
 }
 
 
@@ -40,14 +44,21 @@ class EngineContext:
 
 
 def make_engine(spec: ModelSpec, ctx: EngineContext) -> Engine:
-    if spec.engine not in ENGINE_MODULES:
-        raise RegistryError(
-            f"model {spec.name!r}: unknown engine kind {spec.engine!r}; "
-            f"known: {', '.join(sorted(ENGINE_MODULES))}"
-        )
+    from audiogate.engines import plugins
     from audiogate.engines.windowed import audio_limit, wrap
 
-    limit = audio_limit(spec)  # a bad entry fails before any server starts
-    module = importlib.import_module(ENGINE_MODULES[spec.engine])
-    engine: Engine = module.from_spec(spec, ctx)
-    return wrap(engine, limit)
+    if spec.engine in ENGINE_MODULES:
+        limit = audio_limit(spec)  # a bad entry fails before any server starts
+        module = importlib.import_module(ENGINE_MODULES[spec.engine])
+        engine: Engine = module.from_spec(spec, ctx)
+        return wrap(engine, limit)
+    found = plugins.engine_kinds()
+    if spec.engine not in found:
+        raise RegistryError(
+            f"model {spec.name!r}: unknown engine kind {spec.engine!r}; known: "
+            f"{', '.join(sorted(ENGINE_MODULES))}"
+            + (f"; from plugins: {', '.join(sorted(found))}" if found else "")
+            + f" (a package adds kinds through the {plugins.GROUP!r} entry-point group)"
+        )
+    limit = audio_limit(spec)
+    return wrap(plugins.make(found[spec.engine], spec, ctx), limit)

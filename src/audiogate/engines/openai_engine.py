@@ -164,6 +164,12 @@ def build_messages(request: Request, chat: ChatSettings) -> list[dict[str, Any]]
             f"needs {n_audio} audio parts{size}, but the model takes at most "
             f"{chat.max_audios} per prompt (chat.max_audios_per_prompt); not sent (longer "
             "parts would be cut by its encoder)")
+    return conversation(content, chat)
+
+
+def conversation(content: list[dict[str, Any]], chat: ChatSettings) -> list[dict[str, Any]]:
+    """The user turn's ``content`` with the entry's system message and pre-filled
+    assistant turn around it (shared with the transformers engine's chat path)."""
     messages: list[dict[str, Any]] = []
     if chat.system:
         messages.append({"role": "system", "content": chat.system})

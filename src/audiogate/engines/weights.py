@@ -223,7 +223,8 @@ def _stat_key(path: Path, stat: os.stat_result) -> str:
 
 
 def content_fingerprint(folder: Path, cache_dir: Path) -> dict[str, str]:
-    """sha256 of every file in a model folder, by name: what the weights ARE, not their size.
+    """sha256 of every file in a model folder (its subfolders too), by relative path, or
+    of one checkpoint file, by name: what the weights ARE, not their size.
 
     A fine-tuned checkpoint has the same shapes and file sizes as its parent; only the
     content tells them apart. Hashing 150 MB takes a fraction of a second, but a large
@@ -231,6 +232,11 @@ def content_fingerprint(folder: Path, cache_dir: Path) -> dict[str, str]:
     ctime (``_stat_key``), under a lock. A file changed while it was hashed, or too
     recently for its ctime to prove anything (``SETTLED_NS``), is hashed again next time.
     """
+    if folder.is_file():
+        files = {folder.name: folder}
+    else:
+        files = {p.relative_to(folder).as_posix(): p
+                 for p in sorted(folder.rglob("*")) if p.is_file()}
     index = cache_dir / "weights" / "fingerprints.json"
     index.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(index) + ".lock"):
@@ -239,20 +245,20 @@ def content_fingerprint(folder: Path, cache_dir: Path) -> dict[str, str]:
         except (OSError, ValueError):
             known = {}
         digests: dict[str, str] = {}
-        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        for name, path in files.items():
             before = path.stat()
             key = _stat_key(path, before)
             if key in known:
-                digests[path.name] = known[key]
+                digests[name] = known[key]
                 continue
             started = time.time_ns()
-            digests[path.name] = _sha256(path)
+            digests[name] = _sha256(path)
             settled = started - before.st_ctime_ns > SETTLED_NS
             if settled and _stat_key(path, path.stat()) == key:
                 prefix = f"{path.resolve()}|"  # the digests of its earlier versions go
                 for stale in [k for k in known if k.startswith(prefix)]:
                     del known[stale]
-                known[key] = digests[path.name]
+                known[key] = digests[name]
         tmp = index.with_suffix(f".tmp-{os.getpid()}")
         tmp.write_text(json.dumps(known, indent=0, sort_keys=True), encoding="utf-8")
         tmp.replace(index)
@@ -282,18 +288,20 @@ def from_environment(variable: str) -> Path:
     return path
 
 
-def resolve(name: str, cache_dir: Path) -> Path:
+def resolve(name: str, cache_dir: Path, marker: str = "model.bin",
+            layout: str = "CTranslate2") -> Path:
     """The local model directory for a registry ``weights:`` value: a known name,
-    ``env:VAR`` (a folder named at run time), or the absolute path of a CTranslate2 model
-    folder (your own fine-tuned checkpoint)."""
+    ``env:VAR`` (a folder named at run time), or the absolute path of a model folder
+    (your own fine-tuned checkpoint) holding ``marker`` (CTranslate2's model.bin by
+    default; a Hugging Face checkpoint's config.json for the transformers engine)."""
     if name.startswith(ENV_PREFIX):
         return from_environment(name[len(ENV_PREFIX):])
     if Path(name).expanduser().is_absolute():
         folder = Path(name).expanduser()
-        if not (folder / "model.bin").is_file():
-            raise RegistryError(f"weights {name}: no CTranslate2 model.bin in that folder")
+        if not (folder / marker).is_file():
+            raise RegistryError(f"weights {name}: no {layout} {marker} in that folder")
         return folder
     if name not in WEIGHTS:
         raise RegistryError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS))}, "
-                            "or the absolute path of a CTranslate2 model folder")
+                            f"or the absolute path of a {layout} model folder")
     return WEIGHTS[name](cache_dir)

@@ -200,8 +200,11 @@ def _model(name: str, raw: Any, origin: Where) -> ModelSpec:
     if not isinstance(raw, Mapping) or "engine" not in raw:
         raise RegistryError(f"{origin}: {what} must be a mapping with an 'engine'")
     engine = str(raw["engine"])
-    _known("engine", engine, schema.ENGINE_KEYS, origin.at(raw, "engine"), what)
-    _check_model(raw, engine, origin, what)
+    plugins = schema.plugin_engine_kinds() - schema.ENGINE_KEYS.keys()
+    _known("engine", engine, {**schema.ENGINE_KEYS, **dict.fromkeys(plugins)},
+           origin.at(raw, "engine"), what)
+    if engine in schema.ENGINE_KEYS:
+        _check_model(raw, engine, origin, what)
     raw = plain(raw)
     options = {k: v for k, v in raw.items() if k not in {"engine", "tasks", "languages"}}
     return ModelSpec(
@@ -228,6 +231,9 @@ def _check_model(raw: Mapping[Any, Any], engine: str, origin: Where, what: str) 
     schema.check_block(raw, "chat", origin, what, schema.CHAT_KEYS, schema.CHAT_NUMBERS)
     schema.check_block(raw, "retry", origin, what, schema.RETRY_KEYS, schema.RETRY_NUMBERS)
     schema.check_block(raw, "vllm", origin, what, schema.VLLM_KEYS)
+    schema.check_block(raw, "transformers", origin, what, schema.TRANSFORMERS_KEYS,
+                       schema.TRANSFORMERS_NUMBERS)
+    schema.check_block(raw, "generation", origin, what, None)
     schema.check_block(raw, "sampling", origin, what, None, schema.SAMPLING_NUMBERS)
     for passed_through in ("extra_body", "env", "prompts"):
         schema.check_block(raw, passed_through, origin, what, None)

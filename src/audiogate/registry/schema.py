@@ -62,7 +62,19 @@ ENGINE_KEYS: dict[str, frozenset[str]] = {
                          "revision", "api_key_env"}),
     "vllm": frozenset({"vllm", "weights", "env", "chat", "sampling", "extra_body"}),
     "replay": frozenset(),
+    # weights: a weights.py name, env:VAR or a Hugging Face checkpoint folder; transformers:
+    # how it is loaded and batched; generation: generate() arguments (passed through).
+    "transformers": frozenset({"weights", "transformers", "generation", "chat"}),
+    # factory: package.module:function; kwargs: passed to it; checkpoint: a file or folder
+    # (content-fingerprinted, passed as checkpoint=); identity: the user's own fields.
+    "python": frozenset({"factory", "kwargs", "checkpoint", "identity", "batch_size"}),
 }
+# The `transformers:` block of a transformers entry (engines/transformers_engine.py).
+TRANSFORMERS_KEYS = frozenset({"class", "device", "dtype", "batch_size", "sort_by_length",
+                               "skip_special_tokens"})
+# Engine kinds other packages register (engines/plugins.py): their settings are theirs to
+# check, so only the keys every model shares are checked here.
+PLUGIN_GROUP = "audiogate.engines"
 CHAT_KEYS = frozenset({"user_role", "audio_chunk_seconds", "assistant_prefix", "system",
                        "max_audios_per_prompt", "min_audio_seconds"})
 ANSWER_KEYS = frozenset({"after_think", "json_field"})
@@ -99,7 +111,9 @@ SECONDS = Bound(0, strict=True, unit="seconds")
 DATASET_NUMBERS = {"abnormal_limit": Bound(0, strict=True, unit="percent"),
                    "expected_samples": Bound(1, whole=True)}
 HF_NUMBERS = {"expected_samples": Bound(1, whole=True)}
-MODEL_NUMBERS = {"launch_timeout": SECONDS, "max_audio_seconds": SECONDS}
+MODEL_NUMBERS = {"launch_timeout": SECONDS, "max_audio_seconds": SECONDS,
+                 "batch_size": Bound(1, whole=True)}
+TRANSFORMERS_NUMBERS = {"batch_size": Bound(1, whole=True)}
 CHAT_NUMBERS = {"audio_chunk_seconds": SECONDS, "max_audios_per_prompt": Bound(1, whole=True),
                 "min_audio_seconds": Bound(0, unit="seconds")}
 RETRY_NUMBERS = {"attempts": Bound(0, whole=True), "backoff": Bound(0, unit="seconds")}
@@ -202,6 +216,13 @@ def check_block(node: Mapping[Any, Any], key: str, where: Where, what: str,
         check_keys(block, known, where, f"{what}: {key}", known_as=known_as)
     if bounds:
         check_numbers(block, bounds, where, f"{what}: {key}")
+
+
+def plugin_engine_kinds() -> frozenset[str]:
+    """The engine kinds installed packages register (entry points, nothing imported)."""
+    from importlib import metadata
+
+    return frozenset(ep.name for ep in metadata.entry_points(group=PLUGIN_GROUP))
 
 
 @cache
