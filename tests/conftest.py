@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import httpcore  # noqa: F401  (see below)
+import numpy.fft  # (see below)
+import numpy.linalg
+import numpy.random  # noqa: F401
 import pytest
 from browser_support import CHROMIUM_FLAGS, browser_paths, no_browser
 
@@ -19,7 +22,9 @@ from audiogate.registry import load as registry
 # httpx imports httpcore lazily and caches its exception map on first use, so an httpcore
 # first imported inside such a run would come back as a second copy whose errors httpx
 # no longer recognises (httpcore.ConnectError escaping instead of httpx.ConnectError).
-# Importing it here, once, keeps one copy for the whole session.
+# Importing it here, once, keeps one copy for the whole session. numpy's extension modules
+# (numpy.fft's among them, which librosa and resemblyzer import) refuse to load a second time
+# in one process ("cannot load module more than once per process"): the same cure.
 
 REPO = Path(__file__).resolve().parents[1]
 

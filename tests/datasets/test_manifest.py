@@ -172,6 +172,5 @@ def test_an_unreadable_manifest_fails_its_pair_with_one_line(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
     assert "Traceback" not in out and "raise " not in out, out
-    result.stdout.fnmatch_lines([f"whisper-tiny.en/my-calls: FAILED before scoring — "
-                                 f"whisper-tiny.en/my-calls: {root / 'manifest.jsonl'}: "
+    result.stdout.fnmatch_lines([f"whisper-tiny.en/my-calls: {root / 'manifest.jsonl'}: "
                                  "a directory, not a text file"])

@@ -706,7 +706,7 @@ class Pair:
             store = s.store  # an unreadable store file fails the pair here, named
             engine = s.engine_for(self.model)
         except AudiogateError as exc:
-            self._fail(str(exc))
+            self._fail(f"{self.id}: {exc}")
         progress = None
         write = s.progress_writer()
         if write is not None:
