@@ -191,7 +191,8 @@ def _models_file(tmp_path: Path, entry: str) -> Path:
     ("m:\n  engine: transformers\n  weights: hf:whisper-tiny.en\n  batch_size: 4\n",
      "unknown key 'batch_size' for engine 'transformers' (a key of python)"),
     ("m:\n  engine: transformers\n  weights: hf:whisper-tiny.en\n"
-     "  transformers: {batchsize: 4}\n", "transformers: unknown key 'batchsize' (did you mean 'batch_size'?)"),
+     "  transformers: {batchsize: 4}\n",
+     "transformers: unknown key 'batchsize' (did you mean 'batch_size'?)"),
     ("m:\n  engine: transformers\n  weights: hf:whisper-tiny.en\n"
      "  transformers: {class: rnnt}\n", "transformers.class must be one of"),
     ("m:\n  engine: transformers\n  weights: hf:whisper-tiny.en\n"
