@@ -252,7 +252,7 @@ engine = make_engine(spec, EngineContext())
 result, records = PairRun(spec, dataset("librispeech-test-clean"), engine,
                           Path(sys.argv[2])).run()
 try:
-    make_engine(models(Path(sys.argv[1]))["unknown"], EngineContext())
+    models(Path(sys.argv[3]))
 except RegistryError as exc:
     error = str(exc)
 print(json.dumps({"identity": engine.identity(), "texts": [r.raw_output for r in records],
@@ -272,9 +272,11 @@ def test_a_package_adds_an_engine_kind_through_its_entry_point(tmp_path: Path,
     (info / "entry_points.txt").write_text("[audiogate.engines]\necho = echo_engine\n",
                                            encoding="utf-8")
     models = tmp_path / "models.yaml"
-    models.write_text("echoed:\n  engine: echo\n  word: hello\n"
-                      "unknown:\n  engine: ech0\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-c", USE_PLUGIN, str(models), str(shared_data)],
+    models.write_text("echoed:\n  engine: echo\n  word: hello\n", encoding="utf-8")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("unknown:\n  engine: ech0\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-c", USE_PLUGIN, str(models), str(shared_data),
+                           str(typo)],
                           env={**_environ(), "PYTHONPATH": str(site)}, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -283,8 +285,10 @@ def test_a_package_adds_an_engine_kind_through_its_entry_point(tmp_path: Path,
     assert found["identity"]["word"] == "hello"
     assert found["identity"]["plugin"] == {"kind": "echo", "object": "echo_engine",
                                            "distribution": "echo-engine", "version": "2.1.0"}
-    assert "unknown engine kind 'ech0'" in found["error"]
-    assert "from plugins: echo" in found["error"]
+    # the registry knows the plugin's kind, so a typo of it is caught when the file loads
+    assert found["error"] == (f"{typo}:2: model 'unknown': unknown engine 'ech0' (did you mean "
+                              "'echo'?); known: echo, openai, python, replay, transformers, "
+                              "vllm, whisper-cpu")
 
 
 def _environ() -> dict[str, str]:
