@@ -211,7 +211,7 @@ def _run_benchmarks(report: Path, data: Path, *extra: str,
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (REPO / "benchmarks" / "test_asr.py").exists()
-                    or not (REPO / "src" / "audiogate" / "plugin.py").exists(),
+                    or not (REPO / "src" / "audiogate" / "plugin" / "__init__.py").exists(),
                     reason="needs the main plugin and benchmarks/")
 def test_benchmarks_served_equals_in_process(tmp_path: Path, shared_data: Path) -> None:
     """-n 2: one pair per worker; one server; identical per-sample outputs and WER."""

@@ -7,6 +7,10 @@ must show the failing pair as failed, the worst regressed utterance first with t
 words marked, a filter that narrows the list, and load nothing from any network. A
 screenshot is kept in the report folder (AUDIOGATE_UPDATE_SCREENSHOT=1 also refreshes
 the README's docs/report.png).
+
+The tests of the real run are in the slow tier (`pytest tests --slow`); its greedy outputs
+are those of the session's shared decode of the slices. The page of a test-other-sized pair
+(made-up records) is opened in the fast tier.
 """
 
 from __future__ import annotations
@@ -24,13 +28,12 @@ from typing import Any
 
 import jiwer
 import pytest
+from decoded_slices import DecodedSlices
 from pair_reports import external_urls, synthetic, write_pair
 from ruamel.yaml import YAML
 
 from audiogate.results.compare import compare, from_baseline, from_records
 from audiogate.results.report import read_samples
-
-pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL, VARIANT = "whisper-tiny.en", "whisper-tiny.en-beam5"
@@ -68,8 +71,10 @@ def _pytest(project: Path, shared_data: Path, *args: str) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def real_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> RealRun:
+def real_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path,
+             decoded_slices: DecodedSlices) -> RealRun:
     project = tmp_path_factory.mktemp("project")
+    decoded_slices.copy_store(project / "store.sqlite")  # the greedy model's outputs
     (project / "conftest.py").write_text('pytest_plugins = ["audiogate.plugin", '
                                          '"fixtures.gate"]\n')
     shutil.copy(REPO / "benchmarks" / "test_asr.py", project / "test_asr.py")
@@ -180,6 +185,7 @@ def _wait_count(browser: Any, section: Any, expected: int | None = None,
     return int(_wait(browser, lambda _: shown().get_attribute("data-count")))
 
 
+@pytest.mark.slow
 def test_failing_pair_is_shown_as_failed(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html)
     header = browser.find_element("css selector", "header.verdict")
@@ -197,6 +203,7 @@ def test_failing_pair_is_shown_as_failed(browser: Any, real_run: RealRun) -> Non
     assert "worst regressed utterances vs the baseline" in real_run.stdout  # the CI log too
 
 
+@pytest.mark.slow
 def test_worst_regression_first_with_its_words_marked(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html)
     cand = _candidate(real_run)
@@ -220,6 +227,7 @@ def test_worst_regression_first_with_its_words_marked(browser: Any, real_run: Re
             "text-decoration-line") == "line-through"
 
 
+@pytest.mark.slow
 def test_filter_narrows_the_list_and_columns_sort(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html)
     cand = _candidate(real_run)
@@ -254,6 +262,7 @@ def test_filter_narrows_the_list_and_columns_sort(browser: Any, real_run: RealRu
     assert _wait_ids(browser, section, sorted(cand, reverse=True)) == sorted(cand, reverse=True)
 
 
+@pytest.mark.slow
 def test_page_loads_nothing_from_a_network(browser: Any, real_run: RealRun) -> None:
     browser.get_log("performance")  # drop what earlier pages logged
     _open(browser, real_run.html)
@@ -266,6 +275,7 @@ def test_page_loads_nothing_from_a_network(browser: Any, real_run: RealRun) -> N
     assert external_urls(real_run.html.read_text(encoding="utf-8")) == []
 
 
+@pytest.mark.slow
 def test_screenshot_is_kept_in_the_report_folder(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html)
     browser.set_window_size(1440, 1200)
