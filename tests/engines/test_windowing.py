@@ -86,7 +86,6 @@ def test_max_audio_seconds_must_be_a_positive_number() -> None:
                                                            "max_audio_seconds": bad}))
 
 
-@pytest.mark.slow
 def test_a_chat_model_windows_a_recording_longer_than_its_prompt_takes(chapters: list
                                                                        ) -> None:
     """The chat path over real HTTP (the embedded server, same weights), one 30 s audio

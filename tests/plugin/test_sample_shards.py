@@ -68,10 +68,11 @@ def _env() -> dict[str, str]:
     return env
 
 
-def merge(root: Path, *inputs: str, output: str) -> subprocess.CompletedProcess[str]:
+def merge(root: Path, *inputs: str, output: str, thresholds: Path = REPO / "thresholds.yaml"
+          ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "audiogate.cli", "report", "merge",
                            *[str(root / i) for i in inputs], "-o", str(root / output),
-                           f"--thresholds={REPO / 'thresholds.yaml'}"],
+                           f"--thresholds={thresholds}"],
                           capture_output=True, text=True, check=False, env=_env())
 
 
@@ -174,3 +175,48 @@ def test_a_bad_shard_option_is_a_usage_error(pytester: pytest.Pytester,
     result = pytester.runpytest(*args, "--no-store", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+def test_replayed_sample_shards_merge_into_the_serial_run(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
+    """The fast tier's sample-shard case: the replay engine (predictions given, no model) on
+    the test-other slice, recorded then gated by a serial run; 3 `--shard K/3` runs merged
+    by `audiogate report merge` give the serial run's row, samples and verdict."""
+    monkeypatch.syspath_prepend(str(REPO))
+    monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    dataset = "librispeech-test-other"
+    predictions = []
+    for trans in sorted((shared_data / "LibriSpeech" / "test-other").glob("*/*/*.trans.txt")):
+        for line in trans.read_text(encoding="utf-8").splitlines():
+            utt, _, text = line.partition(" ")
+            words = text.split()  # every fourth utterance loses its last word
+            kept = words[:-1] if len(predictions) % 4 == 0 else words
+            predictions.append(json.dumps({"id": utt, "prediction": " ".join(kept)}))
+    preds = pytester.path / "preds.jsonl"
+    preds.write_text("\n".join(predictions) + "\n", encoding="utf-8")
+    common = ["-k", dataset, "--model=replay", f"--predictions={preds}",
+              f"--data-root={shared_data}", "--no-store", "-p", "no:cacheprovider",
+              "--bootstrap-resamples=1000"]
+    pytester.runpytest(*common, "--update-thresholds", "--report-dir=recorded"
+                       ).assert_outcomes(passed=1)
+    pytester.runpytest(*common, "--report-dir=serial").assert_outcomes(passed=1)
+    for k in (1, 2, 3):
+        pytester.runpytest(*common, f"--shard={k}/3", f"--report-dir=shard-{k}"
+                           ).assert_outcomes(passed=1)
+    done = merge(pytester.path, "shard-1", "shard-2", "shard-3", output="merged",
+                 thresholds=pytester.path / "thresholds.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("verdict: PASS")
+    [serial] = report(pytester.path / "serial")["rows"]
+    [merged] = report(pytester.path / "merged")["rows"]
+    assert serial["status"] == merged["status"] == "pass"
+    assert serial["result"]["score"]["total"] == 42 and serial["result"]["score"]["value"] > 0
+    for key in PROVENANCE:
+        serial["result"].pop(key), merged["result"].pop(key)
+    assert merged["result"]["shard"] is None
+    assert merged == serial
+    name = f"replay__{dataset}.jsonl"
+    assert (pytester.path / "merged" / "samples" / name).read_bytes() == \
+        (pytester.path / "serial" / "samples" / name).read_bytes()
