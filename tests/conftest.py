@@ -59,6 +59,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One closing line says how many slow tests this run left out and how to run them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if SLOW_REASON in str(getattr(r, "longrepr", ""))]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} test(s) of the slow end-to-end tier "
+                                    f"skipped: run them with `pytest tests {SLOW_FLAG}`")
+
+
 # What the tests need from the project's original test-data collection, shipped in the
 # repository with its provenance (data/, tests/ground_truth/, models/): a clone with nothing
 # beside it runs every test.

@@ -30,6 +30,8 @@ def test_without_the_flag_a_slow_test_skips_naming_it() -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "1 passed, 1 skipped" in done.stdout
     assert "slow end-to-end tier: run it with `pytest tests --slow`" in done.stdout
+    assert ("1 test(s) of the slow end-to-end tier skipped: run them with "
+            "`pytest tests --slow`") in done.stdout
 
 
 def test_the_flag_selects_the_slow_tier() -> None:
