@@ -21,11 +21,11 @@ from audiogate.datasets.audio import duration_seconds, load_sample_audio
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, RegistryError
 from audiogate.registry.load import ANSWERED, DatasetSpec, ModelSpec, ProtocolSpec
-from audiogate.results.pair_result import PairResult
 from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
 from audiogate.scoring import anomalies
 from audiogate.scoring.answer import extract_answer
 from audiogate.scoring.pair import Outcome, SampleRecord, protocol_rtfx, score
+from audiogate.scoring.pair_result import PairResult
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from audiogate.gate.thresholds import (
     recorded_of,
 )
 from audiogate.results.diff_text import worst_regressed
-from audiogate.results.pair_result import PairResult
 from audiogate.results.report import NOT_GATED_STATUS, Row
 from audiogate.scoring.pair import SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
 from audiogate.results.html import FILENAME as HTML_FILENAME
-from audiogate.results.pair_result import PairResult
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
     COLUMN_LEGEND,
@@ -61,6 +60,7 @@ from audiogate.results.terminal import LEGEND, compact_table, pair_lines, wrap
 from audiogate.runner import PairRun, RunOptions
 from audiogate.samples import parse_shard, shard_info, take_shard
 from audiogate.scoring.pair import SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 # The serving options (--engine-url, ...) and the one-server-per-run hooks.
 pytest_plugins = ["audiogate.plugin.one_server"]

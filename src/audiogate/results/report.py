@@ -16,9 +16,9 @@ from typing import Any
 
 from audiogate.results.html import FILENAME as HTML_FILENAME
 from audiogate.results.html import write_html
-from audiogate.results.pair_result import PairResult
 from audiogate.scoring.open_asr_report import average_wer
 from audiogate.scoring.pair import PairScore, SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 COLUMNS = ("task", "dataset", "model", "measure", "protocol", "performance", "95% CI",
            "threshold", "delta", "samples", "excluded", "errors", "other protocols", "RTFx",
