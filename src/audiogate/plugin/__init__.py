@@ -23,7 +23,6 @@ from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, DatasetMissing
 from audiogate.gate.decide import GateRules, RecordedIds, decide, not_recorded
-from audiogate.gate.decide import row as decision_row
 from audiogate.gate.paired import (
     PerSample,
     baseline_texts,
@@ -31,18 +30,18 @@ from audiogate.gate.paired import (
     per_sample,
     write_baseline,
 )
-from audiogate.gate.thresholds import Change, Measured, Thresholds
+from audiogate.gate.thresholds import NOT_GATED_STATUS, Change, Measured, Thresholds
 from audiogate.gate.thresholds import load as load_thresholds
 from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
+from audiogate.results.decision_row import row as decision_row
 from audiogate.results.html import FILENAME as HTML_FILENAME
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
     COLUMN_LEGEND,
     FAILING,
-    NOT_GATED_STATUS,
     Row,
     claim_report_dir,
     counts_line,

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from audiogate.errors import AudiogateError
 from audiogate.gate.decide import GateRules, decide
-from audiogate.gate.decide import row as decision_row
 from audiogate.gate.thresholds import Thresholds
 from audiogate.registry.load import DatasetSpec, ModelSpec, ProtocolSpec
+from audiogate.results.decision_row import row as decision_row
 from audiogate.results.reassemble import Part, reassemble, rebuild
 from audiogate.results.rederive import Scoring, rescore, result_differences
 from audiogate.results.report import (

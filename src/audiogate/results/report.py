@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from audiogate.gate.thresholds import NOT_GATED_STATUS
 from audiogate.results.html import FILENAME as HTML_FILENAME
 from audiogate.results.html import write_html
 from audiogate.scoring.open_asr_report import average_wer
@@ -29,8 +30,7 @@ COLUMN_LEGEND = ("performance: the score (WER/CER or accuracy %) · 95% CI: boot
                  "value · excluded: samples the protocol's abnormal filter left out · other "
                  "protocols: the same outputs scored another way · RTFx: seconds of audio per "
                  "second of compute")
-# A pair with no recorded threshold. Reports written before it had this name said "ungated".
-NOT_GATED_STATUS = "not gated"
+# Reports written before a pair with no recorded threshold was "not gated" said "ungated".
 LEGACY_STATUS = {"ungated": NOT_GATED_STATUS}
 SCORING_LIBRARIES = ("jiwer", "sacrebleu", "whisper-normalizer", "kaldialign", "num2words",
                      "faster-whisper", "ctranslate2", "soundfile", "soxr")
