@@ -8,7 +8,8 @@ from pathlib import Path
 
 from audiogate.cli.report import merge
 from audiogate.registry import load as registry
-from audiogate.results.report import Row, read_samples, table, write_reports, write_samples
+from audiogate.results.report import Row, read_samples, table, write_samples
+from audiogate.results.writers import write_reports
 from audiogate.scoring.pair import Outcome, protocol_rtfx, score_asr
 from audiogate.scoring.pair_result import PairResult
 
