@@ -12,6 +12,7 @@ here, whatever its reason.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ SHARED = {"samples", "errors", "paths"}
 FRONT_DOORS = {"plugin", "cli"}
 ROOT = ""  # the package itself: src/audiogate/__init__.py
 VERSION = "__version__"  # the one name any module may take from the package root
+# The report writers: files (called by results/writers.py), the terminal, JUnit properties.
+REPORT_WRITERS = ("markdown", "json_report", "chart", "html", "terminal", "junit")
 
 
 def _module(path: Path, src: Path) -> str:
@@ -141,6 +144,15 @@ def test_no_modules_import_each_other() -> None:
         "\n".join(" <-> ".join(loop) for loop in loops)
 
 
+def test_report_writers_stand_side_by_side_under_one_entry_point() -> None:
+    """No writer imports another; writers.py calls every writer of a report file."""
+    imports = graph()
+    writers = {f"audiogate.results.{name}" for name in REPORT_WRITERS}
+    assert sorted((m, t) for m in writers for t in imports[m] if t in writers) == []
+    assert writers - {"audiogate.results.terminal", "audiogate.results.junit"} \
+        <= set(imports["audiogate.results.writers"])
+
+
 def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     src = tmp_path / "audiogate"
     for name, text in {"__init__.py": "", **files}.items():
@@ -207,9 +219,8 @@ def _module_list() -> Iterator[tuple[str, str]]:
         head = line[2:].split(" ", 1)[0] if line.startswith("  ") and line[2:3] != " " else None
         if head is not None:
             folder = head if head.endswith("/") else ""
-        for word in line.replace(",", " ").replace("(", " ").split():
-            if word.endswith(".py"):
-                yield folder, word
+        for name in re.findall(r"\b\w+\.py\b", line):
+            yield folder, name
 
 
 def test_the_architecture_page_draws_the_line_and_names_real_modules() -> None:
