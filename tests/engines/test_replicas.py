@@ -17,9 +17,9 @@ import pytest
 from audiogate.datasets import load_dataset_with_notes
 from audiogate.engines import EngineContext, make_engine
 from audiogate.registry import load as registry
-from audiogate.results.pair_result import PairResult
 from audiogate.runner import PairRun
 from audiogate.samples import Sample
+from audiogate.scoring.pair_result import PairResult
 
 MODEL = "whisper-tiny.en-served"
 DATASET = "librispeech-test-other"
