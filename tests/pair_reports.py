@@ -11,11 +11,12 @@ from pathlib import Path
 
 from audiogate.gate.paired import baseline_texts, interval, per_sample, write_baseline
 from audiogate.registry import load as registry
-from audiogate.results.pair_result import PairResult
-from audiogate.results.report import Row, samples_path, write_reports, write_samples
+from audiogate.results.report import Row, samples_path, write_samples
+from audiogate.results.writers import write_reports
 from audiogate.samples import sample_set_fingerprint
 from audiogate.scoring.english import normalize_english
 from audiogate.scoring.pair import Outcome, SampleRecord, score
+from audiogate.scoring.pair_result import PairResult
 
 META = {"run_id": "0" * 32, "created": "2026-01-01T00:00:00+00:00", "git_commit": "0" * 40,
         "python": "3.11",

@@ -51,7 +51,9 @@ BY_CI: dict[str, str] = {
     'pip install -e ".[cpu,dev]"': '.venv/bin/python -m pip install -q -e ".[cpu,dev]"',
     "pytest benchmarks -k librispeech":
         '.venv/bin/pytest benchmarks -k librispeech --report-dir "$REPORTS/librispeech" -q',
-    "pytest tests": ".venv/bin/pytest tests -q -n 2 --durations=15",
+    "pytest tests": ".venv/bin/pytest tests -q -n 2 --dist worksteal --durations=15",
+    "pytest tests --slow -m slow":
+        ".venv/bin/pytest tests -q -n 2 --dist worksteal --slow -m slow --durations=15",
     "pytest tests/perf --run-perf":
         ".venv/bin/pytest tests/perf --run-perf -q --ignore=tests/perf/test_perf_shards.py "
         "--ignore=tests/perf/test_perf_cpu_workers.py --ignore=tests/perf/test_perf_dispatch.py "
@@ -73,7 +75,7 @@ BY_CI: dict[str, str] = {
 # CI may add these (they change how a run reports or parallelises, not what it runs), and
 # the reasons: --data-root "$DATA" is the shipped data/, the checkout's default data root;
 # --ignore leaves out the perf benchmarks that take minutes and assert nothing.
-CI_ONLY_OPTIONS = {"-q", "-n", "--durations", "-p", "--report-dir", "--site-dir",
+CI_ONLY_OPTIONS = {"-q", "-n", "--dist", "--durations", "-p", "--report-dir", "--site-dir",
                    "--data-root", "--ignore"}
 # What the scripts' variables hold (.ci/run sets them; .ci/vllm-tier gets VENV=.venv-vllm).
 CI_VARIABLES = {"$VLLM_VENV": ".venv-vllm", "$REPORTS": "reports", "$DATA": "data",
@@ -110,6 +112,10 @@ BY_TEST: dict[str, tuple[str, str]] = {
     "-k librispeech-test-clean --update-thresholds":
         ("tests/engines/test_custom_engine_doc.py::"
          "test_the_documented_custom_model_records_then_gates", "the same"),
+    "pytest tests --slow":
+        ("tests/test_tiers.py::test_the_flag_selects_the_slow_tier",
+         "the flag on a small project of fast and slow tests; CI runs the tier as the two "
+         "commands `pytest tests` and `pytest tests --slow -m slow`"),
     "mkdocs serve": (f"{THIS}::test_the_site_builds_strictly",
                      "serves what `mkdocs build --strict` builds; the build is run"),
     "audiogate serve --model whisper-tiny.en --port 8000":

@@ -21,11 +21,11 @@ from audiogate.datasets.audio import duration_seconds, load_sample_audio
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, RegistryError
 from audiogate.registry.load import ANSWERED, DatasetSpec, ModelSpec, ProtocolSpec
-from audiogate.results.pair_result import PairResult
 from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
 from audiogate.scoring import anomalies
-from audiogate.scoring.answer import extract_answer
-from audiogate.scoring.pair import Outcome, SampleRecord, protocol_rtfx, score
+from audiogate.scoring.answer import answer_rules, extract_answer
+from audiogate.scoring.pair import Outcome, SampleRecord, error_line, protocol_rtfx, score
+from audiogate.scoring.pair_result import PairResult
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,6 @@ def prompt_for(model: ModelSpec, dataset: DatasetSpec, override: str | None,
     from audiogate.engines.prompts import render
 
     return render(str(name), sample)
-
-
-def answer_rules(model: ModelSpec, task: str) -> dict[str, Any]:
-    """`answer:` in a model entry, either flat or per task."""
-    rules = dict(model.options.get("answer") or {})
-    if task in rules and isinstance(rules[task], dict):
-        return dict(rules[task])
-    return rules
 
 
 class PairRun:
@@ -322,11 +314,3 @@ def empty_outputs_note(records: list[SampleRecord], identity: dict[str, Any],
                  "AUDIOGATE_VLLM_WHISPER_EN_PROMPT=1 (audiogate's vLLM plugin) or run it "
                  "in-process (engine vllm)")
     return note
-
-
-def error_line(record: SampleRecord) -> str:
-    """The sample's error, with its audio file named when the message does not say it."""
-    error = str(record.error)
-    if record.audio_path and record.audio_path not in error:
-        return f"{error} (file {record.audio_path})"
-    return error

@@ -22,11 +22,11 @@ from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.base import Engine
 from audiogate.errors import AudioError
 from audiogate.registry.load import DatasetSpec, ModelSpec, dataset, model
-from audiogate.results.pair_result import PairResult
 from audiogate.runner import PairRun
 from audiogate.scoring.alignment import align
 from audiogate.scoring.english import english_tokens
 from audiogate.scoring.pair import SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 SHORT = "1089-134691-0000"  # HE COULD WAIT NO LONGER (2.1 s)
 MEDIUM = "1089-134686-0001"  # STUFF IT INTO YOU HIS BELLY COUNSELLED HIM (3.3 s)

@@ -60,6 +60,7 @@ def test_manifest_lines_and_their_problems(tmp_path: Path, shared_data: Path) ->
     ])
 
 
+@pytest.mark.slow
 def test_manifest_dataset_is_gated_like_a_registered_one(pytester: pytest.Pytester,
                                                          shared_data: Path,
                                                          monkeypatch: pytest.MonkeyPatch
@@ -71,8 +72,10 @@ def test_manifest_dataset_is_gated_like_a_registered_one(pytester: pytest.Pytest
     registry = registry_file(pytester.path, manifest)
     pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')
     pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
-    args = ["-k", "my-calls", f"--datasets-file={registry}", "--no-store",
-            "-p", "no:cacheprovider", "--bootstrap-resamples=200"]
+    # the second run gates the outputs the first stored: one decode of the clips
+    args = ["-k", "my-calls", f"--datasets-file={registry}",
+            f"--store={pytester.path / 'store.sqlite'}", "-p", "no:cacheprovider",
+            "--bootstrap-resamples=200"]
     pytester.runpytest(*args, "--update-thresholds").assert_outcomes(passed=1)
     assert "my-calls:" in (pytester.path / "thresholds.yaml").read_text()
     report = json.loads((pytester.path / "reports" / "audiogate-report.json").read_text())

@@ -150,6 +150,7 @@ def test_merge_of_two_shards_equals_one_run(project: pytest.Pytester, shared_dat
     assert len(scores(full)) == 2
 
 
+@pytest.mark.slow
 def test_progress_lines_show_while_output_is_captured(project: pytest.Pytester,
                                                       shared_data: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from decoded_slices import DecodedSlices
 
 pytest_plugins = ["pytester"]
 
@@ -156,8 +157,11 @@ def test_a_changed_sample_set_fails_and_says_what_changed(project: Project, chan
 
 
 @pytest.mark.slow
-def test_the_cpu_model_with_an_extra_transcript_line_fails(project: Project) -> None:
-    """The case as a user meets it: the embedded model, a slice grown by one line."""
+def test_the_cpu_model_with_an_extra_transcript_line_fails(
+        project: Project, decoded_slices: DecodedSlices) -> None:
+    """The case as a user meets it: the embedded model, a slice grown by one line (its
+    clips' outputs from the session's shared decode of the slices)."""
+    decoded_slices.copy_store(project.path / "store.sqlite")
     project.record("whisper-tiny.en", 3.0, 50.0)
     added = _add_transcript_line(project)
     result = project.run("whisper-tiny.en")

@@ -23,10 +23,11 @@ from test_honest_gates import CONFTEST, DATASET, Project, replay_project
 from audiogate.datasets import ignore_missing_audio, load_dataset
 from audiogate.gate.paired import interval, per_sample
 from audiogate.registry import load as registry
-from audiogate.results.pair_result import PairResult
-from audiogate.results.report import Row, samples_path, write_reports, write_samples
+from audiogate.results.report import Row, samples_path, write_samples
+from audiogate.results.writers import write_reports
 from audiogate.samples import sample_set_fingerprint, shard_of
 from audiogate.scoring.pair import Outcome, score
+from audiogate.scoring.pair_result import PairResult
 
 pytest_plugins = ["pytester"]
 

@@ -241,7 +241,8 @@ def test_accuracy_pair_lists_flips_with_answers_and_task_groups(tmp_path: Path,
 
 def test_damaged_records_or_missing_baseline_are_said_not_fatal(
         tmp_path: Path, regression: tuple[list[SampleRecord], list[SampleRecord]]) -> None:
-    from audiogate.results.report import samples_path, write_reports
+    from audiogate.results.report import samples_path
+    from audiogate.results.writers import write_reports
 
     cand = regression[1]
     w = write_pair(tmp_path / "r", cand, baseline_path=tmp_path / "gone.jsonl")

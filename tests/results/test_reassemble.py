@@ -12,12 +12,12 @@ from pair_reports import edit, scored
 
 from audiogate.gate.paired import interval, per_sample
 from audiogate.registry import load as registry
-from audiogate.results.pair_result import PairResult
 from audiogate.results.reassemble import Part, ShardMismatch, reassemble
 from audiogate.results.rederive import Scoring, rescore
 from audiogate.results.report import Row
 from audiogate.samples import Sample, sample_set_fingerprint, shard_info, shard_of
 from audiogate.scoring.pair import Outcome, SampleRecord, score, summarize
+from audiogate.scoring.pair_result import PairResult
 
 DATASET = "librispeech-test-other"
 N = 3

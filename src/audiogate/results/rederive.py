@@ -19,11 +19,10 @@ from typing import Any
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
 from audiogate.registry.load import DatasetSpec, ModelSpec, ProtocolSpec
-from audiogate.results.pair_result import PairResult
-from audiogate.runner import answer_rules
 from audiogate.samples import sample_set_fingerprint
-from audiogate.scoring.answer import extract_answer
+from audiogate.scoring.answer import answer_rules, extract_answer
 from audiogate.scoring.pair import EMPTY_REFERENCE, Outcome, PairScore, SampleRecord, score
+from audiogate.scoring.pair_result import PairResult
 
 # What a record holds besides its texts and what scoring derives from them: carried as is.
 CARRIED = frozenset({"id", "audio_path", "reference", "raw_output", "seconds", "audio_seconds",

@@ -1,4 +1,8 @@
-"""Score one (model, dataset) pair from its per-sample outcomes, like the published tables."""
+"""Score one (model, dataset) pair from its per-sample outcomes, like the published tables.
+
+A sample's error line (``error_line``) is made here, beside the record that carries the
+error, so a run and a merge's rebuild of the pair list errored samples in the same words.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +73,14 @@ class SampleRecord:
         return cls(o.sample_id, o.audio_path, o.reference, o.raw, o.answer, error=o.error,
                    seconds=o.seconds, audio_seconds=o.audio_seconds, meta=o.meta,
                    windows=o.windows)
+
+
+def error_line(record: SampleRecord) -> str:
+    """The sample's error, with its audio file named when the message does not say it."""
+    error = str(record.error)
+    if record.audio_path and record.audio_path not in error:
+        return f"{error} (file {record.audio_path})"
+    return error
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """One pair's measured result: what the gate, the reports and the merge command read.
 
-It lives with the results (not with the runner that fills it) so the reports depend only
-on the record, never on the code that produces it.
+It lives with the scoring because it is the scorer's output for a whole pair (its PairScore
+and how the outputs were measured): the gate that judges it and the results that report it
+stand after it on the line, and the runner that fills it after them.
 """
 
 from __future__ import annotations
