@@ -603,6 +603,21 @@ class AudiogateSession:
                     tr.write_line(f"report: {path}")
         tr.write_line(counts_line(rows))
 
+    # -- one line per failure in pytest's short test summary -------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Any:
+        """pytest's short summary line of a failed pair points to the audiogate results
+        instead of repeating the reason: on CI (``$CI`` set) and with ``-vv`` pytest would
+        print the whole reason there a second time, untruncated."""
+        report: pytest.TestReport = yield
+        crash = getattr(report.longrepr, "reprcrash", None)
+        pair_id = dict(item.user_properties).get(PAIR_PROPERTY)
+        if report.failed and pair_id is not None and crash is not None:
+            status = dict(item.user_properties).get(STATUS_PROPERTY, "fail")
+            crash.message = f"{pair_id}: {str(status).upper()}, why is in the audiogate results"
+        return report
+
     # -- pytest-benchmark's banner ---------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_report_header(self, config: pytest.Config) -> Any:
