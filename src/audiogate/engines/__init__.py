@@ -10,14 +10,12 @@ with ``from_spec`` or the ``from_spec`` function itself.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from audiogate.engines.base import Engine
+from audiogate.engines.base import Engine, EngineContext
 from audiogate.errors import RegistryError
-from audiogate.paths import cache_home
 from audiogate.registry.load import ModelSpec
+
+__all__ = ["ENGINE_MODULES", "Engine", "EngineContext", "make_engine"]
 
 ENGINE_MODULES: dict[str, str] = {
     "whisper-cpu": "audiogate.engines.whisper_cpu",
@@ -27,20 +25,6 @@ ENGINE_MODULES: dict[str, str] = {
     "transformers": "audiogate.engines.transformers_engine",
     "python": "audiogate.engines.python_engine",
 }
-
-
-@dataclass(frozen=True)
-class EngineContext:
-    """Run-level settings an engine may need, from pytest options or the CLI."""
-
-    engine_url: str | None = None  # an OpenAI-compatible server that is already running
-    engine_urls: tuple[str, ...] = ()  # several replicas of it (engine_url is then unused)
-    concurrency: int | str | None = None  # requests in flight: a number, or None/"auto"
-    timeout: float = 600.0
-    predictions: Path | None = None  # replay engine input
-    cache_dir: Path = field(default_factory=cache_home)
-    log_dir: Path | None = None  # where a launched server's log goes
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def make_engine(spec: ModelSpec, ctx: EngineContext) -> Engine:

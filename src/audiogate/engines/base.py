@@ -39,9 +39,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from audiogate.paths import cache_home
 from audiogate.samples import Output, Request
+
+
+@dataclass(frozen=True)
+class EngineContext:
+    """Run-level settings an engine may need, from pytest options or the CLI."""
+
+    engine_url: str | None = None  # an OpenAI-compatible server that is already running
+    engine_urls: tuple[str, ...] = ()  # several replicas of it (engine_url is then unused)
+    concurrency: int | str | None = None  # requests in flight: a number, or None/"auto"
+    timeout: float = 600.0
+    predictions: Path | None = None  # replay engine input
+    cache_dir: Path = field(default_factory=cache_home)
+    log_dir: Path | None = None  # where a launched server's log goes
+    extra: dict[str, Any] = field(default_factory=dict)
+
 
 ENGINE_API = 1  # the version of this contract
 

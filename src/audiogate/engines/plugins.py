@@ -17,14 +17,11 @@ plugin of the same name.
 from __future__ import annotations
 
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from audiogate.engines.base import ENGINE_API, Engine, GuardedEngine, is_engine
+from audiogate.engines.base import ENGINE_API, Engine, EngineContext, GuardedEngine, is_engine
 from audiogate.errors import AudiogateError, RegistryError
 from audiogate.registry.load import ModelSpec
-
-if TYPE_CHECKING:
-    from audiogate.engines import EngineContext
 
 GROUP = "audiogate.engines"
 

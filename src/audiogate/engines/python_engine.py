@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -150,10 +151,8 @@ def identified(spec: ModelSpec, inner: Engine, fields: dict[str, Any]) -> Guarde
     if not isinstance(inner_identity, Mapping):
         raise RegistryError(f"model {spec.name!r}: identity() of the factory's engine "
                             f"returned {type(inner_identity).__name__}, not a dict")
-    from audiogate.results.store import canonical_json
-
-    try:
-        canonical_json(dict(inner_identity))
+    try:  # the store keys outputs on its sorted-key JSON
+        json.dumps(dict(inner_identity), sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise RegistryError(f"model {spec.name!r}: identity() of the factory's engine "
                             f"is not JSON-serializable ({exc})") from exc
