@@ -106,11 +106,51 @@ def test_packed_and_float_paths_agree() -> None:
     packed = stats._resample_sums(cols, 400, np.random.default_rng(5))
     floats = stats._resample_sums(cols.astype(float), 400, np.random.default_rng(5))
     np.testing.assert_array_equal(packed, floats)
-    big = cols * (1 << 40)  # too wide to pack: falls back to separate gathers, same sums
-    assert stats._packing(big) is None
+    big = cols * (1 << 40)  # too wide for one word: a word per column, same sums
+    assert [len(word) for word in stats._packing(big) or []] == [1, 1]
     np.testing.assert_array_equal(
         stats._resample_sums(big, 400, np.random.default_rng(5)), packed * (1 << 40)
     )
+    huge = np.array([[1 << 62, 1], [0, 2]])  # n × max needs 64 bits: the float path
+    assert stats._packing(huge) is None
+    np.testing.assert_array_equal(stats._resample_sums(huge, 50, np.random.default_rng(5)),
+                                  _column_by_column(huge.astype(float), 50, 5))
+
+
+def _column_by_column(cols: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """The reference: the same index stream, each column gathered and summed alone."""
+    rng = np.random.default_rng(seed)
+    n = cols.shape[0]
+    chunk = max(1, stats.CHUNK_ELEMENTS // n)
+    out = []
+    for start in range(0, n_resamples, chunk):
+        idx = rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
+        out.append(np.stack([cols[:, j][idx].sum(axis=1) for j in range(cols.shape[1])],
+                            axis=1))
+    return np.concatenate(out).astype(np.float64)
+
+
+@pytest.mark.parametrize("n, outlier", [(2_000, 0), (2_000, 1 << 22), (90_000, 0)],
+                         ids=["one-word", "one-long-utterance", "paired-at-90k"])
+def test_packed_words_give_the_column_by_column_sums(n: int, outlier: int) -> None:
+    """The paired gate's three columns at any size: one word while they fit, more words
+    (never a slower path) when a large set or one utterance with many errors widens them,
+    and exactly the sums of gathering each column alone."""
+    rng = np.random.default_rng(n)
+    lens = rng.integers(4, 40, n)
+    cols = np.stack([rng.binomial(lens, 0.1), rng.binomial(lens, 0.12), lens], axis=1)
+    cols[n // 2, 1] += outlier
+    words = stats._packing(cols)
+    assert words is not None
+    assert len(words) == (1 if n == 2_000 and not outlier else 2)
+    np.testing.assert_array_equal(stats._resample_sums(cols, 60, np.random.default_rng(4)),
+                                  _column_by_column(cols, 60, 4))
+    result = stats.paired_bootstrap(cols[:, 0], cols[:, 2], cols[:, 1], cols[:, 2],
+                                    n_resamples=60, seed=4)
+    sums = _column_by_column(cols, 60, 4)
+    deltas = (sums[:, 1] / sums[:, 2] - sums[:, 0] / sums[:, 2]) * 100
+    assert (result.low, result.high) == stats._two_sided(deltas, 0.95)
+    assert result.bound == float(np.nanquantile(deltas, 0.05))
 
 
 def test_corpus_rate_is_a_ratio_of_sums_not_a_mean_of_rates() -> None:

@@ -13,9 +13,10 @@ Conventions:
 * Everything is seeded (``seed=``) so a gate gives the same verdict on the same data.
 * Pure numpy, vectorized: indices are drawn in chunks of about ``CHUNK_ELEMENTS`` so
   memory stays bounded (~16 MB) whatever the dataset size. Integer columns are bit-packed
-  into one int64 so each resample needs a single gather and a single sum; this measured
-  ~10x faster than the multinomial-counts trick (``rng.multinomial`` with thousands of
-  categories is slow) and ~1.4x faster than gathering each column separately.
+  into as few int64 words as they fit (one, up to tens of thousands of utterances), so each
+  resample needs one gather and one sum per word; this measured ~10x faster than the
+  multinomial-counts trick (``rng.multinomial`` with thousands of categories is slow) and
+  ~1.4x faster than gathering each column separately.
 """
 
 from __future__ import annotations
@@ -356,44 +357,59 @@ def _resample_sums(
 
     Row indices come from ``rng.integers(0, n, size=(chunk, n))`` chunk after chunk, which
     is the same stream as drawing one resample at a time, so results do not depend on the
-    chunk size. Non-negative integer columns are packed side by side into one int64 (each
-    gets enough bits for n × its max, so sums cannot carry into the next column).
+    chunk size. Non-negative integer columns are packed side by side into as few int64
+    words as they fit (each gets enough bits for n × its max, so sums cannot carry into the
+    next column): one gather and one sum per word, whatever the size of the set, so the
+    cost per utterance does not jump when the columns stop fitting one word. Every sum is
+    an exact integer, so the result is the same whichever words the columns land in.
     """
     n, k = columns.shape
     out = np.empty((n_resamples, k), dtype=np.float64)
     chunk = max(1, CHUNK_ELEMENTS // n)
-    shifts = _packing(columns)
-    if shifts is not None:
-        packed = np.zeros(n, dtype=np.int64)
-        for j, shift in enumerate(shifts):
-            packed |= columns[:, j].astype(np.int64) << shift
-        masks = [(1 << (b - a)) - 1 for a, b in zip(shifts, [*shifts[1:], 63], strict=True)]
+    words = _packing(columns)
+    if words is not None:
+        packed = []
+        for word in words:
+            value = np.zeros(n, dtype=np.int64)
+            for j, shift, _ in word:
+                value |= columns[:, j].astype(np.int64) << shift
+            packed.append(value)
         for start in range(0, n_resamples, chunk):
             stop = min(start + chunk, n_resamples)
             idx = rng.integers(0, n, size=(stop - start, n))
-            tot = packed[idx].sum(axis=1)
-            for j, (shift, mask) in enumerate(zip(shifts, masks, strict=True)):
-                out[start:stop, j] = (tot >> shift) & mask
+            for value, word in zip(packed, words, strict=True):
+                tot = value[idx].sum(axis=1)
+                for j, shift, mask in word:
+                    out[start:stop, j] = (tot >> shift) & mask
         return out
-    values = columns.astype(np.float64)
+    values = [np.ascontiguousarray(columns[:, j], dtype=np.float64) for j in range(k)]
     for start in range(0, n_resamples, chunk):
         stop = min(start + chunk, n_resamples)
         idx = rng.integers(0, n, size=(stop - start, n))
         for j in range(k):
-            out[start:stop, j] = values[:, j][idx].sum(axis=1)
+            out[start:stop, j] = values[j][idx].sum(axis=1)
     return out
 
 
-def _packing(columns: NDArray[np.int64] | NDArray[np.float64]) -> list[int] | None:
-    """Bit offsets for packing the columns into one int64, or None if they do not fit."""
+def _packing(columns: NDArray[np.int64] | NDArray[np.float64]
+             ) -> list[list[tuple[int, int, int]]] | None:
+    """The int64 words the columns pack into, each a list of (column, bit offset, mask), in
+    column order; None for float columns or a column too wide for a word of its own."""
     if not np.issubdtype(columns.dtype, np.integer) or columns.size == 0:
         return None
     n = columns.shape[0]
-    shifts, used = [], 0
+    words: list[list[tuple[int, int, int]]] = []
+    used = 63
     for j in range(columns.shape[1]):
-        shifts.append(used)
-        used += max(1, (n * int(columns[:, j].max())).bit_length())
-    return shifts if used <= 63 else None
+        bits = max(1, (n * int(columns[:, j].max())).bit_length())
+        if bits > 63:
+            return None
+        if used + bits > 63:
+            words.append([])
+            used = 0
+        words[-1].append((j, used, (1 << bits) - 1))
+        used += bits
+    return words
 
 
 def _two_sided(values: NDArray[np.float64], confidence: float) -> tuple[float, float]:
