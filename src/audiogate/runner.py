@@ -109,18 +109,29 @@ class PairRun:
                     yield request
 
         not_sent: list[str] = []
-        for output in self.engine.run(requests()):
-            key, audio_s = pending.pop(output.sample_id)
-            outcomes[output.sample_id] = self._outcome(by_id[output.sample_id], output, audio_s)
-            if output.not_attempted:  # the engine is down: never stored, sent by a rerun
-                not_sent.append(str(output.error))
-                continue
-            inferred += 1
-            if self.on_audio is not None and output.sample_id not in self._audio_reported:
-                self.on_audio(output.sample_id, audio_s, audio_s)  # engines that cannot tell
-            if self.store is not None and key is not None:
-                self._put(key, output, audio_s)
-            self._progress(len(outcomes), len(samples), False)
+        writer = None
+        if self.store is not None:
+            from audiogate.results.store import BatchedWriter
+
+            # one transaction per chunk; a kill loses at most the chunk in flight
+            writer = BatchedWriter(self.store)
+        try:
+            for output in self.engine.run(requests()):
+                key, audio_s = pending.pop(output.sample_id)
+                outcomes[output.sample_id] = self._outcome(by_id[output.sample_id], output,
+                                                           audio_s)
+                if output.not_attempted:  # the engine is down: never stored, sent by a rerun
+                    not_sent.append(str(output.error))
+                    continue
+                inferred += 1
+                if self.on_audio is not None and output.sample_id not in self._audio_reported:
+                    self.on_audio(output.sample_id, audio_s, audio_s)  # engines that cannot tell
+                if writer is not None and key is not None:
+                    self._put(writer, key, output, audio_s)
+                self._progress(len(outcomes), len(samples), False)
+        finally:
+            if writer is not None:
+                writer.close()
         for sample_id, (_, audio_s) in pending.items():
             outcomes[sample_id] = self._failed(by_id[sample_id],
                                                "engine returned no output for this sample",
@@ -242,10 +253,10 @@ class PairRun:
         return Request(sample, audio, self.dataset.task, self.dataset.language, prompt,
                        progress=progress)
 
-    def _put(self, key: str, output: Output, audio_s: float) -> None:
+    def _put(self, writer: Any, key: str, output: Output, audio_s: float) -> None:
         from audiogate.results.store import StoredOutput
 
-        self.store.put(key, StoredOutput.from_output(output, model=self.model.name,
+        writer.put(key, StoredOutput.from_output(output, model=self.model.name,
                                                      dataset=self.dataset.name,
                                                      audio_seconds=audio_s,
                                                      run_id=self.run_id))

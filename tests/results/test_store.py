@@ -22,6 +22,7 @@ import pytest
 
 from audiogate.results.store import (
     SCHEMA_VERSION,
+    BatchedWriter,
     Store,
     StoredOutput,
     StoreError,
@@ -419,6 +420,80 @@ def test_sigkill_loses_no_committed_row(tmp_path: Path, batch: int) -> None:
         assert all(v.text == "x" * 2000 + k[1:] for k, v in got.items())
         store.put("after", _out("after"))  # still writable
         assert store.get("after") is not None
+
+
+KILLED_BATCHED_WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from audiogate.results.store import BatchedWriter, Store, StoredOutput
+
+    store = Store.open(Path(sys.argv[1]))
+    writer = BatchedWriter(store, max_rows=int(sys.argv[2]), max_delay=60.0)
+    i = 0
+    while True:
+        writer.put(f"k{i}", StoredOutput("m", "d", f"k{i}", "x" * 2000 + str(i), None, 0.1))
+        i += 1
+        print(i, flush=True)   # handed to the writer (committed, or in the chunk in flight)
+    """
+)
+
+
+def test_sigkill_loses_at_most_the_chunk_in_flight(tmp_path: Path) -> None:
+    """Batched puts: every chunk is one transaction, so a SIGKILL keeps every chunk that
+    was committed, whole, and loses only the rows still waiting (fewer than a chunk)."""
+    path, chunk = tmp_path / "results.sqlite", 64
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_BATCHED_WRITER, str(path), str(chunk)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    handed = 0
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            handed = int(line)
+            if handed >= 1000:
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+        rest, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL, err
+    for line in rest.split():
+        handed = int(line)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    with Store.open(path) as store:
+        committed = store.count()
+        assert handed - chunk < committed <= handed + 1
+        assert committed % chunk == 0, "a chunk was partly committed"
+        got = store.get_many([f"k{j}" for j in range(committed)])
+        assert len(got) == committed  # the chunks land in order: a prefix of the puts
+        assert all(v.text == "x" * 2000 + k[1:] for k, v in got.items())
+
+
+def test_a_batched_row_is_committed_without_waiting_for_the_chunk(tmp_path: Path) -> None:
+    """A slow engine's outputs are not held back for a chunk that may never fill: the
+    first row after a pause is committed at once, and a row put within ``max_delay`` of a
+    commit by the timer."""
+    with Store.open(tmp_path / "s.sqlite") as store:
+        writer = BatchedWriter(store, max_rows=100, max_delay=0.2)
+        writer._last_flush -= 1.0  # the last commit was a while ago
+        writer.put("a", _out_stored("a"))
+        assert store.count() == 1
+        writer.put("b", _out_stored("b"))  # right after a commit: waits for the timer
+        deadline = time.monotonic() + 30
+        while store.count() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.count() == 2
+        with writer:
+            writer.put("c", _out_stored("c"))
+        assert store.count() == 3  # closing flushes
+
+
+def _out_stored(sample_id: str) -> StoredOutput:
+    return StoredOutput("m", "d", sample_id, "text", None, 0.1)
 
 
 def test_windows_roundtrip_and_a_version_2_store_is_migrated(tmp_path: Path) -> None:

@@ -502,6 +502,71 @@ class Store:
             return conn.execute(f"SELECT COUNT(*) FROM outputs{where}", params).fetchone()[0]
 
 
+class BatchedWriter:
+    """Puts in chunks: one transaction per chunk instead of one per sample.
+
+    A row waits in memory until ``max_rows`` rows are waiting or the oldest has waited
+    ``max_delay`` seconds (a timer commits it then, even when no other row comes), so a
+    SIGKILL loses at most the chunk in flight: under a second of outputs, never more than
+    ``max_rows``. An engine slower than one output per ``max_delay`` gets each row
+    committed on its own, as with ``Store.put``. ``flush`` commits what waits; ``close``
+    (or leaving the ``with`` block, also on an exception) flushes and stops the timer.
+    """
+
+    def __init__(self, store: Store, *, max_rows: int = 256, max_delay: float = 0.5) -> None:
+        self.store, self.max_rows, self.max_delay = store, max_rows, max_delay
+        self._rows: list[tuple[str, StoredOutput]] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._last_flush = time.monotonic()
+        self._failure: BaseException | None = None  # a timer's failed commit, raised later
+
+    def put(self, key: str, value: StoredOutput) -> None:
+        self._raise_failure()
+        with self._lock:
+            self._rows.append((key, value))
+            due = len(self._rows) >= self.max_rows or \
+                time.monotonic() - self._last_flush >= self.max_delay
+            if not due and self._timer is None:
+                self._timer = threading.Timer(self.max_delay, self._flush_from_timer)
+                self._timer.daemon = True
+                self._timer.start()
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit every waiting row now, in one transaction."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._last_flush = time.monotonic()
+            if rows:
+                self.store.put_many(rows)
+        self._raise_failure()
+
+    def _flush_from_timer(self) -> None:
+        try:
+            self.flush()
+        except BaseException as exc:
+            self._failure = exc
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+
+    def close(self) -> None:
+        self.flush()
+
+    def __enter__(self) -> BatchedWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _retry_locked(fn: Any, deadline_s: float = BUSY_TIMEOUT_MS / 1000) -> Any:
     """Run ``fn``, retrying while the database is locked.
 
