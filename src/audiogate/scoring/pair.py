@@ -7,7 +7,7 @@ error, so a run and a merge's rebuild of the pair list errored samples in the sa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from audiogate.datasets._text import describe_unknown
@@ -65,7 +65,10 @@ class SampleRecord:
     flags: list[str] = field(default_factory=list)  # abnormal output (looping, truncated)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record as a JSON object, fields in their order. Shallow (it shares the
+        record's nested meta, protocols, windows and flags): ``dataclasses.asdict``'s deep
+        copy gives the same JSON and cost most of the time of writing 100,000 records."""
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
 
     @classmethod
     def from_outcome(cls, o: Outcome) -> SampleRecord:
@@ -73,6 +76,9 @@ class SampleRecord:
         return cls(o.sample_id, o.audio_path, o.reference, o.raw, o.answer, error=o.error,
                    seconds=o.seconds, audio_seconds=o.audio_seconds, meta=o.meta,
                    windows=o.windows)
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(SampleRecord))
 
 
 def error_line(record: SampleRecord) -> str:
