@@ -37,6 +37,8 @@ class RunOptions:
     # replay: the model entry whose answer rules turn a raw prediction into the scored
     # answer (the model that produced the predictions), so a replay scores like a live run
     answers_of: ModelSpec | None = None
+    # processes that score a large pair (scoring.parallel); 1: in this process
+    scoring_workers: int = 1
 
 
 def prompt_for(model: ModelSpec, dataset: DatasetSpec, override: str | None,
@@ -157,7 +159,8 @@ class PairRun:
                          "serves; pin `revision:` in the model entry to reuse them")
         ordered = [outcomes[s.id] for s in samples]
         pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient,
-                                    protocols=self.options.protocols, metric=self.metric)
+                                    protocols=self.options.protocols, metric=self.metric,
+                                    workers=self.options.scoring_workers)
         empty = empty_outputs_note(records, self.identity, self.dataset.language)
         if empty:
             notes.append(empty)

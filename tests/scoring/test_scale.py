@@ -13,6 +13,8 @@ import pytest
 from audiogate.datasets import load_dataset
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec
+from audiogate.results.report import write_samples
+from audiogate.scoring import parallel
 from audiogate.scoring.pair import Outcome, SampleRecord, score_asr
 
 
@@ -62,3 +64,28 @@ def test_a_record_s_json_is_the_dataclass_s_own(english: DatasetSpec,
     records[0].flags.append("looping")
     assert any(r.protocols for r in records) and any(r.error for r in records)
     assert _lines(records) == [json.dumps(asdict(r), ensure_ascii=False) for r in records]
+
+
+def test_parallel_scoring_writes_the_serial_per_sample_file(
+        english: DatasetSpec, outcomes: list[Outcome], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scored by a pool of two processes in chunks, a pair gives byte for byte the serial
+    per-sample file and the same corpus numbers; the pool is started once and serves the
+    next pair too."""
+    many = [Outcome(f"{o.sample_id}-{copy}", o.reference, o.audio_path, o.raw, o.answer,
+                    o.error, o.seconds, o.audio_seconds, meta=dict(o.meta), windows=o.windows)
+            for copy in range(3) for o in outcomes]
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 10)
+    serial_score, serial = score_asr(english, many)
+    parallel_score, records = score_asr(english, many, workers=2)
+    pool = parallel._pool
+    assert pool is not None and len(parallel.chunks(many, 2)) == 8
+    write_samples(serial, tmp_path / "serial.jsonl")
+    write_samples(records, tmp_path / "parallel.jsonl")
+    assert (tmp_path / "parallel.jsonl").read_bytes() == (tmp_path / "serial.jsonl").read_bytes()
+    assert parallel_score == serial_score
+    again, _ = score_asr(english, many[:40], workers=2)
+    assert parallel._pool is pool  # one pool for the run, not one per pair
+    assert again == score_asr(english, many[:40])[0]
+    parallel.shutdown()
+    assert parallel._pool is None

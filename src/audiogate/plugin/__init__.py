@@ -61,6 +61,7 @@ from audiogate.runner import PairRun, RunOptions
 from audiogate.samples import parse_shard, shard_info, take_shard
 from audiogate.scoring.pair import SampleRecord
 from audiogate.scoring.pair_result import PairResult
+from audiogate.scoring.parallel import available_cores
 
 # The serving options (--engine-url, ...) and the one-server-per-run hooks.
 pytest_plugins = ["audiogate.plugin.one_server"]
@@ -145,6 +146,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seconds between progress lines of a running pair")
     parser.addini("audiogate_data_root", "default data root for this project", default="")
 
+
+SCORING_WORKERS_ENV = "AUDIOGATE_SCORING_WORKERS"
+
+
+def scoring_workers(config: pytest.Config) -> int:
+    """Processes that score a large pair: the cores left to this pytest process (its
+    share under xdist), or AUDIOGATE_SCORING_WORKERS."""
+    wanted = os.environ.get(SCORING_WORKERS_ENV, "").strip()
+    if wanted:
+        try:
+            return max(1, int(wanted))
+        except ValueError:
+            raise pytest.UsageError(f"{SCORING_WORKERS_ENV}={wanted!r}: give a number of "
+                                    "processes (1: score in the pytest process)") from None
+    count = int(getattr(config, "workerinput", {}).get("workercount", 1) or 1)
+    return max(1, available_cores() // max(1, count))
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audiogate_task(name): the task this gated test covers")
@@ -731,7 +748,8 @@ class Pair:
                                             prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
                                             rerun=s.config.getoption("rerun"),
-                                            protocols=s.protocols),
+                                            protocols=s.protocols,
+                                            scoring_workers=scoring_workers(s.config)),
                          on_progress=(lambda done, total, reused: progress.update(
                              reused=reused)) if progress else None,
                          on_audio=progress.audio if progress and self.dataset.long_form

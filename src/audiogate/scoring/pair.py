@@ -14,6 +14,7 @@ from audiogate.datasets._text import describe_unknown
 from audiogate.registry import load as registry
 from audiogate.registry.load import ANSWERED, DatasetSpec, ProtocolSpec, profile_for
 from audiogate.scoring.open_asr_report import leaderboard_rtfx
+from audiogate.scoring.parallel import map_chunks
 from audiogate.scoring.protocol import Scored, TextScorer, text_scorer
 
 
@@ -291,11 +292,21 @@ def scorers_for(spec: DatasetSpec, protocols: Mapping[str, ProtocolSpec] | None 
 
 
 def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
-              protocols: Mapping[str, ProtocolSpec] | None = None
+              protocols: Mapping[str, ProtocolSpec] | None = None, *, workers: int = 1
               ) -> tuple[PairScore, list[SampleRecord]]:
     """Corpus WER/CER = Σ edits / Σ reference tokens × 100 under the dataset's gating
     protocol (samples errored, dropped or above the abnormal limit left out and counted),
-    and the same from the same outputs under every other protocol."""
+    and the same from the same outputs under every other protocol. With ``workers`` > 1 a
+    large pair is scored in chunks by a pool of processes (``scoring.parallel``): the same
+    records, in the same order."""
+    gating, others = scorers_for(spec, protocols)
+    records = list(map_chunks(_score_records, outcomes, workers, spec, protocols))
+    return summarize_asr(spec, records, gating, others), records
+
+
+def _score_records(outcomes: Sequence[Outcome], spec: DatasetSpec,
+                   protocols: Mapping[str, ProtocolSpec] | None) -> list[SampleRecord]:
+    """Every sample's record under every protocol (one chunk of a pair, or all of it)."""
     gating, others = scorers_for(spec, protocols)
     records: list[SampleRecord] = []
     for o in outcomes:
@@ -320,7 +331,7 @@ def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
             s = other.score(o.reference, hyp)
             score, excluded, error = _judge_sample(s, other, spec)
             rec.protocols[other.name] = _other_entry(s, score, excluded, error, rec)
-    return summarize_asr(spec, records, gating, others), records
+    return records
 
 
 def protocol_rtfx(spec: DatasetSpec, records: Sequence[SampleRecord],
@@ -425,11 +436,12 @@ def summarize(spec: DatasetSpec, records: Sequence[SampleRecord], *, lenient: bo
 
 
 def score(spec: DatasetSpec, outcomes: Sequence[Outcome], *, lenient: bool = False,
-          protocols: Mapping[str, ProtocolSpec] | None = None, metric: str | None = None
-          ) -> tuple[PairScore, list[SampleRecord]]:
-    """The dataset's own metric, unless the model entry asks for another (``answered``)."""
+          protocols: Mapping[str, ProtocolSpec] | None = None, metric: str | None = None,
+          workers: int = 1) -> tuple[PairScore, list[SampleRecord]]:
+    """The dataset's own metric, unless the model entry asks for another (``answered``);
+    WER/CER across ``workers`` processes for a large pair (``score_asr``)."""
     if metric == ANSWERED:
         return score_answered(spec, outcomes)
     if spec.metric == "acc":
         return score_accuracy(spec, outcomes, lenient=lenient)
-    return score_asr(spec, outcomes, protocols)
+    return score_asr(spec, outcomes, protocols, workers=workers)
