@@ -24,7 +24,15 @@ from audiogate.registry.load import ANSWERED, DatasetSpec, ModelSpec, ProtocolSp
 from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
 from audiogate.scoring import anomalies
 from audiogate.scoring.answer import answer_rules, extract_answer
-from audiogate.scoring.pair import Outcome, SampleRecord, error_line, protocol_rtfx, score
+from audiogate.scoring.pair import (
+    Learned,
+    Outcome,
+    SampleRecord,
+    error_line,
+    normalizer_versions,
+    protocol_rtfx,
+    score,
+)
 from audiogate.scoring.pair_result import PairResult
 
 
@@ -158,9 +166,12 @@ class PairRun:
                          "reused (inferred again): a server cannot prove which weights it "
                          "serves; pin `revision:` in the model entry to reuse them")
         ordered = [outcomes[s.id] for s in samples]
+        learned = self._known_normalized(ordered)
         pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient,
                                     protocols=self.options.protocols, metric=self.metric,
-                                    workers=self.options.scoring_workers)
+                                    workers=self.options.scoring_workers, learned=learned)
+        if learned:
+            self.store.put_normalized(learned)
         empty = empty_outputs_note(records, self.identity, self.dataset.language)
         if empty:
             notes.append(empty)
@@ -190,6 +201,24 @@ class PairRun:
             answer_rules=dict(self.rules),
         )
         return result, records
+
+    def _known_normalized(self, outcomes: list[Outcome]) -> Learned | None:
+        """Give each outcome the normalized forms of its texts the store already holds
+        (an earlier run, another model on the same references); returns the list that
+        scoring fills with the forms it makes, or None without a store."""
+        if self.store is None or self.metric == ANSWERED:
+            return None
+        versions = normalizer_versions(self.dataset, self.options.protocols)
+        if not versions:
+            return None
+        texts = {o.reference for o in outcomes}
+        texts.update(o.answer for o in outcomes if o.error is None and o.answer)
+        known = self.store.normalized(versions, texts)
+        for o in outcomes:
+            mine = {(v, t): known[(v, t)] for v in versions
+                    for t in (o.reference, o.answer) if t is not None and (v, t) in known}
+            o.normalized = mine or None
+        return []
 
     def _replacements(self) -> list[str]:
         """A user file's entries that replaced a built-in one and decide this pair: the

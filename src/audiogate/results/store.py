@@ -84,6 +84,12 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS runs_pair ON runs (model, dataset, identity);
+CREATE TABLE IF NOT EXISTS normalized (
+    version    TEXT NOT NULL,
+    text       TEXT NOT NULL,
+    normalized TEXT NOT NULL,
+    PRIMARY KEY (version, text)
+) WITHOUT ROWID
 """
 
 _COLUMNS = ("model, dataset, sample_id, text, error, seconds, audio_seconds, created_at, run_id, "
@@ -445,6 +451,36 @@ class Store:
                 f"INSERT OR REPLACE INTO outputs (key, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
+
+    # -- normalized texts -----------------------------------------------------------
+
+    def normalized(self, versions: Iterable[str], texts: Iterable[str]
+                   ) -> dict[tuple[str, str], str]:
+        """``{(version, text): normalized}`` for the texts a normalizer of one of
+        ``versions`` (``scoring.protocol.normalizer_version``) has normalized before. A
+        version changes with the normalizer's rules, code and libraries, so a stale text is
+        never found."""
+        wanted = list(dict.fromkeys(texts))
+        found: dict[tuple[str, str], str] = {}
+        with self._read() as conn:
+            for version in sorted(set(versions)):
+                for i in range(0, len(wanted), _CHUNK):
+                    chunk = wanted[i : i + _CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    query = ("SELECT text, normalized FROM normalized WHERE version = ? AND "
+                             f"text IN ({marks})")
+                    for text, normalized in conn.execute(query, [version, *chunk]):
+                        found[(version, text)] = normalized
+        return found
+
+    def put_normalized(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """Keep ``(version, text, normalized)`` rows, in one transaction."""
+        rows = list(rows)
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany("INSERT OR IGNORE INTO normalized (version, text, normalized) "
+                             "VALUES (?, ?, ?)", rows)
 
     # -- pair runs ------------------------------------------------------------------
 

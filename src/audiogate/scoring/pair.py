@@ -33,6 +33,13 @@ class Outcome:
     reused: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
     windows: list[list[float]] | None = None  # how the engine cut the audio (Output.windows)
+    # normalized texts already known for this sample's texts: (normalizer version, text) ->
+    # normalized (from the store's cache; see TextScorer.score)
+    normalized: dict[tuple[str, str], str] | None = None
+
+
+# (normalizer version, text, normalized text) made while scoring, for the store's cache
+Learned = list[tuple[str, str, str]]
 
 
 @dataclass
@@ -292,31 +299,50 @@ def scorers_for(spec: DatasetSpec, protocols: Mapping[str, ProtocolSpec] | None 
 
 
 def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
-              protocols: Mapping[str, ProtocolSpec] | None = None, *, workers: int = 1
-              ) -> tuple[PairScore, list[SampleRecord]]:
+              protocols: Mapping[str, ProtocolSpec] | None = None, *, workers: int = 1,
+              learned: Learned | None = None) -> tuple[PairScore, list[SampleRecord]]:
     """Corpus WER/CER = Σ edits / Σ reference tokens × 100 under the dataset's gating
     protocol (samples errored, dropped or above the abnormal limit left out and counted),
     and the same from the same outputs under every other protocol. With ``workers`` > 1 a
     large pair is scored in chunks by a pool of processes (``scoring.parallel``): the same
-    records, in the same order."""
+    records, in the same order. A sample's normalized texts already known
+    (``Outcome.normalized``) are not normalized again; ``learned`` receives those that
+    were."""
     gating, others = scorers_for(spec, protocols)
-    records = list(map_chunks(_score_records, outcomes, workers, spec, protocols))
+    records = []
+    for record, new in map_chunks(_score_records, outcomes, workers, spec, protocols):
+        records.append(record)
+        if learned is not None:
+            learned += new
     return summarize_asr(spec, records, gating, others), records
 
 
-def _score_records(outcomes: Sequence[Outcome], spec: DatasetSpec,
-                   protocols: Mapping[str, ProtocolSpec] | None) -> list[SampleRecord]:
-    """Every sample's record under every protocol (one chunk of a pair, or all of it)."""
+def normalizer_versions(spec: DatasetSpec, protocols: Mapping[str, ProtocolSpec] | None = None
+                        ) -> set[str]:
+    """The versions of every normalizer that scores this dataset (gating and others)."""
+    if spec.metric == "acc":
+        return set()
     gating, others = scorers_for(spec, protocols)
-    records: list[SampleRecord] = []
+    return {v for s in (gating, *others) for v in (s.normalize_version, s.drop_version)}
+
+
+def _score_records(outcomes: Sequence[Outcome], spec: DatasetSpec,
+                   protocols: Mapping[str, ProtocolSpec] | None
+                   ) -> list[tuple[SampleRecord, Learned]]:
+    """Every sample's record under every protocol (one chunk of a pair, or all of it), and
+    the normalized texts it had to make."""
+    gating, others = scorers_for(spec, protocols)
+    out: list[tuple[SampleRecord, Learned]] = []
     for o in outcomes:
         rec = SampleRecord.from_outcome(o)
-        records.append(rec)
+        known = o.normalized or {}
+        memo = dict(known)
         if rec.error is not None:
             rec.ref_tokens = error_tokens(gating, o.reference) or None
+            out.append((rec, []))
             continue
         hyp = o.answer or ""
-        g = gating.score(o.reference, hyp)
+        g = gating.score(o.reference, hyp, memo)
         rec.score, rec.excluded, rec.error = _judge_sample(g, gating, spec)
         rec.dropped = g.dropped
         if rec.error is None:
@@ -328,10 +354,11 @@ def _score_records(outcomes: Sequence[Outcome], spec: DatasetSpec,
             rec.substitutions, rec.deletions = a.substitutions, a.deletions
             rec.insertions, rec.ref_tokens = a.insertions, a.ref_len
         for other in others:
-            s = other.score(o.reference, hyp)
+            s = other.score(o.reference, hyp, memo)
             score, excluded, error = _judge_sample(s, other, spec)
             rec.protocols[other.name] = _other_entry(s, score, excluded, error, rec)
-    return records
+        out.append((rec, [(v, t, n) for (v, t), n in memo.items() if (v, t) not in known]))
+    return out
 
 
 def protocol_rtfx(spec: DatasetSpec, records: Sequence[SampleRecord],
@@ -437,11 +464,12 @@ def summarize(spec: DatasetSpec, records: Sequence[SampleRecord], *, lenient: bo
 
 def score(spec: DatasetSpec, outcomes: Sequence[Outcome], *, lenient: bool = False,
           protocols: Mapping[str, ProtocolSpec] | None = None, metric: str | None = None,
-          workers: int = 1) -> tuple[PairScore, list[SampleRecord]]:
+          workers: int = 1, learned: Learned | None = None
+          ) -> tuple[PairScore, list[SampleRecord]]:
     """The dataset's own metric, unless the model entry asks for another (``answered``);
     WER/CER across ``workers`` processes for a large pair (``score_asr``)."""
     if metric == ANSWERED:
         return score_answered(spec, outcomes)
     if spec.metric == "acc":
         return score_accuracy(spec, outcomes, lenient=lenient)
-    return score_asr(spec, outcomes, protocols, workers=workers)
+    return score_asr(spec, outcomes, protocols, workers=workers, learned=learned)

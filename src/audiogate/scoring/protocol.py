@@ -6,9 +6,12 @@ to the implementations, so a new profile built from known parts needs no code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
+from importlib import metadata, resources
 
 from audiogate.errors import RegistryError
 from audiogate.registry.load import DatasetSpec, ProfileSpec
@@ -22,6 +25,16 @@ from audiogate.scoring.open_asr_multilingual import (
 )
 
 Normalize = Callable[[str], str]
+# (normalizer version, text) -> the normalized text: what a sample's texts are known to give
+Memo = MutableMapping[tuple[str, str], str]
+
+#: What a normalizer's output depends on besides its rules and its dataset's options: the
+#: code of audiogate's normalizers and the libraries they call. Any change to one of them
+#: changes every normalizer version, so no cached normalized text outlives it.
+NORMALIZER_SOURCES = ("protocol.py", "english.py", "open_asr_english.py",
+                      "open_asr_english.yaml", "open_asr_multilingual.py", "chinese.py")
+NORMALIZER_LIBRARIES = ("whisper-normalizer", "sacrebleu", "num2words", "regex",
+                        "opencc-python-reimplemented")
 
 
 def _ultraeval_chinese(spec: DatasetSpec) -> Normalize:
@@ -71,6 +84,31 @@ class Scored:
     empty: bool = False  # empty reference under a protocol that treats it as an error
 
 
+@cache
+def _code_version() -> str:
+    """sha256 of the normalizers' source files and the versions of their libraries."""
+    digest = hashlib.sha256()
+    package = resources.files("audiogate.scoring")
+    for name in NORMALIZER_SOURCES:
+        digest.update(name.encode() + b"\0" + package.joinpath(name).read_bytes() + b"\0")
+    for library in NORMALIZER_LIBRARIES:
+        try:
+            found = metadata.version(library)
+        except metadata.PackageNotFoundError:
+            found = "absent"
+        digest.update(f"{library}=={found}\0".encode())
+    return digest.hexdigest()
+
+
+def normalizer_version(normalizer: str, spec: DatasetSpec) -> str:
+    """The version of one normalizer as it runs for one dataset: its name, the dataset's
+    options it reads (language, ``to_simplified``) and the code and libraries it runs.
+    Two equal versions give the same normalized text for the same text."""
+    payload = json.dumps([normalizer, spec.language,
+                          bool(spec.options.get("to_simplified", False)), _code_version()])
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
 @dataclass(frozen=True)
 class TextScorer:
     """One protocol's way of scoring one dataset's (reference, hypothesis) pairs."""
@@ -82,22 +120,36 @@ class TextScorer:
     tokenize: Callable[[str], list[str]]
     align: Callable[[list[str], list[str]], Alignment]
     join_compounds: bool
+    normalize_version: str = ""  # normalizer_version of normalize and drop_normalize
+    drop_version: str = ""
 
-    def score(self, reference: str, hypothesis: str) -> Scored:
-        ref = self.normalize(reference)
+    def score(self, reference: str, hypothesis: str, memo: Memo | None = None) -> Scored:
+        """The pair under this protocol. ``memo`` holds normalized texts already known
+        (from an earlier run, or another protocol with the same normalizer): they are
+        taken from it, and what is normalized here is added to it."""
+        ref = self._normalized(self.normalize, self.normalize_version, reference, memo)
         if self.profile.empty_reference == "drop":
             checked = ref if self.drop_normalize is self.normalize \
-                else self.drop_normalize(reference)
+                else self._normalized(self.drop_normalize, self.drop_version, reference, memo)
             kept = checked.strip()
             if not kept or kept in self.profile.drop_references:
                 return Scored(ref, "", None, dropped=True)
-        hyp = self.normalize(hypothesis)
+        hyp = self._normalized(self.normalize, self.normalize_version, hypothesis, memo)
         ref_text, hyp_text = join_compound_regions(ref, hyp) if self.join_compounds \
             else (ref, hyp)
         ref_tokens = self.tokenize(ref_text)
         if not ref_tokens and self.profile.empty_reference == "error":
             return Scored(ref, hyp, None, empty=True)
         return Scored(ref, hyp, self.align(ref_tokens, self.tokenize(hyp_text)))
+
+    @staticmethod
+    def _normalized(normalize: Normalize, version: str, text: str, memo: Memo | None) -> str:
+        if memo is None or not version:
+            return normalize(text)
+        found = memo.get((version, text))
+        if found is None:
+            found = memo[(version, text)] = normalize(text)
+        return found
 
     def reported(self, value: float | None) -> float | None:
         """The value as the protocol publishes it (rounded where it rounds)."""
@@ -126,4 +178,6 @@ def text_scorer(name: str, profile: ProfileSpec, spec: DatasetSpec) -> TextScore
         name=name, profile=profile, normalize=normalize, drop_normalize=drop,
         tokenize=TOKENIZERS[profile.tokenizer], align=ALIGNMENTS[profile.alignment],
         join_compounds=profile.multilingual_compound_pairs and spec.language != "en",
+        normalize_version=normalizer_version(profile.normalizer, spec),
+        drop_version=normalizer_version(profile.drop_check or profile.normalizer, spec),
     )
