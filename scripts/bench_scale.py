@@ -20,8 +20,11 @@ Each size runs, one after the other, on the same machine:
   ``--update-thresholds`` before the timed runs).
 
 It prints the seconds and peak memory of each (the peak of the sum of the resident memory
-of every process of the run, sampled every 0.2 s) and the ratios audiogate / bare, rerun /
-first run and paired / bare paired, with the load average (``uptime``) before and after.
+of every process of the run, and of their proportional memory, which counts the pages a
+forked scoring worker shares with its parent once; sampled every 0.2 s) and the ratios
+audiogate / bare, rerun / first run and paired / bare paired, with the machine's load
+average (as ``uptime`` gives it) before and after each size and the 1-minute load at the
+end of each command.
 It asserts nothing about time.
 
 Run from the repository root (a clean clone needs only ``pip install -e .``):
@@ -216,20 +219,19 @@ def generate(folder: Path, n: int, seed: int) -> None:
 # --------------------------------------------------------------------------- measuring
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Resident memory of ``root`` and every process below it, in KiB."""
+def _tree_memory_kb(root: int) -> tuple[int, int]:
+    """(resident, proportional) memory of ``root`` and every process below it, in KiB.
+    The proportional set size (PSS) splits a page shared by several processes among them,
+    so forked workers are not counted twice for the pages they share with their parent."""
     parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             stat = Path(f"/proc/{entry}/stat").read_text()
-            statm = Path(f"/proc/{entry}/statm").read_text().split()
         except OSError:
             continue
         parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-        rss[int(entry)] = int(statm[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
     tree, frontier = {root}, [root]
     while frontier:
         parent = frontier.pop()
@@ -237,35 +239,47 @@ def _tree_rss_kb(root: int) -> int:
             if ppid == parent and pid not in tree:
                 tree.add(pid)
                 frontier.append(pid)
-    return sum(rss.get(pid, 0) for pid in tree)
+    rss = pss = 0
+    for pid in tree:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+        except OSError:
+            continue
+        values = {line.split(":")[0]: int(line.split()[1]) for line in rollup[1:]
+                  if line.split(":")[0] in ("Rss", "Pss")}
+        rss += values.get("Rss", 0)
+        pss += values.get("Pss", 0)
+    return rss, pss
 
 
 def measure(command: list[str], cwd: Path, env: dict[str, str] | None = None
             ) -> dict[str, Any]:
-    """Wall seconds and peak resident memory (every process of the run, sampled) of one
-    command; its stdout is kept, its exit status checked by the caller."""
+    """Wall seconds and peak memory (every process of the run, sampled every 0.2 s: the
+    sum of their resident sets, and of their proportional sets) of one command; its stdout
+    is kept, its exit status checked by the caller."""
     started = time.perf_counter()
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    peak = 0
+    peak_rss = peak_pss = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak_rss, peak_pss
         while not done.wait(0.2):
-            peak = max(peak, _tree_rss_kb(proc.pid))
+            rss, pss = _tree_memory_kb(proc.pid)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     output = proc.communicate()[0]
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
-    return {"seconds": seconds, "peak_mb": peak / 1024, "rc": proc.returncode,
-            "output": output}
+    return {"seconds": seconds, "peak_mb": peak_rss / 1024, "peak_pss_mb": peak_pss / 1024,
+            "load": os.getloadavg()[0], "rc": proc.returncode, "output": output}
 
 
 def load() -> str:
-    return os.getloadavg().__repr__()
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _pytest(src: Path, work: Path, predictions: Path, thresholds: Path, store: Path | None,
@@ -357,7 +371,9 @@ def bench(n: int, seed: int, root: Path, src: Path, paired: bool) -> dict[str, A
 def report(r: dict[str, Any]) -> str:
     def cell(key: str) -> str:
         run = r.get(key)
-        return "—" if run is None else f"{run['seconds']:.1f} s, {run['peak_mb']:.0f} MB"
+        return "—" if run is None else (f"{run['seconds']:.1f} s, RSS {run['peak_mb']:.0f} MB,"
+                                        f" PSS {run['peak_pss_mb']:.0f} MB, load "
+                                        f"{run['load']:.1f}")
 
     lines = [f"n = {r['n']:,}  (load average before {r['load_before']}, after "
              f"{r['load_after']})"]
