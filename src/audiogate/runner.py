@@ -28,6 +28,7 @@ from audiogate.scoring.pair import (
     Learned,
     Outcome,
     SampleRecord,
+    Shown,
     error_line,
     normalizer_versions,
     protocol_rtfx,
@@ -47,6 +48,9 @@ class RunOptions:
     answers_of: ModelSpec | None = None
     # processes that score a large pair (scoring.parallel); 1: in this process
     scoring_workers: int = 1
+    # keep each sample's alignment as the HTML report shows it (PairRun.shown), so the
+    # report need not align the texts again
+    keep_shown: bool = False
 
 
 def prompt_for(model: ModelSpec, dataset: DatasetSpec, override: str | None,
@@ -81,6 +85,8 @@ class PairRun:
         # which weights it serves, so its outputs are reused only to resume its own run.
         self.reuse_finished = bool(getattr(engine, "reuses_stored_outputs", True))
         self.run_id: str | None = None
+        # sample id -> its gating alignment as the HTML report shows it (keep_shown)
+        self.shown: Shown | None = {} if options.keep_shown else None
         self.reused_from: Counter[str] = Counter()
         self.not_reused = 0
 
@@ -169,7 +175,8 @@ class PairRun:
         learned = self._known_normalized(ordered)
         pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient,
                                     protocols=self.options.protocols, metric=self.metric,
-                                    workers=self.options.scoring_workers, learned=learned)
+                                    workers=self.options.scoring_workers, learned=learned,
+                                    shown=self.shown)
         if learned:
             self.store.put_normalized(learned)
         empty = empty_outputs_note(records, self.identity, self.dataset.language)

@@ -25,6 +25,7 @@ from pair_reports import (
 from audiogate.datasets import ignore_missing_audio, load_dataset
 from audiogate.registry import load as registry
 from audiogate.results.compare import compare, from_records
+from audiogate.results.writers import write_reports
 from audiogate.scoring.pair import Outcome, SampleRecord, score
 
 HTML = "audiogate-report.html"
@@ -253,3 +254,36 @@ def test_damaged_records_or_missing_baseline_are_said_not_fatal(
     paths = write_reports([w.row], w.folder, META)
     assert w.folder / HTML in paths
     assert "per-sample records unreadable" in (w.folder / HTML).read_text(encoding="utf-8")
+
+
+def test_alignments_made_by_scoring_give_the_same_page(
+        tmp_path: Path, regression: tuple[list[SampleRecord], list[SampleRecord]]) -> None:
+    """The page's alignments can come from scoring (which aligned the same tokens) instead
+    of being tokenized and aligned again: every utterance gets one, and the page is the
+    same, byte for byte."""
+    base, cand = regression
+    spec = registry.dataset("librispeech-test-other")
+    outcomes = [Outcome(r.id, r.reference, r.audio_path, r.raw_output, r.answer, r.error,
+                        meta=r.meta) for r in cand]
+    first = outcomes[0]
+    outcomes[1] = Outcome(outcomes[1].sample_id, outcomes[1].reference, None, "", "", None,
+                          meta=outcomes[1].meta)  # nothing said: every word deleted
+    outcomes[2] = Outcome(outcomes[2].sample_id, outcomes[2].reference, None,
+                          "Completely other words, 42!", "Completely other words, 42!", None,
+                          meta=outcomes[2].meta)
+    outcomes[4] = Outcome(outcomes[4].sample_id, outcomes[4].reference, None, None, None,
+                          "engine timed out", meta=outcomes[4].meta)
+    shown: dict[str, list[Any]] = {}
+    _, records = score(spec, outcomes, shown=shown)
+    _, plain = score(spec, outcomes)
+    assert [r.to_json() for r in records] == [r.to_json() for r in plain]
+    assert set(shown) == {r.id for r in records if r.error is None} and first.sample_id in shown
+    assert shown[outcomes[1].sample_id] and all(op[0] == "d" for op in
+                                                 shown[outcomes[1].sample_id])
+    written = write_pair(tmp_path / "a", records, baseline=base,
+                         baseline_path=tmp_path / "baseline.jsonl")
+    page = (written.folder / HTML).read_bytes()
+    (written.folder / HTML).unlink()
+    write_reports([written.row], written.folder, dict(META),
+                  shown={written.row.result.pair_id: shown})
+    assert (written.folder / HTML).read_bytes() == page

@@ -276,6 +276,8 @@ class AudiogateSession:
         self.ran_pairs: set[tuple[str, str]] = set()
         self.per_sample: dict[str, PerSample] = {}  # pair id -> scored samples (this process)
         self.records: dict[str, list[SampleRecord]] = {}  # pair id -> every sample's record
+        # pair id -> sample id -> its alignment as the HTML report shows it (from scoring)
+        self.shown: dict[str, dict[str, list[Any]]] = {}
         self.recorded_ids = RecordedIds(self.thresholds_path.parent)
         self.is_worker = hasattr(config, "workerinput")
 
@@ -501,7 +503,7 @@ class AudiogateSession:
             meta["unfinished"] = unfinished
         if rows:  # this run owns its report folder: nothing older may pass for its result
             claim_report_dir(self.report_dir, rows)
-            self.written = write_reports(rows, self.report_dir, meta)
+            self.written = write_reports(rows, self.report_dir, meta, shown=self.shown)
         if unfinished:  # the mark set at the start stays, and says why
             mark_run_unfinished(self.report_dir, unfinished)
         else:
@@ -749,7 +751,8 @@ class Pair:
                                             lenient=s.config.getoption("mmau_lenient"),
                                             rerun=s.config.getoption("rerun"),
                                             protocols=s.protocols,
-                                            scoring_workers=scoring_workers(s.config)),
+                                            scoring_workers=scoring_workers(s.config),
+                                            keep_shown=True),
                          on_progress=(lambda done, total, reused: progress.update(
                              reused=reused)) if progress else None,
                          on_audio=progress.audio if progress and self.dataset.long_form
@@ -765,6 +768,8 @@ class Pair:
         data = per_sample(records, result.metric)
         s.per_sample[self.id] = data
         s.records[self.id] = records
+        if runner.shown is not None:
+            s.shown[self.id] = runner.shown
         result.interval = interval(data, result.metric,
                                    n_resamples=s.config.getoption("bootstrap_resamples"))
         self.node.user_properties += properties(result)

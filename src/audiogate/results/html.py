@@ -12,7 +12,8 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,8 @@ class PairView:
     comparison: Comparison | None
     keys: list[str]
     notes: list[str]
+    # sample id -> its alignment as scoring made it (the same as encode_ops(text_ops(...)))
+    shown: Mapping[str, list[Any]] = field(default_factory=dict)
 
 
 def pair_view(row: Row, samples: Path) -> PairView:
@@ -138,7 +141,9 @@ def pair_data(row: Row, view: PairView) -> dict[str, Any]:
         if metric == "acc":
             item["r"], item["h"] = u.reference, u.hypothesis
         else:
-            item["c"] = encode_ops(text_ops(u.reference, u.hypothesis, language, protocol), sep)
+            known = view.shown.get(uid)
+            item["c"] = known if known is not None else \
+                encode_ops(text_ops(u.reference, u.hypothesis, language, protocol), sep)
         b = view.base.get(uid) if view.base is not None else None
         if b is not None:
             item["b"] = b.errors
@@ -378,10 +383,14 @@ def render(rows: list[Row], views: list[PairView], meta: dict[str, Any],
 
 
 def write_html(rows: list[Row], report_dir: Path, meta: dict[str, Any],
-               chart: Path | None = None) -> Path:
-    """Write ``audiogate-report.html`` for rows already in report order."""
+               chart: Path | None = None, *,
+               shown: Mapping[str, Mapping[str, list[Any]]] | None = None) -> Path:
+    """Write ``audiogate-report.html`` for rows already in report order; ``shown`` holds
+    alignments scoring already made (pair id -> sample id -> ``encode_ops``'s form)."""
     views = [pair_view(r, samples_path(report_dir, r.result.model, r.result.dataset))
              for r in rows]
+    for row, view in zip(rows, views, strict=True):
+        view.shown = (shown or {}).get(row.result.pair_id, {})
     svg = chart.read_text(encoding="utf-8") if chart is not None and chart.is_file() else None
     path = report_dir / HTML_FILENAME
     tmp = path.with_suffix(".tmp")

@@ -6,7 +6,7 @@ are written by the pytest front door at pytest's own hooks, from the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,14 @@ from audiogate.results.markdown import write_markdown
 from audiogate.results.report import SVG_FILENAME, Row, run_metadata
 
 
-def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | None = None
-                  ) -> list[Path]:
+def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | None = None,
+                  *, shown: Mapping[str, Mapping[str, list[Any]]] | None = None) -> list[Path]:
     """audiogate-report.md / .json / .html (and a chart when matplotlib is present).
 
     The same rows and per-sample files give the same bytes in every file but the run's
-    stamp (``run_id`` / ``created`` in ``meta``)."""
+    stamp (``run_id`` / ``created`` in ``meta``). ``shown`` (pair id -> sample id -> its
+    alignment as scoring made it) spares the HTML report aligning those texts again; it
+    changes no byte."""
     report_dir.mkdir(parents=True, exist_ok=True)
     meta = meta or run_metadata()
     ordered = sorted(rows, key=lambda r: (r.result.task, r.result.dataset, r.result.model))
@@ -30,5 +32,5 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
     chart = write_chart(ordered, report_dir / SVG_FILENAME)
     if chart is not None:
         paths.append(chart)
-    paths.append(write_html(ordered, report_dir, meta, chart))
+    paths.append(write_html(ordered, report_dir, meta, chart, shown=shown))
     return paths

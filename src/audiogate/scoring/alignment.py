@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import jiwer
 import kaldialign
@@ -41,6 +42,39 @@ def align(ref_tokens: list[str], hyp_tokens: list[str]) -> Alignment:
         return Alignment(0, 0, len(ref_tokens), 0)
     out = jiwer.process_words(" ".join(ref_tokens), " ".join(hyp_tokens))
     return Alignment(out.hits, out.substitutions, out.deletions, out.insertions)
+
+
+def align_shown(ref_tokens: list[str], hyp_tokens: list[str], sep: str
+                ) -> tuple[Alignment, list[Any]]:
+    """``align`` and, from the same jiwer alignment, the edits as a report shows them: a
+    string per run of equal tokens (joined by ``sep``), ``["s", ref, hyp]``, ``["d", ref]``
+    and ``["i", hyp]`` for the edits (what ``results.html`` would make again from the
+    normalized texts, without tokenizing or aligning them again)."""
+    if not ref_tokens:
+        raise ValueError("empty reference after normalization")
+    if not hyp_tokens:
+        return Alignment(0, 0, len(ref_tokens), 0), [["d", t] for t in ref_tokens]
+    out = jiwer.process_words(" ".join(ref_tokens), " ".join(hyp_tokens))
+    shown: list[Any] = []
+    run: list[str] = []
+    for chunk in out.alignments[0]:
+        ref = ref_tokens[chunk.ref_start_idx:chunk.ref_end_idx]
+        hyp = hyp_tokens[chunk.hyp_start_idx:chunk.hyp_end_idx]
+        if chunk.type == "equal":
+            run.extend(ref)
+            continue
+        if run:
+            shown.append(sep.join(run))
+            run = []
+        if chunk.type == "substitute":
+            shown.extend(["s", a, b] for a, b in zip(ref, hyp, strict=True))
+        elif chunk.type == "delete":
+            shown.extend(["d", a] for a in ref)
+        else:
+            shown.extend(["i", b] for b in hyp)
+    if run:
+        shown.append(sep.join(run))
+    return Alignment(out.hits, out.substitutions, out.deletions, out.insertions), shown
 
 
 def align_compounds(ref_tokens: list[str], hyp_tokens: list[str]) -> Alignment:

@@ -46,6 +46,11 @@ def _tokenizer(language: str, protocol: str | None) -> Callable[[str], list[str]
     return TOKENIZERS[name]
 
 
+def tokenizer(language: str, protocol: str | None = None) -> Callable[[str], list[str]]:
+    """The tokenizer ``tokens`` uses for this language and gating protocol."""
+    return _tokenizer(language, protocol)
+
+
 def tokens(normalized: str | None, language: str, protocol: str | None = None) -> list[str]:
     """The scoring tokens of an already normalized text (what was aligned)."""
     return _tokenizer(language, protocol)(normalized or "")

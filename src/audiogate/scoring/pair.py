@@ -13,6 +13,8 @@ from typing import Any
 from audiogate.datasets._text import describe_unknown
 from audiogate.registry import load as registry
 from audiogate.registry.load import ANSWERED, DatasetSpec, ProtocolSpec, profile_for
+from audiogate.scoring.edit_ops import separator
+from audiogate.scoring.edit_ops import tokenizer as shown_tokenizer
 from audiogate.scoring.open_asr_report import leaderboard_rtfx
 from audiogate.scoring.parallel import map_chunks
 from audiogate.scoring.protocol import Scored, TextScorer, text_scorer
@@ -40,6 +42,8 @@ class Outcome:
 
 # (normalizer version, text, normalized text) made while scoring, for the store's cache
 Learned = list[tuple[str, str, str]]
+# sample id -> its gating alignment as the HTML report shows it (alignment.align_shown)
+Shown = dict[str, list[Any]]
 
 
 @dataclass
@@ -300,20 +304,25 @@ def scorers_for(spec: DatasetSpec, protocols: Mapping[str, ProtocolSpec] | None 
 
 def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
               protocols: Mapping[str, ProtocolSpec] | None = None, *, workers: int = 1,
-              learned: Learned | None = None) -> tuple[PairScore, list[SampleRecord]]:
+              learned: Learned | None = None, shown: Shown | None = None
+              ) -> tuple[PairScore, list[SampleRecord]]:
     """Corpus WER/CER = Σ edits / Σ reference tokens × 100 under the dataset's gating
     protocol (samples errored, dropped or above the abnormal limit left out and counted),
     and the same from the same outputs under every other protocol. With ``workers`` > 1 a
     large pair is scored in chunks by a pool of processes (``scoring.parallel``): the same
     records, in the same order. A sample's normalized texts already known
     (``Outcome.normalized``) are not normalized again; ``learned`` receives those that
-    were."""
+    were. ``shown`` receives each scored sample's gating alignment as the HTML report shows
+    it, where the report would tokenize and align the same way (so it need not again)."""
     gating, others = scorers_for(spec, protocols)
     records = []
-    for record, new in map_chunks(_score_records, outcomes, workers, spec, protocols):
+    for record, new, alignment in map_chunks(_score_records, outcomes, workers, spec,
+                                             protocols, shown is not None):
         records.append(record)
         if learned is not None:
             learned += new
+        if shown is not None and alignment is not None:
+            shown[record.id] = alignment
     return summarize_asr(spec, records, gating, others), records
 
 
@@ -327,22 +336,26 @@ def normalizer_versions(spec: DatasetSpec, protocols: Mapping[str, ProtocolSpec]
 
 
 def _score_records(outcomes: Sequence[Outcome], spec: DatasetSpec,
-                   protocols: Mapping[str, ProtocolSpec] | None
-                   ) -> list[tuple[SampleRecord, Learned]]:
-    """Every sample's record under every protocol (one chunk of a pair, or all of it), and
-    the normalized texts it had to make."""
+                   protocols: Mapping[str, ProtocolSpec] | None, with_shown: bool = False
+                   ) -> list[tuple[SampleRecord, Learned, list[Any] | None]]:
+    """Every sample's record under every protocol (one chunk of a pair, or all of it), the
+    normalized texts it had to make, and (``with_shown``) its gating alignment as a report
+    shows it."""
     gating, others = scorers_for(spec, protocols)
-    out: list[tuple[SampleRecord, Learned]] = []
+    sep = None
+    if with_shown and gating.tokenize is shown_tokenizer(spec.language, gating.name):
+        sep = separator(spec.language)
+    out: list[tuple[SampleRecord, Learned, list[Any] | None]] = []
     for o in outcomes:
         rec = SampleRecord.from_outcome(o)
         known = o.normalized or {}
         memo = dict(known)
         if rec.error is not None:
             rec.ref_tokens = error_tokens(gating, o.reference) or None
-            out.append((rec, []))
+            out.append((rec, [], None))
             continue
         hyp = o.answer or ""
-        g = gating.score(o.reference, hyp, memo)
+        g = gating.score(o.reference, hyp, memo, sep)
         rec.score, rec.excluded, rec.error = _judge_sample(g, gating, spec)
         rec.dropped = g.dropped
         if rec.error is None:
@@ -357,7 +370,8 @@ def _score_records(outcomes: Sequence[Outcome], spec: DatasetSpec,
             s = other.score(o.reference, hyp, memo)
             score, excluded, error = _judge_sample(s, other, spec)
             rec.protocols[other.name] = _other_entry(s, score, excluded, error, rec)
-        out.append((rec, [(v, t, n) for (v, t), n in memo.items() if (v, t) not in known]))
+        out.append((rec, [(v, t, n) for (v, t), n in memo.items() if (v, t) not in known],
+                    g.shown if rec.error is None and not g.dropped else None))
     return out
 
 
@@ -464,7 +478,7 @@ def summarize(spec: DatasetSpec, records: Sequence[SampleRecord], *, lenient: bo
 
 def score(spec: DatasetSpec, outcomes: Sequence[Outcome], *, lenient: bool = False,
           protocols: Mapping[str, ProtocolSpec] | None = None, metric: str | None = None,
-          workers: int = 1, learned: Learned | None = None
+          workers: int = 1, learned: Learned | None = None, shown: Shown | None = None
           ) -> tuple[PairScore, list[SampleRecord]]:
     """The dataset's own metric, unless the model entry asks for another (``answered``);
     WER/CER across ``workers`` processes for a large pair (``score_asr``)."""
@@ -472,4 +486,5 @@ def score(spec: DatasetSpec, outcomes: Sequence[Outcome], *, lenient: bool = Fal
         return score_answered(spec, outcomes)
     if spec.metric == "acc":
         return score_accuracy(spec, outcomes, lenient=lenient)
-    return score_asr(spec, outcomes, protocols, workers=workers, learned=learned)
+    return score_asr(spec, outcomes, protocols, workers=workers, learned=learned,
+                     shown=shown)

@@ -12,10 +12,11 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from functools import cache, partial
 from importlib import metadata, resources
+from typing import Any
 
 from audiogate.errors import RegistryError
 from audiogate.registry.load import DatasetSpec, ProfileSpec
-from audiogate.scoring.alignment import Alignment, align, align_compounds
+from audiogate.scoring.alignment import Alignment, align, align_compounds, align_shown
 from audiogate.scoring.chinese import normalize_chinese, zh_tokens_of_normalized
 from audiogate.scoring.english import normalize_english, tokens_of_normalized
 from audiogate.scoring.open_asr_english import normalize_open_asr_english
@@ -82,6 +83,7 @@ class Scored:
     alignment: Alignment | None
     dropped: bool = False
     empty: bool = False  # empty reference under a protocol that treats it as an error
+    shown: list[Any] | None = None  # the alignment as a report shows it (align_shown)
 
 
 @cache
@@ -123,10 +125,12 @@ class TextScorer:
     normalize_version: str = ""  # normalizer_version of normalize and drop_normalize
     drop_version: str = ""
 
-    def score(self, reference: str, hypothesis: str, memo: Memo | None = None) -> Scored:
+    def score(self, reference: str, hypothesis: str, memo: Memo | None = None,
+              shown_sep: str | None = None) -> Scored:
         """The pair under this protocol. ``memo`` holds normalized texts already known
         (from an earlier run, or another protocol with the same normalizer): they are
-        taken from it, and what is normalized here is added to it."""
+        taken from it, and what is normalized here is added to it. With ``shown_sep``, a
+        Levenshtein alignment also gives its edits as a report shows them."""
         ref = self._normalized(self.normalize, self.normalize_version, reference, memo)
         if self.profile.empty_reference == "drop":
             checked = ref if self.drop_normalize is self.normalize \
@@ -140,6 +144,9 @@ class TextScorer:
         ref_tokens = self.tokenize(ref_text)
         if not ref_tokens and self.profile.empty_reference == "error":
             return Scored(ref, hyp, None, empty=True)
+        if shown_sep is not None and self.align is align and not self.join_compounds:
+            alignment, shown = align_shown(ref_tokens, self.tokenize(hyp_text), shown_sep)
+            return Scored(ref, hyp, alignment, shown=shown)
         return Scored(ref, hyp, self.align(ref_tokens, self.tokenize(hyp_text)))
 
     @staticmethod
