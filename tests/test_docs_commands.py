@@ -83,6 +83,9 @@ CI_VARIABLES = {"$VLLM_VENV": ".venv-vllm", "$REPORTS": "reports", "$DATA": "dat
 
 THIS = "tests/test_docs_commands.py"
 BY_TEST: dict[str, tuple[str, str]] = {
+    "python scripts/bench_scale.py --sizes 10000 100000":
+        ("tests/scripts/test_bench_scale.py::test_the_bare_floor_scores_what_audiogate_scores",
+         "its bench() at 300 utterances in a tmp folder (the same runs, one small size)"),
     "pytest benchmarks --datasets-file my-datasets.yaml -k my-calls":
         (f"{THIS}::test_readme_own_data_is_measured_then_recorded",
          "as written, the README's YAML with a manifest of the test-clean slice; "
