@@ -752,7 +752,9 @@ class Pair:
                                             rerun=s.config.getoption("rerun"),
                                             protocols=s.protocols,
                                             scoring_workers=scoring_workers(s.config),
-                                            keep_shown=True),
+                                            # the reports are written here, not by
+                                            # an xdist worker
+                                            keep_shown=not s.is_worker),
                          on_progress=(lambda done, total, reused: progress.update(
                              reused=reused)) if progress else None,
                          on_audio=progress.audio if progress and self.dataset.long_form
