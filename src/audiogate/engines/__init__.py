@@ -22,6 +22,7 @@ ENGINE_MODULES: dict[str, str] = {
     "openai": "audiogate.engines.openai_engine",
     "vllm": "audiogate.engines.vllm_engine",
     "replay": "audiogate.engines.replay",
+    "tts-cpu": "audiogate.engines.tts_cpu",  # the embedded text-to-speech (eSpeak NG)
 }
 
 

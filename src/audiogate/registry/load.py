@@ -18,10 +18,24 @@ METRICS = ("wer", "cer", "acc")  # what a dataset is scored by
 # (`metric: answered`) when its text means nothing (random weights) and only the path is
 # under test; it applies to any dataset.
 ANSWERED = "answered"
-LOWER_IS_BETTER = {"wer": True, "cer": True, "acc": False, ANSWERED: False}
+# What a model that speaks is measured by besides its dataset's metric (per sample, then
+# the mean over the samples): the voice prompt's speaker similarity (resemblyzer's GE2E
+# encoder, named by it: not Seed-TTS-Eval's WavLM SIM), DNSMOS (P.808 MOS, as
+# UltraEval-Audio's CV3-Eval reports it), and for a chat answer in speech the WER of the
+# judge's transcript of the spoken answer against the written answer ("does it say what
+# it writes").
+SIM = "sim-ge2e"
+DNSMOS = "dnsmos"
+TEXT_SPEECH_WER = "text-speech-wer"
+SPEECH_METRICS = {SIM: False, DNSMOS: False, TEXT_SPEECH_WER: True}  # lower is better?
+LOWER_IS_BETTER = {"wer": True, "cer": True, "acc": False, ANSWERED: False, **SPEECH_METRICS}
 PROPORTIONS = frozenset({"acc", ANSWERED})  # per-sample 0/100 scores, averaged
 # The protocol that gates a dataset that names none: the reference table's.
 DEFAULT_PROTOCOL = "ultraeval-audio"
+# The judge ASR that transcribes produced speech when a dataset entry names none (`judge:`,
+# or --judge): a registered model, by the dataset's language.
+DEFAULT_JUDGES = {"en": "whisper-tiny.en", "zh": "whisper-base"}
+TTS = "tts"  # the task of text-to-speech datasets
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,9 @@ class ProfileSpec:
     abnormal_filter: bool = False
     round: int | None = None
     rtfx: bool = False
+    # "corpus": Σ edits / Σ reference tokens; "mean": the mean of the per-sample rates
+    # (Seed-TTS-Eval's average_wer.py)
+    aggregate: str = "corpus"
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,7 @@ class ProtocolSpec:
     name: str
     description: str
     profiles: dict[str, ProfileSpec]
+    tasks: tuple[str, ...] = ()  # the tasks it scores (empty: every task)
 
 
 @dataclass(frozen=True)
@@ -85,11 +103,47 @@ class ModelSpec:
     def supports(self, dataset: DatasetSpec) -> bool:
         return dataset.task in self.tasks and dataset.language in self.languages
 
+    @property
+    def speaks(self) -> bool:
+        """A text-to-speech model, or a chat model that answers in speech (`speech:`)."""
+        chat = self.options.get("endpoint", "chat") == "chat"
+        return TTS in self.tasks or (bool(self.options.get("speech")) and chat)
+
+
+def judged(model: ModelSpec, dataset: DatasetSpec) -> bool:
+    """Whether the pair's answers are speech, transcribed by a judge before scoring."""
+    return dataset.task == TTS or model.speaks
+
+
+def speech_metrics(model: ModelSpec, dataset: DatasetSpec) -> tuple[str, ...]:
+    """The metrics a pair reports (and may gate) besides its dataset's own."""
+    if dataset.task == TTS:
+        return (SIM, DNSMOS)
+    if model.speaks:
+        return (DNSMOS, TEXT_SPEECH_WER)
+    return ()
+
+
+def judge_name(dataset: DatasetSpec, override: str | None = None) -> str:
+    """The judge of a judged pair: --judge, else the dataset's `judge:`, else the default
+    for its language."""
+    name = override or dataset.options.get("judge") or DEFAULT_JUDGES.get(dataset.language)
+    if not name:
+        raise RegistryError(f"dataset {dataset.name!r}: no judge ASR for language "
+                            f"{dataset.language!r}; name one with `judge:` or --judge")
+    return str(name)
 
 _DATASET_KEYS = {"task", "language", "loader", "path", "metric", "expected_samples",
                  "abnormal_limit", "fetch", "protocol", "groups", "long_form"}
+# Keys of speech output (read from an entry's options): a dataset's judge ASR and how its
+# target text is given to a text-to-speech model; a model's `speech:` block (voice and
+# format of a served model's speech) and the embedded synthesizer's voice and rate.
+SPEECH_DATASET_KEYS = {"judge", "text_case"}
+SPEECH_MODEL_KEYS = {"speech", "voice", "rate"}
 _PROFILE_KEYS = {"normalizer", "tokenizer", "alignment", "empty_reference", "drop_references",
-                 "drop_check", "multilingual_compound_pairs", "abnormal_filter", "round", "rtfx"}
+                 "drop_check", "multilingual_compound_pairs", "abnormal_filter", "round", "rtfx",
+                 "aggregate"}
+AGGREGATES = ("corpus", "mean")
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:
@@ -149,6 +203,9 @@ def _profile(where: str, metric: str, raw: Any) -> ProfileSpec:
     digits = raw.get("round")
     if digits is not None and (not isinstance(digits, int) or isinstance(digits, bool)):
         raise RegistryError(f"{where}: {metric} round must be a number of digits or null")
+    if raw.get("aggregate", "corpus") not in AGGREGATES:
+        raise RegistryError(f"{where}: {metric} aggregate must be one of "
+                            f"{', '.join(AGGREGATES)}")
     return ProfileSpec(
         metric=metric, normalizer=str(raw["normalizer"]), tokenizer=str(raw["tokenizer"]),
         alignment=str(raw["alignment"]),
@@ -157,7 +214,7 @@ def _profile(where: str, metric: str, raw: Any) -> ProfileSpec:
         drop_check=str(raw["drop_check"]) if raw.get("drop_check") else None,
         multilingual_compound_pairs=bool(raw.get("multilingual_compound_pairs", False)),
         abnormal_filter=bool(raw.get("abnormal_filter", False)), round=digits,
-        rtfx=bool(raw.get("rtfx", False)),
+        rtfx=bool(raw.get("rtfx", False)), aggregate=str(raw.get("aggregate", "corpus")),
     )
 
 
@@ -165,10 +222,14 @@ def _protocol(name: str, raw: Any, origin: str) -> ProtocolSpec:
     where = f"{origin}: protocol {name!r}"
     if not isinstance(raw, dict):
         raise RegistryError(f"{where} must be a mapping of metrics to profiles")
-    profiles = {m: _profile(where, m, p) for m, p in raw.items() if m != "description"}
+    profiles = {m: _profile(where, m, p) for m, p in raw.items()
+                if m not in ("description", "tasks")}
     if not profiles:
         raise RegistryError(f"{where} defines no profile (wer or cer)")
-    return ProtocolSpec(name, str(raw.get("description", "")), profiles)
+    tasks = raw.get("tasks", [])
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise RegistryError(f"{where}: tasks must be a list of task names, not {tasks!r}")
+    return ProtocolSpec(name, str(raw.get("description", "")), profiles, tuple(tasks))
 
 
 def _model(name: str, raw: Any, origin: str) -> ModelSpec:
@@ -234,6 +295,9 @@ def profile_for(dataset: DatasetSpec, known: Mapping[str, ProtocolSpec],
         raise RegistryError(f"dataset {dataset.name!r} is gated under protocol {name!r}, which "
                             f"has no {dataset.metric} profile (it has: "
                             f"{', '.join(sorted(protocol.profiles))})")
+    if protocol.tasks and dataset.task not in protocol.tasks:
+        raise RegistryError(f"dataset {dataset.name!r} (task {dataset.task}) is gated under "
+                            f"protocol {name!r}, which scores {', '.join(protocol.tasks)} only")
     return protocol.profiles[dataset.metric]
 
 

@@ -41,6 +41,11 @@ class PairResult:
     # How a served engine sent the requests: its limit of requests in flight over the run
     # (min / median / max), the largest server queue seen, the replicas' shares.
     dispatch: dict[str, Any] = field(default_factory=dict)
+    # A pair whose answers are speech: the judge ASR that transcribed them ({model,
+    # identity}), and its speech metrics (name -> {value, interval, scored, errors, ...},
+    # gate/speech.py)
+    judge: dict[str, Any] | None = None
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str
