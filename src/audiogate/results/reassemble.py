@@ -17,6 +17,7 @@ from typing import Any
 
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
+from audiogate.gate.speech import speech_result
 from audiogate.registry.load import DatasetSpec, ProtocolSpec
 from audiogate.results.pair_result import PairResult
 from audiogate.results.report import Row
@@ -70,6 +71,11 @@ def check(parts: Sequence[Part]) -> list[str]:
             raise ShardMismatch(f"{first.label} and {part.label} ran different engines "
                                 f"(differing: {', '.join(keys)}); their outputs are not one "
                                 "run's")
+        if part.row.result.judge != first.row.result.judge:
+            raise ShardMismatch(f"{first.label} and {part.label} were heard by different judges "
+                                f"({(first.row.result.judge or {}).get('model')} vs "
+                                f"{(part.row.result.judge or {}).get('model')}); their scores "
+                                "are not one run's")
     for part in parts:
         if len(part.records) != part.row.result.score.total:
             raise ShardMismatch(f"{part.label}: its per-sample file has {len(part.records)} "
@@ -137,4 +143,15 @@ def reassemble(parts: Sequence[Part], spec: DatasetSpec, *, n_resamples: int,
     )
     result.interval = interval(per_sample(records, result.metric), result.metric,
                                n_resamples=n_resamples)
+    if first.judge is not None:  # answers in speech: re-derived from the records alone
+        result.judge = first.judge
+        speech_result(result, records, list(first.metrics), _averages(spec, protocols),
+                      n_resamples=n_resamples)
     return result, records
+
+
+def _averages(spec: DatasetSpec, protocols: Mapping[str, ProtocolSpec] | None) -> bool:
+    from audiogate.registry.load import profile_for
+    from audiogate.registry.load import protocols as builtin
+
+    return profile_for(spec, protocols or builtin()).aggregate == "mean"

@@ -15,6 +15,7 @@ from typing import Any
 
 from audiogate.results.html import FILENAME as HTML_FILENAME
 from audiogate.results.html import write_html
+from audiogate.results.listen import summary_lines
 from audiogate.results.pair_result import PairResult
 from audiogate.scoring.open_asr_report import average_wer
 from audiogate.scoring.pair import PairScore, SampleRecord
@@ -237,6 +238,7 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
             md.append(f"  - 95 % interval: [{row.result.interval['low']:.2f}, "
                       f"{row.result.interval['high']:.2f}] ({row.result.interval['method']}, "
                       f"{row.result.interval['n_resamples']} resamples)")
+        md += [f"  - {line}" for line in summary_lines(row.result)]
         for note in row.result.notes:
             md.append(f"  - {note}")
         if row.result.dispatch:
