@@ -27,7 +27,7 @@ from audiogate.gate.stats import (
     paired_bootstrap_mean,
 )
 from audiogate.gate.thresholds import Entry, RunFacts, Verdict, judge
-from audiogate.registry.load import LOWER_IS_BETTER, TEXT_SPEECH_WER
+from audiogate.registry.load import LOWER_IS_BETTER, TEXT_SPEECH_WER, DatasetSpec, ProtocolSpec
 from audiogate.scoring.pair import SampleRecord
 
 FAILING = ("fail", "error")
@@ -224,6 +224,17 @@ def speech_result(result: Any, records: Sequence[SampleRecord], metrics: Sequenc
     result.metrics = summarize(records, metrics, n_resamples=n_resamples)
     if mean_aggregate:
         result.interval = mean_rate_interval(records, n_resamples=n_resamples)
+
+
+def averages_per_sample(dataset: DatasetSpec,
+                        protocols: Mapping[str, ProtocolSpec] | None = None) -> bool:
+    """Whether the dataset's gating protocol averages per-sample rates (Seed-TTS-Eval)."""
+    if dataset.metric not in ("wer", "cer"):  # accuracy has one rule, no protocol
+        return False
+    from audiogate.registry.load import profile_for
+    from audiogate.registry.load import protocols as builtin
+
+    return profile_for(dataset, protocols or builtin()).aggregate == "mean"
 
 
 def speech_measured(result: Any) -> list[tuple[str, float, str | None]]:

@@ -31,7 +31,13 @@ from audiogate.gate.paired import (
     per_sample,
     write_baseline,
 )
-from audiogate.gate.speech import baseline_metrics, judge_of, speech_measured, speech_result
+from audiogate.gate.speech import (
+    averages_per_sample,
+    baseline_metrics,
+    judge_of,
+    speech_measured,
+    speech_result,
+)
 from audiogate.gate.thresholds import Change, Measured, Thresholds
 from audiogate.gate.thresholds import load as load_thresholds
 from audiogate.gate.thresholds import update as update_thresholds
@@ -746,7 +752,7 @@ class Pair:
                                    n_resamples=s.config.getoption("bootstrap_resamples"))
         if judge is not None:
             speech_result(result, records, speech_metrics(self.model, self.dataset),
-                          registry.profile_for(self.dataset, s.protocols).aggregate == "mean",
+                          averages_per_sample(self.dataset, s.protocols),
                           n_resamples=s.config.getoption("bootstrap_resamples"))
             self.node.user_properties.append(("audiogate.judge", judge.name))
             for name, summary in result.metrics.items():

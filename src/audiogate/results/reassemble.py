@@ -17,7 +17,7 @@ from typing import Any
 
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
-from audiogate.gate.speech import speech_result
+from audiogate.gate.speech import averages_per_sample, speech_result
 from audiogate.registry.load import DatasetSpec, ProtocolSpec
 from audiogate.results.pair_result import PairResult
 from audiogate.results.report import Row
@@ -145,13 +145,6 @@ def reassemble(parts: Sequence[Part], spec: DatasetSpec, *, n_resamples: int,
                                n_resamples=n_resamples)
     if first.judge is not None:  # answers in speech: re-derived from the records alone
         result.judge = first.judge
-        speech_result(result, records, list(first.metrics), _averages(spec, protocols),
+        speech_result(result, records, list(first.metrics), averages_per_sample(spec, protocols),
                       n_resamples=n_resamples)
     return result, records
-
-
-def _averages(spec: DatasetSpec, protocols: Mapping[str, ProtocolSpec] | None) -> bool:
-    from audiogate.registry.load import profile_for
-    from audiogate.registry.load import protocols as builtin
-
-    return profile_for(spec, protocols or builtin()).aggregate == "mean"
