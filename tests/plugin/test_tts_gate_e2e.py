@@ -66,6 +66,11 @@ def test_pytest_benchmarks_k_tts_passes_and_a_tightened_limit_fails(tmp_path: Pa
     rerun = _benchmarks(tmp_path)  # nothing spoken or heard again
     assert rerun.returncode == 0
     assert f"{PAIR}: 6/6 done: 6 reused, 0 inferred" in rerun.stdout + rerun.stderr
+    kept[0].unlink()  # a stored answer whose clip is gone is spoken again, the same clip
+    respoken = _benchmarks(tmp_path)
+    assert respoken.returncode == 0
+    assert f"{PAIR}: 6/6 done: 5 reused, 1 inferred" in respoken.stdout + respoken.stderr
+    assert kept[0].is_file()
 
     tight_wer = _benchmarks(tmp_path, "--thresholds",
                             str(_tightened(tmp_path, "wer", "max", 20.0)))
