@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from audiogate.datasets._text import decoded_lines, describe_unknown
-from audiogate.errors import DataError, RegistryError
+from audiogate.errors import DataError, DatasetMissing, RegistryError
 from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
 
@@ -22,11 +22,16 @@ from audiogate.samples import Sample
 TEXT_CASES = ("as-written", "lower")
 
 
+class ListNotFound(DatasetMissing, DataError):
+    """The set's list file is not there: the dataset is missing (a pair that is not gated
+    is skipped, a gated one fails saying where it looked), not a broken file."""
+
+
 def read_lines(path: Path, what: str) -> Iterator[tuple[int, str, str] | Sample]:
     """(line number, ``file:line``, text) of each non-blank line of a list, or an error
     sample for a line that is not valid UTF-8."""
     if not path.is_file():
-        raise DataError(f"{path}: {what} not found")
+        raise ListNotFound(f"{path}: {what} not found")
     for number, line, undecodable, _ in decoded_lines(path):
         if line is None:
             yield Sample(f"<line {number}>", "", None, error=undecodable)
