@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import select
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import soundfile as sf
+from serve_support import serve
 
 from audiogate.datasets.audio import load_audio
 from audiogate.engines import EngineContext, make_engine
@@ -29,36 +24,14 @@ from audiogate.samples import Request, Sample
 TEXT = "Out in the woods stood a nice little fir tree."
 
 
-def _serve(*args: str) -> Iterator[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "audiogate.cli", "serve", "--port", "0",
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    assert proc.stdout is not None
-    deadline, line = time.monotonic() + 180, b""
-    while time.monotonic() < deadline and b"listening on" not in line:
-        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-        if ready:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-    if b"listening on" not in line:
-        proc.kill()
-        pytest.fail(f"audiogate serve {' '.join(args)} did not start: {line!r}")
-    try:
-        yield line.decode().split("listening on ", 1)[1].split()[0]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-
-
 @pytest.fixture(scope="module")
 def tts_server() -> Iterator[str]:
-    yield from _serve("--model", "espeak-en")
+    yield from serve("--model", "espeak-en")
 
 
 @pytest.fixture(scope="module")
 def speaking_chat() -> Iterator[str]:
-    yield from _serve("--model", "whisper-tiny.en", "--speak-with", "espeak-en")
+    yield from serve("--model", "whisper-tiny.en", "--speak-with", "espeak-en")
 
 
 @pytest.fixture(scope="module")

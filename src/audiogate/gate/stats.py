@@ -280,18 +280,8 @@ def paired_bootstrap_mean(
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
     sums = _resample_sums(np.stack([base, cand], axis=1), n_resamples, _rng(seed))
-    deltas = (sums[:, 1] - sums[:, 0]) / base.size
-    low, high = _two_sided(deltas, confidence)
-    if lower_is_better:
-        bound = float(np.nanquantile(deltas, 1.0 - confidence))
-        worse = bound > margin
-    else:
-        bound = float(np.nanquantile(deltas, confidence))
-        worse = bound < -margin
-    return PairedResult(delta=float(cand.mean() - base.mean()), low=low, high=high,
-                        bound=bound, worse=bool(worse), n=int(base.size), margin=float(margin),
-                        confidence=confidence, lower_is_better=lower_is_better,
-                        n_resamples=n_resamples)
+    return _paired_result(float(cand.mean() - base.mean()), (sums[:, 1] - sums[:, 0]) / base.size,
+                          int(base.size), margin, confidence, n_resamples, lower_is_better)
 
 
 def align_by_id(
@@ -382,6 +372,14 @@ def _paired(
     with np.errstate(divide="ignore", invalid="ignore"):
         deltas = (sums[:, 1] / sums[:, 2 if same_den else 3] - sums[:, 0] / sums[:, 2]) * 100
     delta = (c_num.sum() / c_den.sum() - b_num.sum() / b_den.sum()) * 100.0
+    return _paired_result(float(delta), deltas, int(b_num.size), margin, confidence,
+                          n_resamples, lower_is_better)
+
+
+def _paired_result(delta: float, deltas: NDArray[np.float64], n: int, margin: float,
+                   confidence: float, n_resamples: int, lower_is_better: bool) -> PairedResult:
+    """The verdict on bootstrap deltas (candidate − baseline): worse when the one-sided
+    bound at ``confidence`` lies beyond ``margin`` in the worse direction."""
     low, high = _two_sided(deltas, confidence)
     if lower_is_better:
         bound = float(np.nanquantile(deltas, 1.0 - confidence))
@@ -389,18 +387,9 @@ def _paired(
     else:
         bound = float(np.nanquantile(deltas, confidence))
         worse = bound < -margin
-    return PairedResult(
-        delta=float(delta),
-        low=low,
-        high=high,
-        bound=bound,
-        worse=bool(worse),
-        n=int(b_num.size),
-        margin=float(margin),
-        confidence=confidence,
-        lower_is_better=lower_is_better,
-        n_resamples=n_resamples,
-    )
+    return PairedResult(delta=delta, low=low, high=high, bound=bound, worse=bool(worse), n=n,
+                        margin=float(margin), confidence=confidence,
+                        lower_is_better=lower_is_better, n_resamples=n_resamples)
 
 
 def _resample_sums(
