@@ -18,9 +18,9 @@ from audiogate.gate.speech import baseline_metrics, judged_entries, speech_resul
 from audiogate.gate.stats import bootstrap_mean, paired_bootstrap_mean
 from audiogate.gate.thresholds import Measured, load, update
 from audiogate.registry.load import datasets, models, protocols
-from audiogate.results.pair_result import PairResult
 from audiogate.samples import sample_set_fingerprint
 from audiogate.scoring.pair import Outcome, SampleRecord, score
+from audiogate.scoring.pair_result import PairResult
 
 MODEL, DATASET = "espeak-en", "tts-ls-test-clean"
 IDS = [f"1089-134686-{i:04d}" for i in range(6)]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from audiogate.errors import RegistryError
+from audiogate.errors import RegistryError, UsageError
 
 EMBEDDED = ("whisper-cpu", "tts-cpu")
 
@@ -32,6 +33,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = pick a free port (printed)")
     p.set_defaults(func=run)
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> str:
+    """Why the server could not bind ``host:port``, and what to do instead."""
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} on {host} is already in use: pass another --port (0 picks a "
+                "free one) or stop what holds it")
+    if exc.errno == errno.EACCES:
+        return (f"not allowed to listen on port {port} on {host} (ports below 1024 need "
+                "privileges): pass another --port (0 picks a free one)")
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port"
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -67,8 +79,14 @@ def run(args: argparse.Namespace) -> int:
                 one.close()
         raise
     name = args.served_model_name or spec.name
-    server = make_server(engine, name, spec.languages[0], args.host, args.port,
-                         root=str(getattr(engine, "model_dir", "")), speaker=speaker)
+    try:
+        server = make_server(engine, name, spec.languages[0], args.host, args.port,  # type: ignore[arg-type]
+                             root=str(getattr(engine, "model_dir", "")), speaker=speaker)
+    except OSError as exc:
+        for one in started:
+            if one is not None:
+                one.close()
+        raise UsageError(cannot_listen(args.host, args.port, exc)) from exc
     host, port = str(server.server_address[0]), int(server.server_address[1])
     signal.signal(signal.SIGTERM, _terminate)
     print(f"listening on http://{host}:{port} (model {name})", flush=True)

@@ -99,6 +99,10 @@ class Entry:
         return self.samples == total
 
 
+# The status of a pair with no recorded threshold: the gate says it, the reports show it.
+NOT_GATED_STATUS = "not gated"
+
+
 @dataclass(frozen=True)
 class Verdict:
     status: str  # "pass" | "fail" | "not gated" | "error" (also: another scoring protocol)
@@ -333,6 +337,10 @@ class RunFacts:
     ids: frozenset[str] = frozenset()
     excluded_detail: str = ""  # the excluded samples, for the failure message
     protocol: str | None = None  # the gating protocol the value was scored under
+    # `value` counts each errored sample as the worst answer; this is over the answered
+    answered_value: float | None = None
+    # errored samples with no reference to count as deleted: "id: error" each
+    uncounted: tuple[str, ...] = ()
 
 
 def _first(ids: Iterable[str], show: int = 3) -> str:
@@ -374,7 +382,7 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
             return Verdict("error", f"{run.errors} of {run.total} sample(s) errored (no "
                                     f"recorded threshold; record it with {record_hint} once "
                                     "every sample runs)")
-        return Verdict("not gated", f"no recorded threshold; record it with {record_hint}")
+        return Verdict(NOT_GATED_STATUS, f"no recorded threshold; record it with {record_hint}")
     matching = [e for e in candidates if e.matches(run.total, run.fingerprint)]
     if not matching:
         known = {id(e): recorded_ids(e) for e in candidates}
@@ -398,11 +406,33 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
                                     f"recorded one, or record this protocol with {record_hint}")
         matching = same_protocol
     entry = matching[0]
+    verdict = _judge_entry(entry, run)
+    if entry.sample_set is None:
+        verdict = Verdict(verdict.status, f"{verdict.reason}; {count_only(entry)}",
+                          verdict.entry)
+    return verdict
+
+
+def count_only(entry: Entry) -> str:
+    """Why a verdict against an entry without `sample_set` proves less than it seems."""
+    return (f"matched on count only: the entry (line {entry.line}) records {entry.samples} "
+            f"samples and no sample_set, so any {entry.samples} samples match it; "
+            "--update-thresholds pins this run's set")
+
+
+def _judge_entry(entry: Entry, run: RunFacts) -> Verdict:
+    """The verdict of ``run`` against the one entry recorded on its sample set."""
     name = run.metric.upper()
     bound = "max" if entry.lower_is_better else "min"
     if run.errors > entry.max_errors:
         return Verdict("fail", f"{run.errors} sample(s) errored (allowed {entry.max_errors})",
                        entry)
+    if run.uncounted:
+        shown = "; ".join(run.uncounted[:5]) + (
+            f" (+{len(run.uncounted) - 5} more)" if len(run.uncounted) > 5 else "")
+        return Verdict("fail", f"{len(run.uncounted)} errored sample(s) have no reference to "
+                               "count as deleted, so the worst answer there is unknown and "
+                               f"max_errors cannot allow them: {shown}", entry)
     if run.excluded > entry.max_excluded:
         recorded = "an unknown number" if entry.excluded is None else str(entry.excluded)
         return Verdict("fail", f"{run.excluded} sample(s) excluded as abnormal (recorded with "
@@ -417,10 +447,19 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
     worse = value > entry.limit if entry.lower_is_better else value < entry.limit
     text = (f"{name} {value:.2f} {'>' if entry.lower_is_better else '<'} {bound} "
             f"{entry.limit:.2f} (recorded {entry.value:.2f}, {delta:+.2f})")
+    counted = f"; {errors_counted(run.errors, name, run.answered_value)}" if run.errors else ""
     if worse:
-        return Verdict("fail", f"regressed: {text}", entry)
+        return Verdict("fail", f"regressed: {text}{counted}", entry)
     return Verdict("pass", f"{name} {value:.2f} within {bound} {entry.limit:.2f} "
-                           f"(recorded {entry.value:.2f}, {delta:+.2f})", entry)
+                           f"(recorded {entry.value:.2f}, {delta:+.2f}){counted}", entry)
+
+
+def errors_counted(errors: int, name: str, answered: float | None) -> str:
+    """How a value with allowed errors was computed, and the value without them."""
+    worst = "a wrong answer" if name in ("ACC", "ANSWERED") else "every reference token deleted"
+    over = "—" if answered is None else f"{answered:.2f}"
+    return (f"{errors} errored sample(s) counted as {worst}; {name} over the answered "
+            f"samples only: {over}")
 
 
 @dataclass(frozen=True)
@@ -443,9 +482,19 @@ class Measured:
 class Change:
     """What recording a measurement does to its entry."""
 
-    kind: str  # "new" | "tightened" | "loosened" | "unchanged"
+    kind: str  # "new" | "tightened" | "loosened" | "unchanged" | "pinned" (only the
+    #            sample set of an entry matched on count only was added)
     text: str  # "whisper-tiny.en/x wer: 13.93 -> 14.85 (max 15.32 -> 16.24)"
     refused: bool = False  # a loosening without --accept-regression: not written
+
+    @property
+    def written(self) -> bool:
+        """Whether recording it changes the file."""
+        return self.kind not in ("unchanged", NOT_RECORDED) and not self.refused
+
+
+# A pair that passed with errored samples: its value is never recorded (see not_recorded).
+NOT_RECORDED = "not recorded"
 
 
 def default_limit(metric: str, value: float) -> float:
@@ -548,6 +597,10 @@ def update(path: Path, measured: Iterable[Measured], *, accept_regression: bool 
         allowed = allowed if isinstance(allowed, int) and not isinstance(allowed, bool) else 0
         change, limit = plan_change(m, (float(item["value"]), float(item[bound]), allowed),
                                     accept_regression=accept_regression)
+        if item.get("sample_set") is None and not change.refused:
+            change = Change("pinned" if change.kind == "unchanged" else change.kind,
+                            f"{change.text}; sample_set pinned to {m.sample_set} (matched on "
+                            "count only until now)")
         changes.append(change)
         if change.refused:
             continue

@@ -175,22 +175,27 @@ class SpeechStep:
         return str(found)
 
     def _consistency(self, written: str, spoken: str, speech: dict[str, Any]) -> float:
-        """WER (CER for zh) of the spoken answer against the written one, under
-        UltraEval-Audio's normalization for the dataset's language."""
-        metric = "cer" if self.dataset.language == "zh" else "wer"
-        known = registry.protocols()
-        spec = DatasetSpec(self.dataset.name, self.dataset.task, self.dataset.language,
-                           self.dataset.loader, self.dataset.path, metric,
-                           protocol=CONSISTENCY_PROTOCOL)
-        scorer = text_scorer(CONSISTENCY_PROTOCOL, profile_for(spec, known), spec)
-        scored = scorer.score(written, spoken)
-        if scored.alignment is None or not scored.alignment.ref_len:
-            raise AudiogateError("the written answer has no words after normalization")
-        a = scored.alignment
-        speech["text_speech"] = {"errors": a.errors, "ref_tokens": a.ref_len,
-                                 "normalized_written": scored.reference,
-                                 "normalized_spoken": scored.hypothesis}
-        return a.percent
+        value, speech["text_speech"] = consistency(self.dataset, written, spoken)
+        return value
+
+
+def consistency(dataset: DatasetSpec, written: str, spoken: str
+                ) -> tuple[float, dict[str, Any]]:
+    """WER (CER for zh) of the spoken answer against the written one, under
+    UltraEval-Audio's normalization for the dataset's language, and its counts and
+    normalized texts (kept in the record's ``text_speech``)."""
+    metric = "cer" if dataset.language == "zh" else "wer"
+    known = registry.protocols()
+    spec = DatasetSpec(dataset.name, dataset.task, dataset.language, dataset.loader,
+                       dataset.path, metric, protocol=CONSISTENCY_PROTOCOL)
+    scorer = text_scorer(CONSISTENCY_PROTOCOL, profile_for(spec, known), spec)
+    scored = scorer.score(written, spoken)
+    if scored.alignment is None or not scored.alignment.ref_len:
+        raise AudiogateError("the written answer has no words after normalization")
+    a = scored.alignment
+    return a.percent, {"errors": a.errors, "ref_tokens": a.ref_len,
+                       "normalized_written": scored.reference,
+                       "normalized_spoken": scored.hypothesis}
 
 
 def _clip(o: Outcome) -> Path | None:

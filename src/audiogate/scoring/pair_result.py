@@ -1,7 +1,8 @@
 """One pair's measured result: what the gate, the reports and the merge command read.
 
-It lives with the results (not with the runner that fills it) so the reports depend only
-on the record, never on the code that produces it.
+It lives with the scoring because it is the scorer's output for a whole pair (its PairScore
+and how the outputs were measured): the gate that judges it and the results that report it
+stand after it on the line, and the runner that fills it after them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class PairResult:
     # How a served engine sent the requests: its limit of requests in flight over the run
     # (min / median / max), the largest server queue seen, the replicas' shares.
     dispatch: dict[str, Any] = field(default_factory=dict)
+    # The answer rules (the model entry's `answer:`, or --predictions-from's) that turned each
+    # raw output into the scored answer, so a merge can check the answers; None: not kept.
+    answer_rules: dict[str, Any] | None = None
     # A pair whose answers are speech: the judge ASR that transcribed them ({model,
     # identity}), and its speech metrics (name -> {value, interval, scored, errors, ...},
     # gate/speech.py)
