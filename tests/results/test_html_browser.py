@@ -458,6 +458,7 @@ def _speech_report(folder: Path) -> Path:
     return folder / "audiogate-report.html"
 
 
+@pytest.mark.slow
 def test_a_produced_clip_plays_beside_its_texts(browser: Any, tmp_path: Path) -> None:
     """The page's audio players play: a click on one (a user's gesture, which the browser
     requires before playing) and play() move its currentTime, from the copy beside the
