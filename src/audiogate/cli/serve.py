@@ -8,16 +8,24 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from audiogate.errors import RegistryError, UsageError
+
+EMBEDDED = ("whisper-cpu", "tts-cpu")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
         "serve", help="serve a whisper-cpu model over /v1/audio/transcriptions and "
-                      "/v1/chat/completions (127.0.0.1 only by default)",
+                      "/v1/chat/completions, or a tts-cpu model over /v1/audio/speech "
+                      "(127.0.0.1 only by default)",
     )
-    p.add_argument("--model", default="whisper-tiny.en", help="a whisper-cpu registry entry")
+    p.add_argument("--model", default="whisper-tiny.en",
+                   help="a whisper-cpu or tts-cpu registry entry")
+    p.add_argument("--speak-with", default=None, metavar="MODEL",
+                   help="a tts-cpu entry that speaks the answers of chat requests asked in "
+                        "speech (modalities text + audio) and serves /v1/audio/speech")
     p.add_argument("--models-file", type=Path, default=None,
                    help="extra model registry YAML (adds or overrides entries)")
     p.add_argument("--served-model-name", default=None,
@@ -48,18 +56,36 @@ def run(args: argparse.Namespace) -> int:
     from audiogate.registry.load import model as lookup
 
     spec = lookup(args.model, args.models_file)
-    if spec.engine != "whisper-cpu":
+    if spec.engine not in EMBEDDED:
         raise RegistryError(
-            f"`audiogate serve` serves embedded CPU models (engine whisper-cpu); "
+            f"`audiogate serve` serves embedded CPU models (engine whisper-cpu or tts-cpu); "
             f"{spec.name!r} is engine {spec.engine!r}"
         )
-    engine = make_engine(spec, EngineContext())
+    speaker_spec = lookup(args.speak_with, args.models_file) if args.speak_with else None
+    if speaker_spec is not None and speaker_spec.engine != "tts-cpu":
+        raise RegistryError(f"--speak-with {speaker_spec.name}: a tts-cpu entry is needed, not "
+                            f"engine {speaker_spec.engine!r}")
+    started: list[Any] = []
+    try:
+        # a text-to-speech model only speaks; a transcriber may also speak its answers
+        engine: Any = None if spec.engine == "tts-cpu" else make_engine(spec, EngineContext())
+        started.append(engine)
+        voice = spec if spec.engine == "tts-cpu" else speaker_spec
+        speaker: Any = None if voice is None else make_engine(voice, EngineContext())
+        started.append(speaker)
+    except BaseException:
+        for one in started:
+            if one is not None:
+                one.close()
+        raise
     name = args.served_model_name or spec.name
     try:
         server = make_server(engine, name, spec.languages[0], args.host, args.port,  # type: ignore[arg-type]
-                             root=str(getattr(engine, "model_dir", "")))
+                             root=str(getattr(engine, "model_dir", "")), speaker=speaker)
     except OSError as exc:
-        engine.close()
+        for one in started:
+            if one is not None:
+                one.close()
         raise UsageError(cannot_listen(args.host, args.port, exc)) from exc
     host, port = str(server.server_address[0]), int(server.server_address[1])
     signal.signal(signal.SIGTERM, _terminate)
@@ -70,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         print("shutting down", flush=True)
     finally:
         server.server_close()
-        engine.close()
+        for one in started:
+            if one is not None:
+                one.close()
     sys.stdout.flush()
     return 0

@@ -15,7 +15,8 @@ STATUS_PROPERTY = "audiogate.status"
 
 def properties(result: PairResult) -> list[tuple[str, object]]:
     """``audiogate.metric``, ``audiogate.value`` (the gated value), the counts, RTFx, the
-    protocol, and ``audiogate.value.<protocol>`` for each other protocol."""
+    protocol, and ``audiogate.value.<protocol>`` for each other protocol; a pair whose
+    answers are speech adds ``audiogate.judge`` and ``audiogate.value.<speech metric>``."""
     found: list[tuple[str, object]] = [
         (f"audiogate.{name}", value) for name, value in (
             ("metric", result.metric), ("value", result.score.value),
@@ -24,4 +25,8 @@ def properties(result: PairResult) -> list[tuple[str, object]]:
             ("protocol", result.score.protocol), ("dropped", result.score.dropped))]
     found += [(f"audiogate.value.{protocol}", other.reported)
               for protocol, other in result.score.others().items()]
+    if result.judge:
+        found.append(("audiogate.judge", result.judge.get("model")))
+    found += [(f"audiogate.value.{name}", summary.get("value"))
+              for name, summary in result.metrics.items()]
     return found

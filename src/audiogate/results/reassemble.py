@@ -17,6 +17,7 @@ from typing import Any
 
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
+from audiogate.gate.speech import averages_per_sample, speech_result
 from audiogate.results.rederive import Scoring
 from audiogate.results.report import Row
 from audiogate.samples import sample_set_fingerprint
@@ -69,6 +70,11 @@ def check(parts: Sequence[Part]) -> list[str]:
             raise ShardMismatch(f"{first.label} and {part.label} ran different engines "
                                 f"(differing: {', '.join(keys)}); their outputs are not one "
                                 "run's")
+        if part.row.result.judge != first.row.result.judge:
+            raise ShardMismatch(f"{first.label} and {part.label} were heard by different judges "
+                                f"({(first.row.result.judge or {}).get('model')} vs "
+                                f"{(part.row.result.judge or {}).get('model')}); their scores "
+                                "are not one run's")
         if part.row.result.answer_rules != first.row.result.answer_rules:
             raise ShardMismatch(f"{first.label} and {part.label} took the answers from the "
                                 "raw outputs by different rules; they are not one run's")
@@ -155,4 +161,8 @@ def rebuild(results: Sequence[PairResult], records: Sequence[SampleRecord], scor
     )
     result.interval = interval(per_sample(records, result.metric), result.metric,
                                n_resamples=n_resamples)
+    if first.judge is not None:  # answers in speech: re-derived from the records alone
+        result.judge = first.judge
+        speech_result(result, records, list(first.metrics),
+                      averages_per_sample(spec, scoring.protocols), n_resamples=n_resamples)
     return result
