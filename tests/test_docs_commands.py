@@ -52,7 +52,7 @@ BY_CI: dict[str, str] = {
     "pytest benchmarks -k librispeech":
         '.venv/bin/pytest benchmarks -k librispeech --report-dir "$REPORTS/librispeech" -q',
     "pytest benchmarks -k tts": '.venv/bin/pytest benchmarks -k tts --report-dir "$REPORTS/tts" -q',
-    "pytest tests": ".venv/bin/pytest tests -q -n 2 --dist worksteal --durations=15",
+    "pytest tests -n 2": ".venv/bin/pytest tests -q -n 2 --dist worksteal --durations=15",
     "pytest tests --slow -m slow":
         ".venv/bin/pytest tests -q -n 2 --dist worksteal --slow -m slow --durations=15",
     "pytest tests/perf --run-perf":
