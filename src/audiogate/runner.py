@@ -269,6 +269,8 @@ class PairRun:
             audio_path=str(sample.audio_path) if sample.audio_path else None,
             raw=output.text, answer=answer, error=output.error, seconds=output.seconds,
             audio_seconds=audio_s, reused=reused, meta=dict(sample.meta), windows=output.windows,
+            # a stored output's time is an earlier run's: never this run's measurement
+            timing=None if reused or output.timing is None else output.timing.to_json(),
         )
 
     def _progress(self, done: int, total: int, reused: bool) -> None:

@@ -7,14 +7,16 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from audiogate.errors import RegistryError
+from audiogate.errors import RegistryError, UsageError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
-        "serve", help="serve a whisper-cpu model over /v1/audio/transcriptions and "
-                      "/v1/chat/completions (127.0.0.1 only by default)",
+        "serve", help="serve a whisper-cpu model (or recorded predictions, --replay) over "
+                      "/v1/audio/transcriptions and /v1/chat/completions (127.0.0.1 only by "
+                      "default)",
     )
     p.add_argument("--model", default="whisper-tiny.en", help="a whisper-cpu registry entry")
     p.add_argument("--models-file", type=Path, default=None,
@@ -23,11 +25,54 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                    help="the `model` name clients send (default: the registry name)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = pick a free port (printed)")
+    p.add_argument("--delay", type=_seconds, default=0.0, metavar="SECONDS",
+                   help="add this many seconds to every answer, before its first word (a "
+                        "server slower by a known amount, to prove a speed gate)")
+    p.add_argument("--token-delay", type=_seconds, default=0.0, metavar="SECONDS",
+                   help="add this many seconds between two words of an answer")
+    p.add_argument("--replay", type=Path, default=None, metavar="PREDICTIONS.jsonl",
+                   help="answer with recorded predictions ({id, prediction} lines) instead "
+                        "of a model: each recording of --dataset is known by its audio")
+    p.add_argument("--dataset", default=None, help="with --replay: the dataset whose "
+                   "recordings the predictions answer")
+    p.add_argument("--datasets-file", type=Path, default=None,
+                   help="with --replay: extra dataset registry YAML")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="with --replay: folder holding the datasets (default: as `audiogate "
+                        "data` finds it)")
     p.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 3600.0 or value != value:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 3600, not {text!r}")
+    return value
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM stops serve_forever cleanly, like Ctrl-C
+
+
+def _replayed(args: argparse.Namespace) -> Any:
+    """The --replay transcriber (its recordings read now) and the name it is served as."""
+    from audiogate.engines.replay_server import ReplayTranscriber
+    from audiogate.paths import default_data_root
+    from audiogate.registry.load import datasets
+    from audiogate.results.store import audio_hash
+
+    if not args.dataset:
+        raise UsageError("--replay needs --dataset: the dataset whose recordings the "
+                         "predictions answer")
+    known = datasets(args.datasets_file)
+    if args.dataset not in known:
+        raise UsageError(f"--dataset {args.dataset}: unknown dataset; registered: "
+                         f"{', '.join(sorted(known))}")
+    root = args.data_root.expanduser() if args.data_root else default_data_root(Path.cwd())
+    return ReplayTranscriber(args.replay.expanduser(), known[args.dataset], root, audio_hash)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,16 +80,23 @@ def run(args: argparse.Namespace) -> int:
     from audiogate.engines.embedded_server import make_server
     from audiogate.registry.load import model as lookup
 
-    spec = lookup(args.model, args.models_file)
-    if spec.engine != "whisper-cpu":
-        raise RegistryError(
-            f"`audiogate serve` serves embedded CPU models (engine whisper-cpu); "
-            f"{spec.name!r} is engine {spec.engine!r}"
-        )
-    engine = make_engine(spec, EngineContext())
-    name = args.served_model_name or spec.name
-    server = make_server(engine, name, spec.languages[0], args.host, args.port,  # type: ignore[arg-type]
-                         root=str(getattr(engine, "model_dir", "")))
+    engine: Any
+    if args.replay is not None:
+        engine = _replayed(args)
+        name = args.served_model_name or "replay"
+        language, root = "en", f"replay:{engine.identity['predictions']}"
+    else:
+        spec = lookup(args.model, args.models_file)
+        if spec.engine != "whisper-cpu":
+            raise RegistryError(
+                f"`audiogate serve` serves embedded CPU models (engine whisper-cpu); "
+                f"{spec.name!r} is engine {spec.engine!r}"
+            )
+        engine = make_engine(spec, EngineContext())
+        name = args.served_model_name or spec.name
+        language, root = spec.languages[0], str(getattr(engine, "model_dir", ""))
+    server = make_server(engine, name, language, args.host, args.port, root=root,
+                         delay=args.delay, token_delay=args.token_delay)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     signal.signal(signal.SIGTERM, _terminate)
     print(f"listening on http://{host}:{port} (model {name})", flush=True)
@@ -54,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         print("shutting down", flush=True)
     finally:
         server.server_close()
-        engine.close()
+        if hasattr(engine, "close"):
+            engine.close()
     sys.stdout.flush()
     return 0
