@@ -176,8 +176,22 @@ class PairRun:
             protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
             flagged=flagged,
             dispatch=dispatch,
+            measured_on=self._measured_on(dispatch, records),
+            load_seconds=getattr(self.engine, "load_seconds", None),
         )
         return result, records
+
+    def _measured_on(self, dispatch: dict[str, Any], records: list[SampleRecord]
+                     ) -> dict[str, Any]:
+        """What this run's timings were taken on, with the machine's load average (noise,
+        not part of what must match)."""
+        from audiogate.engines.hardware import host_facts
+        from audiogate.gate.speed import measured_on
+
+        replicas = getattr(getattr(self.engine, "dispatcher", None), "replicas", None) or []
+        host = host_facts([str(r.url) for r in replicas])
+        return {**measured_on(host, self.identity, dispatch, records),
+                "load_1m": host.get("load_1m")}
 
     def _prepare(self, sample: Sample, outcomes: dict[str, Outcome],
                  pending: dict[str, tuple[str | None, float]]) -> Request | None:

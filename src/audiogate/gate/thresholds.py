@@ -43,6 +43,17 @@ ENTRY_KEYS = {"metric", "value", "max", "min", "samples", "sample_set", "max_err
               # statistical gates (paired bootstrap against a stored baseline)
               "gate", "margin", "confidence", "baseline"}
 UNKNOWN = "unknown"  # `excluded: unknown`: the exclusion count of a table recorded elsewhere
+# `metric: speed` entries (gate/speed_entry.py): latency, time to first token, RTFx and
+# throughput, each recorded with what it was measured on.
+SPEED = "speed"
+SPEED_VALUES = ("latency_p50", "latency_p90", "latency_p99", "ttft_p50", "ttft_p90",
+                "ttft_p99", "rtfx", "throughput")
+SPEED_LIMITS = ("max_latency_p50", "max_latency_p90", "max_latency_p99", "max_ttft_p50",
+                "max_ttft_p90", "max_ttft_p99", "min_rtfx", "min_throughput")
+SPEED_ENTRY_KEYS = {"metric", "samples", "sample_set", "measured_on", "gate", "baseline",
+                    "margin", "confidence", "note", *SPEED_VALUES, *SPEED_LIMITS}
+MEASURED_ON_KEYS = {"cpu", "cpus", "gpu", "gpu_count", "server", "server_hardware", "engine",
+                    "engine_version", "concurrency", "batch_size"}
 
 
 
@@ -87,10 +98,15 @@ class Verdict:
 class Thresholds:
     """The validated file, indexed by (model, dataset)."""
 
-    def __init__(self, path: Path, entries: list[Entry]) -> None:
+    def __init__(self, path: Path, entries: list[Entry], speed: list[Any] | None = None
+                 ) -> None:
         self.path = path
         self.entries = entries
+        self.speed: list[Any] = list(speed or [])  # speed_entry.SpeedEntry, `metric: speed`
         self.used: set[tuple[str, str]] = set()
+
+    def speed_for(self, model: str, dataset: str) -> list[Any]:
+        return [e for e in self.speed if e.model == model and e.dataset == dataset]
 
     def for_pair(self, model: str, dataset: str) -> list[Entry]:
         return [e for e in self.entries if e.model == model and e.dataset == dataset]
@@ -136,7 +152,10 @@ def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, Dat
         return Thresholds(path, [])
     if not isinstance(data, CommentedMap):
         raise ThresholdsError(f"{path}: expected a mapping of model names at the top level")
+    from audiogate.gate.speed_entry import parse_speed_entry
+
     entries: list[Entry] = []
+    speed = []
     for model, per_dataset in data.items():
         where = f"{path}:{_line(data, model)}"
         if model not in models:
@@ -151,8 +170,11 @@ def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, Dat
             if not isinstance(items, CommentedSeq):
                 raise ThresholdsError(f"{where}: {model}/{dataset} must be a list of entries")
             for item in items:
+                if isinstance(item, CommentedMap) and item.get("metric") == SPEED:
+                    speed.append(parse_speed_entry(path, model, datasets[dataset], item))
+                    continue
                 entries.append(_entry(path, model, datasets[dataset], item, protocols))
-    return Thresholds(path, entries)
+    return Thresholds(path, entries, speed)
 
 
 def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
@@ -172,7 +194,8 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
                               f"{key!r} (allowed: {', '.join(sorted(ENTRY_KEYS))})")
     metric = item.get("metric")
     if metric not in LOWER_IS_BETTER:
-        raise ThresholdsError(f"{where}: unknown metric {metric!r} (known: wer, cer, acc)")
+        raise ThresholdsError(f"{where}: unknown metric {metric!r} (known: wer, cer, acc, "
+                              f"{ANSWERED}, {SPEED})")
     if metric not in (spec.metric, ANSWERED):
         raise ThresholdsError(f"{where}: metric {metric!r} does not apply: {spec.name} is "
                               f"scored by {spec.metric!r}")

@@ -31,10 +31,12 @@ from audiogate.gate.paired import (
     per_sample,
     write_baseline,
 )
+from audiogate.gate.speed import summarize as summarize_speed
 from audiogate.gate.thresholds import Change, Measured, Thresholds
 from audiogate.gate.thresholds import load as load_thresholds
 from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
+from audiogate.plugin.speed import record_speed, speed_properties
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
 from audiogate.results.html import FILENAME as HTML_FILENAME
@@ -265,8 +267,8 @@ class AudiogateSession:
             loaded = load_thresholds(path, self.models, self.datasets, self.protocols)
         except AudiogateError as exc:
             raise pytest.UsageError(str(exc)) from exc
-        if path.exists() and not loaded.entries and not (self.updating or self.no_gate
-                                                         or self.shard is not None):
+        if path.exists() and not (loaded.entries or loaded.speed) and not (
+                self.updating or self.no_gate or self.shard is not None):
             raise pytest.UsageError(
                 f"{path}: the thresholds file has no entries, so nothing would be gated; "
                 "record some with --update-thresholds, or measure without gating with "
@@ -456,6 +458,10 @@ class AudiogateSession:
                         and r.result.score.errors == 0]
             self.threshold_changes = update_thresholds(
                 self.thresholds_path, measured,
+                accept_regression=bool(self.config.getoption("accept_regression")))
+            self.threshold_changes += record_speed(
+                self.rows, self.thresholds_path, self.report_dir,
+                speed_gated={f"{e.model}/{e.dataset}" for e in self.thresholds.speed},
                 accept_regression=bool(self.config.getoption("accept_regression")))
             refused = [c for c in self.threshold_changes if c.refused] + self.refusals
             if refused and session.exitstatus == pytest.ExitCode.OK:
@@ -699,6 +705,12 @@ class Pair:
         s.records[self.id] = records
         result.interval = interval(data, result.metric,
                                    n_resamples=s.config.getoption("bootstrap_resamples"))
+        result.speed = summarize_speed(
+            records, wall_seconds=result.wall_seconds,
+            complete=result.reused == 0 and result.inferred == result.score.total,
+            n_resamples=s.config.getoption("bootstrap_resamples"))
+        for name, value in speed_properties(result.speed):
+            self.node.user_properties.append((name, value))
         for name, value in (("metric", result.metric), ("value", result.score.value),
                             ("samples", result.score.total), ("errors", result.score.errors),
                             ("excluded", result.score.excluded), ("rtfx", result.rtfx),
@@ -728,6 +740,8 @@ class Gate:
                            samples_path(s.report_dir, result.model, result.dataset))
         self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
         _mark(self.node, row.status)
+        if row.speed is not None:
+            self.node.user_properties.append(("audiogate.speed_status", row.speed["status"]))
         if row.status in {"fail", "error"}:
             word = "ERROR — " if row.status == "error" else ""
             pytest.fail(f"{result.pair_id}: {word}{row.reason}", pytrace=False)

@@ -41,6 +41,13 @@ class PairResult:
     # How a served engine sent the requests: its limit of requests in flight over the run
     # (min / median / max), the largest server queue seen, the replicas' shares.
     dispatch: dict[str, Any] = field(default_factory=dict)
+    # Speed (gate/speed.py): latency / time-to-first-token percentiles, RTFx and throughput
+    # with bootstrap intervals, from the per-sample timings; None when nothing was timed.
+    speed: dict[str, Any] | None = None
+    # What the timings were measured on: CPU / GPU model and count (or a remote server's
+    # declared hardware), engine and version, concurrency, batch size, the load average.
+    measured_on: dict[str, Any] = field(default_factory=dict)
+    load_seconds: float | None = None  # the engine's model load time (once per engine)
 
     @classmethod
     def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str
