@@ -56,6 +56,7 @@ from audiogate.results.report import (
     write_reports,
     write_samples,
 )
+from audiogate.results.speed import LEGEND as SPEED_LEGEND
 from audiogate.results.terminal import LEGEND, compact_table, pair_lines, wrap
 from audiogate.runner import PairRun, RunOptions
 from audiogate.samples import parse_shard, shard_info, take_shard
@@ -530,6 +531,8 @@ class AudiogateSession:
             for line in compact_table(rows):
                 tr.write_line(line)
             tr.write_line(LEGEND)
+            if any(r.result.speed for r in rows):
+                tr.write_line(SPEED_LEGEND)
         failing = [r for r in rows if r.status in FAILING]
         for row in rows:
             colour = STATUS_COLOUR.get(row.status, {})

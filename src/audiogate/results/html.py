@@ -29,6 +29,7 @@ from audiogate.results.compare import (
     groups,
     present_keys,
 )
+from audiogate.results.speed import speed_cell, speed_html
 from audiogate.scoring.edit_ops import EQUAL, EditOp, separator, text_ops
 from audiogate.scoring.pair import SampleRecord
 
@@ -43,7 +44,8 @@ HYP_START = 80  # characters of a hypothesis shown for errored/excluded samples
 SECTION_ORDER = {"fail": 0, "error": 0, "skipped": 2}
 SUMMARY_LEGEND = ('<p class="hint">score: WER/CER or accuracy % · 95 % interval: bootstrap '
                   "over samples · limit: from the thresholds file · Δ: score − recorded value · "
-                  "RTFx: seconds of audio per second of compute</p>")
+                  "RTFx: seconds of audio per second of compute · latency p50: median seconds "
+                  "per sample (SLOW: the speed gate failed; n/c: speed not comparable)</p>")
 LEGEND = ('<p class="legend">In each alignment: <span class="op sub"><del>ref</del><ins>hyp'
           '</ins></span> substitution · <span class="op del"><del>ref</del></span> deletion · '
           '<span class="op ins"><ins>hyp</ins></span> insertion (against the normalized '
@@ -191,7 +193,7 @@ def _summary(rows: list[Row], chart: str | None, counts: str | None) -> str:
     """The pairs' table (and the counts, when the header is busy with the failures), the
     columns' legend, the chart."""
     head = ("status", "model", "dataset", "score", "95 % interval", "limit", "Δ", "samples",
-            "excluded", "errors", "RTFx")
+            "excluded", "errors", "RTFx", "latency p50")
     out = ['<section id="summary"><h2>Summary</h2>'
            + (f'<p class="counts">{_e(counts)}</p>' if counts else "")
            + '<table class="pairs sortable"><thead><tr>'
@@ -212,12 +214,18 @@ def _summary(rows: list[Row], chart: str | None, counts: str | None) -> str:
             f'<td class="num">{_e(c["threshold"])}</td><td class="num">{_e(c["delta"])}</td>'
             + "".join(f'<td class="num">{_e(c[k]) if row.result.score.total else ""}</td>'
                       for k in ("samples", "excluded", "errors"))
-            + f'<td class="num">{_e(c["RTFx"])}</td></tr>')
+            + f'<td class="num">{_e(c["RTFx"])}</td>'
+            + f'<td class="num" data-v="{_e(_p50(row))}">{_e(speed_cell(row))}</td></tr>')
     out += ["</tbody></table>", SUMMARY_LEGEND]
     if chart:
         out.append(f'<figure class="chart">{inline_svg(chart)}</figure>')
     out.append("</section>")
     return "\n".join(out)
+
+
+def _p50(row: Row) -> float | None:
+    speed = row.result.speed
+    return speed["latency"]["p50"]["estimate"] if speed else None
 
 
 def _group_tables(metric: str, view: PairView) -> str:
@@ -334,6 +342,7 @@ def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any]
         out.append(f'<div class="utts" data-src="data-{n}"><noscript>The utterance list needs '
                    "JavaScript; the per-sample JSONL has the same records.</noscript></div>")
         out.append(_group_tables(r.metric, view))
+    out.append(speed_html(row, view.records))
     out.append(_flagged(row))
     out.append(_bad_samples(r.metric, view))
     out.append("</section>")

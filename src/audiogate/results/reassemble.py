@@ -17,6 +17,7 @@ from typing import Any
 
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
+from audiogate.gate.speed import summarize as summarize_speed
 from audiogate.registry.load import DatasetSpec, ProtocolSpec
 from audiogate.results.pair_result import PairResult
 from audiogate.results.report import Row
@@ -137,4 +138,10 @@ def reassemble(parts: Sequence[Part], spec: DatasetSpec, *, n_resamples: int,
     )
     result.interval = interval(per_sample(records, result.metric), result.metric,
                                n_resamples=n_resamples)
+    # The shards' per-sample timings summarized as one set (no throughput: the shards' wall
+    # times overlap or ran apart); the speed gate says a merge is not comparable, since
+    # shards timed on other machines, or side by side on one, are not one run's latencies.
+    result.speed = summarize_speed(records, wall_seconds=result.wall_seconds, complete=False,
+                                   n_resamples=n_resamples)
+    result.measured_on = {**first.measured_on, "shards": len(parts)}
     return result, records

@@ -16,6 +16,7 @@ from typing import Any
 from audiogate.results.html import FILENAME as HTML_FILENAME
 from audiogate.results.html import write_html
 from audiogate.results.pair_result import PairResult
+from audiogate.results.speed import speed_lines
 from audiogate.scoring.open_asr_report import average_wer
 from audiogate.scoring.pair import PairScore, SampleRecord
 
@@ -243,6 +244,7 @@ def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | 
             md.append(f"  - {note}")
         if row.result.dispatch:
             md.append(f"  - {dispatch_line(row.result.dispatch)}")
+        md += [f"  - {line}" for line in speed_lines(row)]
         for sample_id, error in row.result.error_samples[:20]:
             md.append(f"  - error `{sample_id}`: {error}")
         if row.result.score.breakdown:
