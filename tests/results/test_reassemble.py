@@ -104,3 +104,23 @@ def test_shards_of_other_sets_engines_or_stale_files_do_not_merge(
     parts[0].records.pop()
     with pytest.raises(ShardMismatch, match=r"per-sample file has .* records but its report"):
         reassemble(parts, spec, n_resamples=100)
+
+
+def test_merged_shards_keep_every_timing_and_their_speed_is_not_gated(
+        records: list[SampleRecord]) -> None:
+    from audiogate.gate.decide import speed_run
+    from audiogate.gate.speed import summarize as summarize_speed
+    from audiogate.gate.speed_entry import not_timed
+
+    timed = [dataclasses.replace(r, audio_seconds=3.0, timing={
+        "latency": 0.1 + k / 100, "method": "request", "in_flight": 1}) for k, r in
+        enumerate(records)]
+    result, merged = reassemble(parts_of(timed), registry.dataset(DATASET), n_resamples=300)
+    assert [r.timing for r in merged] == [r.timing for r in timed]  # carried as recorded
+    # the same numbers as the records summarized at once (no throughput: wall times overlap)
+    assert result.speed == summarize_speed(timed, wall_seconds=3.0, complete=False,
+                                           n_resamples=300)
+    assert result.speed is not None and result.speed["timed"] == len(records) - 1
+    assert result.measured_on["shards"] == N
+    why = not_timed(speed_run(result))
+    assert why is not None and why.startswith("reassembled from shards, which were timed apart")

@@ -712,7 +712,7 @@ class Pair:
             records, wall_seconds=result.wall_seconds,
             complete=result.reused == 0 and result.inferred == result.score.total,
             n_resamples=s.config.getoption("bootstrap_resamples"))
-        for name, value in speed_properties(result.speed):
+        for name, value in speed_properties(result):
             self.node.user_properties.append((name, value))
         for name, value in (("metric", result.metric), ("value", result.score.value),
                             ("samples", result.score.total), ("errors", result.score.errors),

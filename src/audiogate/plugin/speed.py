@@ -11,14 +11,19 @@ from audiogate.gate.decide import speed_run
 from audiogate.gate.speed import hardware_key, write_speed_baseline
 from audiogate.gate.speed_entry import SpeedMeasured, not_timed, recorded_values, update_speed
 from audiogate.gate.thresholds import Change
+from audiogate.results.pair_result import PairResult
 from audiogate.results.report import Row, read_samples, samples_path
 
 
-def speed_properties(speed: dict[str, Any] | None) -> list[tuple[str, Any]]:
-    """``audiogate.latency_p50`` … for JUnit XML: seconds, RTFx, samples per second."""
-    if not speed:
-        return []
+def speed_properties(result: PairResult) -> list[tuple[str, Any]]:
+    """``audiogate.latency_p50`` … for JUnit XML: seconds, RTFx, samples per second, and the
+    engine's model load time."""
+    speed = result.speed
     out: list[tuple[str, Any]] = []
+    if result.load_seconds is not None:
+        out.append(("audiogate.load_seconds", round(result.load_seconds, 3)))
+    if not speed:
+        return out
     for kind in ("latency", "ttft"):
         block = speed.get(kind) or {}
         for q in ("p50", "p90", "p99"):
