@@ -44,8 +44,7 @@ HYP_START = 80  # characters of a hypothesis shown for errored/excluded samples
 SECTION_ORDER = {"fail": 0, "error": 0, "skipped": 2}
 SUMMARY_LEGEND = ('<p class="hint">score: WER/CER or accuracy % · 95 % interval: bootstrap '
                   "over samples · limit: from the thresholds file · Δ: score − recorded value · "
-                  "RTFx: seconds of audio per second of compute · latency p50: median seconds "
-                  "per sample (SLOW: the speed gate failed; n/c: speed not comparable)</p>")
+                  "RTFx: seconds of audio per second of compute</p>")
 LEGEND = ('<p class="legend">In each alignment: <span class="op sub"><del>ref</del><ins>hyp'
           '</ins></span> substitution · <span class="op del"><del>ref</del></span> deletion · '
           '<span class="op ins"><ins>hyp</ins></span> insertion (against the normalized '
@@ -193,7 +192,7 @@ def _summary(rows: list[Row], chart: str | None, counts: str | None) -> str:
     """The pairs' table (and the counts, when the header is busy with the failures), the
     columns' legend, the chart."""
     head = ("status", "model", "dataset", "score", "95 % interval", "limit", "Δ", "samples",
-            "excluded", "errors", "RTFx", "latency p50")
+            "excluded", "errors", "RTFx")
     out = ['<section id="summary"><h2>Summary</h2>'
            + (f'<p class="counts">{_e(counts)}</p>' if counts else "")
            + '<table class="pairs sortable"><thead><tr>'
@@ -214,18 +213,12 @@ def _summary(rows: list[Row], chart: str | None, counts: str | None) -> str:
             f'<td class="num">{_e(c["threshold"])}</td><td class="num">{_e(c["delta"])}</td>'
             + "".join(f'<td class="num">{_e(c[k]) if row.result.score.total else ""}</td>'
                       for k in ("samples", "excluded", "errors"))
-            + f'<td class="num">{_e(c["RTFx"])}</td>'
-            + f'<td class="num" data-v="{_e(_p50(row))}">{_e(speed_cell(row))}</td></tr>')
+            + f'<td class="num">{_e(c["RTFx"])}</td></tr>')
     out += ["</tbody></table>", SUMMARY_LEGEND]
     if chart:
         out.append(f'<figure class="chart">{inline_svg(chart)}</figure>')
     out.append("</section>")
     return "\n".join(out)
-
-
-def _p50(row: Row) -> float | None:
-    speed = row.result.speed
-    return speed["latency"]["p50"]["estimate"] if speed else None
 
 
 def _group_tables(metric: str, view: PairView) -> str:
@@ -328,7 +321,8 @@ def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any]
             f'{_e(ci)}{" · limit " + _e(row.threshold) if row.threshold else ""}'
             f'{" · Δ " + _e(cells["delta"]) if cells["delta"] else ""}'
             f" · {_e(cells['samples'])} samples, {_e(cells['excluded'])} excluded, "
-            f"{_e(cells['errors'])} errors</p>")
+            f"{_e(cells['errors'])} errors"
+            f"{' · latency p50 ' + _e(speed_cell(row)) if r.speed else ''}</p>")
     for note in [*r.notes, *view.notes]:
         out.append(f'<p class="note">{_e(note)}</p>')
     data = None

@@ -100,7 +100,8 @@ def histogram_svg(latencies: Sequence[float], marks: Mapping[str, float]) -> str
         return left + (v - low) / (high - low) * (width - left - 10)
 
     out = [f'<svg class="latency-hist" role="img" viewBox="0 0 {width} {height}" '
-           f'width="{width}" height="{height}" aria-label="latency distribution">']
+           f'width="{width}" height="{height}" style="max-width: 100%; height: auto" '
+           'aria-label="latency distribution">']
     for k, n in enumerate(counts):
         h = plot * int(n) / top
         out.append(f'<rect x="{left + k * bar:.1f}" y="{10 + plot - h:.1f}" '
