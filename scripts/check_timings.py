@@ -2,7 +2,8 @@
 """Check that a report folder's records carry their timings, and print each pair's speed.
 
 Every answered sample must have a latency; with ``--ttft``, every answered sample of a
-streamed chat pair must also have its time to first token. Exit status 1 names the pair
+served pair (engine openai: chat pairs, and transcription entries with ``stream: true``)
+must also have its time to first token. Exit status 1 names the pair
 and the first sample without them. CI's vLLM tier runs it on the real servers' reports.
 
 usage: scripts/check_timings.py [--ttft] REPORT_DIR...
@@ -28,7 +29,7 @@ def check(folder: Path, ttft: bool) -> list[str]:
         pair = f"{result['model']}/{result['dataset']}"
         records = read_samples(samples_path(folder, result["model"], result["dataset"]))
         answered = [r for r in records if r.error is None]
-        streamed = result["engine"].get("endpoint") == "chat"
+        streamed = result["engine"].get("engine") == "openai"
         for r in answered:
             timing = r.timing or {}
             if not timing.get("latency"):
@@ -50,7 +51,7 @@ def check(folder: Path, ttft: bool) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ttft", action="store_true",
-                        help="also require the time to first token of streamed chat pairs")
+                        help="also require the time to first token of served (streamed) pairs")
     parser.add_argument("folders", nargs="+", type=Path)
     args = parser.parse_args()
     problems = [p for folder in args.folders for p in check(folder, args.ttft)]

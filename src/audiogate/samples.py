@@ -84,15 +84,8 @@ class Timing:
     windows: int = 1
 
     def to_json(self) -> dict[str, Any]:
+        """As a per-sample record keeps it (fields not measured left out)."""
         return {k: v for k, v in asdict(self).items() if v is not None}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Timing:
-        return cls(**{k: data[k] for k in TIMING_FIELDS if k in data})
-
-
-TIMING_FIELDS = ("latency", "method", "ttft", "itl", "tokens", "in_flight", "limit", "batch",
-                 "windows")
 
 
 @dataclass

@@ -22,8 +22,8 @@ BINS = 24  # bars of the latency histogram
 
 
 def seconds(value: float) -> str:
-    """``0.253s``, ``12.4s``: three significant digits."""
-    return f"{value:.3g}s"
+    """``0.253s``, ``3.00s``, ``12.4s``, ``142s``: three significant digits."""
+    return f"{value:.0f}s" if value >= 100 else f"{value:#.3g}s"
 
 
 def speed_cell(row: Row) -> str:
