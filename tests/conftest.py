@@ -1,5 +1,14 @@
-"""Fixtures for the project's own tests: where the shipped real data lives, and a real
-headless browser for the HTML report."""
+"""Fixtures for the project's own tests: where the shipped real data lives, a real headless
+browser for the HTML report, and the two tiers of the suite.
+
+`pytest tests` runs the fast tier: unit tests and a few end-to-end ones (a real decode of a
+few clips through the plugin, a served model, the HTML report in a browser), a few minutes
+on two cores. `pytest tests --slow` adds the slow end-to-end tier, the tests marked
+``@pytest.mark.slow`` (real decoding of many clips, kill and resume, shards, kernel checks);
+without the flag they skip, naming it. The slow tests that need the real model's outputs
+for the three LibriSpeech slices read them from one decode shared by the whole session
+(``decoded_slices``) instead of decoding the clips again.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import httpcore  # noqa: F401  (see below)
+import numpy.fft  # (see below)
+import numpy.linalg
+import numpy.random  # noqa: F401
 import pytest
 from browser_support import CHROMIUM_FLAGS, browser_paths, no_browser
+from decoded_slices import DecodedSlices, decode_once
 
 from audiogate.datasets import load_dataset
 from audiogate.registry import load as registry
@@ -19,9 +32,45 @@ from audiogate.registry import load as registry
 # httpx imports httpcore lazily and caches its exception map on first use, so an httpcore
 # first imported inside such a run would come back as a second copy whose errors httpx
 # no longer recognises (httpcore.ConnectError escaping instead of httpx.ConnectError).
-# Importing it here, once, keeps one copy for the whole session.
+# Importing it here, once, keeps one copy for the whole session. numpy's extension modules
+# (numpy.fft's among them, which librosa and resemblyzer import) refuse to load a second time
+# in one process ("cannot load module more than once per process"): the same cure.
 
 REPO = Path(__file__).resolve().parents[1]
+SLOW_FLAG = "--slow"
+SLOW_REASON = f"slow end-to-end tier: run it with `pytest tests {SLOW_FLAG}`"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(SLOW_FLAG, action="store_true", default=False,
+                     help="also run the slow end-to-end tier (tests marked slow): real "
+                          "decoding of many clips, kill and resume, shards, kernel checks")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without --slow the slow tier skips, naming the flag; a test that reads the shared
+    decode of the slices is slow by definition, and one not marked so is refused."""
+    unmarked = [item.nodeid for item in items if "decoded_slices" in getattr(
+        item, "fixturenames", ()) and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests read the shared decode of the LibriSpeech slices "
+                                "(decoded_slices) but are not marked @pytest.mark.slow: "
+                                + ", ".join(unmarked))
+    if config.getoption("slow"):
+        return
+    skip = pytest.mark.skip(reason=SLOW_REASON)
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One closing line says how many slow tests this run left out and how to run them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if SLOW_REASON in str(getattr(r, "longrepr", ""))]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} test(s) of the slow end-to-end tier "
+                                    f"skipped: run them with `pytest tests {SLOW_FLAG}`")
 
 
 # What the tests need from the project's original test-data collection, shipped in the
@@ -49,6 +98,16 @@ def references(shared_data: Path) -> list[tuple[str, str]]:
     """(id, transcript) of the 42 real test-other utterances, from the project's loader."""
     samples = load_dataset(registry.dataset("librispeech-test-other"), shared_data)
     return [(s.id, s.reference) for s in samples if s.error is None]
+
+
+@pytest.fixture(scope="session")
+def decoded_slices(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> DecodedSlices:
+    """whisper-tiny.en's gated run over the three LibriSpeech slices (83 clips), decoded
+    once per session: under pytest-xdist in the folder the workers' temporary folders share,
+    the first worker to need it decoding and the others waiting for it (a file lock)."""
+    base = tmp_path_factory.getbasetemp()
+    shared_root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return decode_once(shared_root, shared_data)
 
 
 @pytest.fixture(scope="session")

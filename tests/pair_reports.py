@@ -11,13 +11,12 @@ from pathlib import Path
 
 from audiogate.gate.paired import baseline_texts, interval, per_sample, write_baseline
 from audiogate.registry import load as registry
-from audiogate.results.pair_result import PairResult
-from audiogate.results.report import Row, samples_path, write_reports, write_samples
+from audiogate.results.report import Row, samples_path, write_samples
+from audiogate.results.writers import write_reports
 from audiogate.samples import sample_set_fingerprint
-from audiogate.scoring.alignment import align
-from audiogate.scoring.edit_ops import tokens
 from audiogate.scoring.english import normalize_english
 from audiogate.scoring.pair import Outcome, SampleRecord, score
+from audiogate.scoring.pair_result import PairResult
 
 META = {"run_id": "0" * 32, "created": "2026-01-01T00:00:00+00:00", "git_commit": "0" * 40,
         "python": "3.11",
@@ -50,23 +49,18 @@ def scored(dataset: str, items: Sequence[tuple[str, str, str | None]],
 
 def synthetic(references: Sequence[tuple[str, str]], n: int, seed: int = 0
               ) -> list[SampleRecord]:
-    """``n`` records (a large pair, quickly): the real references cycled under new ids,
-    normalized once each (its tokens as scoring sees a normalized text), one random edit
-    per hypothesis, S/D/I from the real alignment."""
+    """``n`` records (a large pair): the real references cycled under new ids, one random
+    edit per hypothesis (of the normalized reference), scored by the real scoring path."""
     rng = random.Random(seed)
     normalized = {ref: normalize_english(ref) for _, ref in references}
-    out = []
+    items: list[tuple[str, str, str | None]] = []
     for k in range(n):
         utt, ref = references[k % len(references)]
         speaker, chapter, _ = utt.split("-")
-        norm = normalized[ref]
-        hyp = edit(norm, rng.choice(["sub", "del", "ins", "none", "none"]), rng.randrange(12))
-        a = align(tokens(norm, "en"), tokens(hyp, "en"))
-        out.append(SampleRecord(f"{speaker}-{chapter}-{k:05d}", f"/audio/{utt}.flac", ref, hyp,
-                                hyp, norm, hyp, a.substitutions, a.deletions, a.insertions,
-                                a.ref_len, a.percent, seconds=0.5, audio_seconds=5.0,
-                                meta={"speaker": speaker, "chapter": chapter}))
-    return out
+        hyp = edit(normalized[ref], rng.choice(["sub", "del", "ins", "none", "none"]),
+                   rng.randrange(12))
+        items.append((f"{speaker}-{chapter}-{k:05d}", ref, hyp))
+    return scored("librispeech-test-other", items, librispeech_meta)
 
 
 def librispeech_meta(utt_id: str) -> dict[str, str]:
@@ -107,6 +101,23 @@ def write_pair(folder: Path, candidate: list[SampleRecord], *, baseline: list[Sa
     write_samples(candidate, samples_path(folder, model, dataset))
     write_reports([row], folder, dict(meta or META))
     return Written(folder, row, baseline_path, candidate)
+
+
+def gate_file(path: Path, *gates: tuple[Written, float]) -> Path:
+    """A thresholds file gating each written pair at the given max WER (recorded at its
+    value, or at the max when that is lower), on its sample set, against its baseline file
+    where it has one: what a merge of those reports judges them by."""
+    lines = []
+    for written, limit in gates:
+        r = written.row.result
+        value = min(r.score.value or 0.0, limit)
+        lines += [f"{r.model}:", f"  {r.dataset}:", "    - metric: wer",
+                  f"      value: {value:.2f}", f"      max: {limit:.2f}",
+                  f"      samples: {r.score.total}", f"      sample_set: {r.sample_set}"]
+        if written.baseline is not None:
+            lines.append(f"      baseline: {written.baseline.resolve()}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def external_urls(text: str) -> list[str]:

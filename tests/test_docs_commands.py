@@ -51,11 +51,14 @@ BY_CI: dict[str, str] = {
     'pip install -e ".[cpu,dev]"': '.venv/bin/python -m pip install -q -e ".[cpu,dev]"',
     "pytest benchmarks -k librispeech":
         '.venv/bin/pytest benchmarks -k librispeech --report-dir "$REPORTS/librispeech" -q',
-    "pytest tests": ".venv/bin/pytest tests -q -n 2 --durations=15",
+    "pytest tests": ".venv/bin/pytest tests -q -n 2 --dist worksteal --durations=15",
+    "pytest tests --slow -m slow":
+        ".venv/bin/pytest tests -q -n 2 --dist worksteal --slow -m slow --durations=15",
     "pytest tests/perf --run-perf":
         ".venv/bin/pytest tests/perf --run-perf -q --ignore=tests/perf/test_perf_shards.py "
         "--ignore=tests/perf/test_perf_cpu_workers.py --ignore=tests/perf/test_perf_dispatch.py "
-        "--ignore=tests/perf/test_perf_kernel_pin.py --ignore=tests/perf/test_perf_overhead.py",
+        "--ignore=tests/perf/test_perf_kernel_pin.py --ignore=tests/perf/test_perf_overhead.py "
+        "--ignore=tests/perf/test_perf_transformers.py",
     "ruff check .": ".venv/bin/ruff check .",
     "mypy src/audiogate": ".venv/bin/mypy src/audiogate",
     "mkdocs build --strict --site-dir reports/site":
@@ -72,7 +75,7 @@ BY_CI: dict[str, str] = {
 # CI may add these (they change how a run reports or parallelises, not what it runs), and
 # the reasons: --data-root "$DATA" is the shipped data/, the checkout's default data root;
 # --ignore leaves out the perf benchmarks that take minutes and assert nothing.
-CI_ONLY_OPTIONS = {"-q", "-n", "--durations", "-p", "--report-dir", "--site-dir",
+CI_ONLY_OPTIONS = {"-q", "-n", "--dist", "--durations", "-p", "--report-dir", "--site-dir",
                    "--data-root", "--ignore"}
 # What the scripts' variables hold (.ci/run sets them; .ci/vllm-tier gets VENV=.venv-vllm).
 CI_VARIABLES = {"$VLLM_VENV": ".venv-vllm", "$REPORTS": "reports", "$DATA": "data",
@@ -100,6 +103,19 @@ BY_TEST: dict[str, tuple[str, str]] = {
          "with AUDIOGATE_DATA_ROOT=data: a partial set, exit 1"),
     "audiogate report detectable baselines/whisper-tiny.en/librispeech-test-other.jsonl":
         (f"{THIS}::test_report_detectable_on_a_shipped_baseline", "as written"),
+    "python -m pytest benchmarks --models-file my-models.yaml --model my-whisper "
+    "-k librispeech-test-clean":
+        ("tests/engines/test_custom_engine_doc.py::"
+         "test_the_documented_custom_model_records_then_gates",
+         "the page's own Python, YAML and commands, in a tmp project"),
+    "python -m pytest benchmarks --models-file my-models.yaml --model my-whisper "
+    "-k librispeech-test-clean --update-thresholds":
+        ("tests/engines/test_custom_engine_doc.py::"
+         "test_the_documented_custom_model_records_then_gates", "the same"),
+    "pytest tests --slow":
+        ("tests/test_tiers.py::test_the_flag_selects_the_slow_tier",
+         "the flag on a small project of fast and slow tests; CI runs the tier as the two "
+         "commands `pytest tests` and `pytest tests --slow -m slow`"),
     "mkdocs serve": (f"{THIS}::test_the_site_builds_strictly",
                      "serves what `mkdocs build --strict` builds; the build is run"),
     "audiogate serve --model whisper-tiny.en --port 8000":
@@ -573,7 +589,7 @@ def test_readme_own_model_is_gated_through_a_served_endpoint(tmp_path: Path,
     (tmp_path / "my-models.yaml").write_text(readme_yaml("# my-models.yaml"), encoding="utf-8")
     for page in ("models.md",):
         assert readme_yaml("# my-models.yaml") in (REPO / "docs" / page).read_text()
-    [command] = [c for c in documented() if "--models-file my-models.yaml" in c]
+    [command] = [c for c in documented() if "--models-file my-models.yaml --model my-asr" in c]
     outputs = ("--thresholds", str(REPO / "thresholds.yaml"), "--report-dir",
                str(tmp_path / "reports"), "--no-store")  # read only: nothing is recorded
     done = run_documented(command, *outputs, replace={

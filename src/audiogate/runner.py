@@ -21,11 +21,11 @@ from audiogate.datasets.audio import duration_seconds, load_sample_audio
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, RegistryError
 from audiogate.registry.load import ANSWERED, DatasetSpec, ModelSpec, ProtocolSpec
-from audiogate.results.pair_result import PairResult
 from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
 from audiogate.scoring import anomalies
-from audiogate.scoring.answer import extract_answer
-from audiogate.scoring.pair import Outcome, SampleRecord, protocol_rtfx, score
+from audiogate.scoring.answer import answer_rules, extract_answer
+from audiogate.scoring.pair import Outcome, SampleRecord, error_line, protocol_rtfx, score
+from audiogate.scoring.pair_result import PairResult
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,6 @@ def prompt_for(model: ModelSpec, dataset: DatasetSpec, override: str | None,
     from audiogate.engines.prompts import render
 
     return render(str(name), sample)
-
-
-def answer_rules(model: ModelSpec, task: str) -> dict[str, Any]:
-    """`answer:` in a model entry, either flat or per task."""
-    rules = dict(model.options.get("answer") or {})
-    if task in rules and isinstance(rules[task], dict):
-        return dict(rules[task])
-    return rules
 
 
 class PairRun:
@@ -90,7 +82,7 @@ class PairRun:
                                 f"{self.dataset.metric!r}; a model may ask for {ANSWERED!r})")
         if samples is None:
             samples, notes = load_dataset_with_notes(self.dataset, self.data_root)
-        notes = list(notes or [])
+        notes = list(notes or []) + self._replacements()
         if not self.engine.needs_audio:  # replayed predictions: the audio is never read
             samples = ignore_missing_audio(samples)
         elif (missing := missing_audio_summary(
@@ -133,6 +125,11 @@ class PairRun:
             outcomes[sample_id] = self._failed(by_id[sample_id],
                                                "engine returned no output for this sample",
                                                audio_s)
+        for sample in samples:  # never drawn: the engine stopped taking requests
+            if sample.id not in outcomes:
+                outcomes[sample.id] = self._failed(sample, "the engine stopped taking samples "
+                                                           "before this one was sent")
+                not_sent.append(str(outcomes[sample.id].error))
         wall = time.perf_counter() - started
         dispatch = dict(getattr(self.engine, "last_dispatch", None) or {})
         if dispatch.get("limit_max") is None:
@@ -178,6 +175,7 @@ class PairRun:
             dispatch=dispatch,
             measured_on=self._measured_on(dispatch, records),
             load_seconds=getattr(self.engine, "load_seconds", None),
+            answer_rules=dict(self.rules),
         )
         return result, records
 
@@ -192,6 +190,14 @@ class PairRun:
         host = host_facts([str(r.url) for r in replicas])
         return {**measured_on(host, self.identity, dispatch, records),
                 "load_1m": host.get("load_1m")}
+
+    def _replacements(self) -> list[str]:
+        """A user file's entries that replaced a built-in one and decide this pair: the
+        model, the dataset, the protocols that score it."""
+        protocols = self.options.protocols or {}
+        found = [self.model.replaces, self.dataset.replaces]
+        found += [p.replaces for p in protocols.values() if self.dataset.metric in p.profiles]
+        return [text for text in found if text is not None]
 
     def _prepare(self, sample: Sample, outcomes: dict[str, Outcome],
                  pending: dict[str, tuple[str | None, float]]) -> Request | None:
@@ -324,11 +330,3 @@ def empty_outputs_note(records: list[SampleRecord], identity: dict[str, Any],
                  "AUDIOGATE_VLLM_WHISPER_EN_PROMPT=1 (audiogate's vLLM plugin) or run it "
                  "in-process (engine vllm)")
     return note
-
-
-def error_line(record: SampleRecord) -> str:
-    """The sample's error, with its audio file named when the message does not say it."""
-    error = str(record.error)
-    if record.audio_path and record.audio_path not in error:
-        return f"{error} (file {record.audio_path})"
-    return error

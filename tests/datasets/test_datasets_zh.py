@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from audiogate.datasets import load_dataset, loader_for
 from audiogate.errors import DatasetMissing, RegistryError
 from audiogate.registry.load import DatasetSpec, dataset
 from audiogate.samples import Sample
+from audiogate.scoring.pair import Outcome, score_asr
 
 AISHELL_WAV = Path("aishell-1/data_aishell/wav/test/S0764")
 FLEURS_WAV = Path("fleurs-zh/cmn_hans_cn/audio/test/fleurs_zh_1883_clip5.wav")
@@ -85,10 +87,10 @@ def test_aishell_problems_name_file_and_line(shared_data: Path, tmp_path: Path) 
     assert "BAC009S0764W0999.wav" in orphan
 
 
-@pytest.mark.parametrize(("junk", "code"), [("\x07", "U+0007"), ("\ue000", "U+E000"),
-                                            ("\u200b", "U+200B")])
-def test_aishell_characters_outside_any_script(shared_data: Path, tmp_path: Path,
-                                               junk: str, code: str) -> None:
+@pytest.mark.parametrize(("junk", "code"), [("\x07", "U+0007"), ("\x80", "U+0080"),
+                                            ("\x1b", "U+001B")])
+def test_aishell_control_characters_are_refused(shared_data: Path, tmp_path: Path,
+                                                junk: str, code: str) -> None:
     root = _aishell_copy(
         shared_data, tmp_path,
         lines=["BAC009S0764W0121 甚至 出现 交易 几乎 停滞 的 情况",
@@ -100,8 +102,29 @@ def test_aishell_characters_outside_any_script(shared_data: Path, tmp_path: Path
     assert got["BAC009S0764W0121"].error is None
     error = got["BAC009S0764W0122"].error
     assert error is not None
-    assert f"{root / TRANSCRIPT}:2" in error
-    assert "outside any known script" in error and code in error
+    assert error.startswith(f"{root / TRANSCRIPT}:2: control character(s) ({code})")
+
+
+def test_aishell_format_characters_are_scored_like_ultraeval(
+        shared_data: Path, tmp_path: Path, ground_truth: Path) -> None:
+    """The recorded Chinese pairs with format and private-use characters (zero-width space,
+    BOM, an emoji family joined by U+200D, U+E000) load as written and give the CER
+    UltraEval-Audio's own scorer produced for them."""
+    truth = json.loads((ground_truth / "ultraeval_format_characters.json").read_text(
+        encoding="utf-8"))
+    pairs = [p for p in truth["pairs"] if p["lang"] == "zh"]
+    ids = [f"BAC009S0764W{121 + i:04d}" for i in range(len(pairs))]
+    root = _aishell_copy(shared_data, tmp_path,
+                         lines=[f"{i} {p['ref']}" for i, p in zip(ids, pairs, strict=True)],
+                         wavs={i: "BAC009S0764W0121" for i in ids})
+    got = _load_aishell(root)
+    assert [(got[i].error, got[i].reference) for i in ids] == [(None, p["ref"]) for p in pairs]
+    outcomes = [Outcome(i, got[i].reference, None, p["hyp"], p["hyp"], None)
+                for i, p in zip(ids, pairs, strict=True)]
+    result, records = score_asr(dataset("aishell-1"), outcomes)
+    assert result.errors == 0
+    assert result.value == truth["zh_corpus_percent"]
+    assert [r.score for r in records] == [p["per_sample_percent"] for p in pairs]
 
 
 def test_aishell_without_transcript_is_missing(shared_data: Path, tmp_path: Path) -> None:
@@ -182,8 +205,9 @@ def test_fleurs_reference_field_option(shared_data: Path, tmp_path: Path) -> Non
         loader_for("fleurs")(root, _fleurs_spec(reference_field="chars"))
 
 
-def test_fleurs_characters_outside_any_script(shared_data: Path, tmp_path: Path) -> None:
+def test_fleurs_control_characters_are_refused(shared_data: Path, tmp_path: Path) -> None:
     root = _fleurs_copy(shared_data, tmp_path, rows=[
         "1883\t1001.wav\t桥下\x1b[0m垂直\tx\tx\t1\tMALE"])
     (s,) = loader_for("fleurs")(root, _fleurs_spec())
-    assert s.error == f"{root / 'test.tsv'}:1: characters outside any known script (U+001B)"
+    assert s.error is not None
+    assert s.error.startswith(f"{root / 'test.tsv'}:1: control character(s) (U+001B): ")

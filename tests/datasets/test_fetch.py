@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from decoded_slices import DecodedSlices
 
 from audiogate.datasets import load_dataset
 from audiogate.datasets.fetch import ChecksumMismatch, UnsafeArchive, fetch, verify
@@ -394,20 +395,28 @@ def _gated_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -
         "      max: 4.15\n      samples: 6\n      sample_set: f2d755642e8259f3\n")
 
 
-def _gated_run(pytester: pytest.Pytester, data_root: Path) -> dict:
+def _gated_run(pytester: pytest.Pytester, data_root: Path, store: Path) -> dict:
     """`pytest benchmarks -k librispeech-test-clean` in a pytester project; the pair's row."""
     result = pytester.runpytest("-k", "librispeech-test-clean", "--model=whisper-tiny.en",
-                                f"--data-root={data_root}", "--no-store", "--require-gate",
-                                "-p", "no:cacheprovider", "--bootstrap-resamples=500")
+                                f"--data-root={data_root}", f"--store={store}",
+                                "--require-gate", "-p", "no:cacheprovider",
+                                "--bootstrap-resamples=500")
     result.assert_outcomes(passed=1)
     report = json.loads((pytester.path / "reports" / "audiogate-report.json").read_text())
     [row] = report["rows"]
     return row
 
 
-def test_fetched_copy_passes_the_gate_like_the_native_slice(server, archive, shared_data,
-                                                            tmp_path, pytester, monkeypatch):
-    """`audiogate data fetch` from 127.0.0.1, then the real whisper-tiny.en gated on it."""
+@pytest.mark.slow
+def test_fetched_copy_passes_the_gate_like_the_native_slice(
+        server, archive, shared_data, tmp_path, pytester, monkeypatch,
+        decoded_slices: DecodedSlices):
+    """`audiogate data fetch` from 127.0.0.1, then the real whisper-tiny.en gated on it.
+
+    The run has a copy of the store of the session's shared decode of the native slices:
+    every clip's output is reused, which the store gives only for the same model, sample id
+    and decoded audio (its key holds the audio's hash), so the fetched clips are the native
+    ones sample for sample, and the gate scores them like the native slice's run."""
     from audiogate.samples import sample_set_fingerprint
 
     url, state = server
@@ -424,16 +433,17 @@ def test_fetched_copy_passes_the_gate_like_the_native_slice(server, archive, sha
     assert sample_set_fingerprint(native_ids) == "f2d755642e8259f3"
     _gated_project(pytester, monkeypatch)
 
-    fetched = _gated_run(pytester, root)
+    fetched = _gated_run(pytester, root, decoded_slices.copy_store(tmp_path / "store.sqlite"))
     assert fetched["status"] == "pass", fetched["reason"]
+    assert (fetched["result"]["inferred"], fetched["result"]["reused"]) == (0, 6)
     assert fetched["result"]["sample_set"] == "f2d755642e8259f3"
     assert fetched["result"]["score"]["total"] == 6 and fetched["result"]["score"]["errors"] == 0
     assert round(fetched["result"]["score"]["value"], 2) == 2.83
     for sample in load_dataset(dataset(NAME), root):
         assert sample.audio_path is not None and sample.audio_path.is_relative_to(root)
 
-    native = _gated_run(pytester, shared_data)
-    assert native["status"] == "pass"
+    native = decoded_slices.rows()[NAME]
+    assert native["status"] == "pass" and native["result"]["inferred"] == 6
     assert fetched["result"]["score"] == native["result"]["score"]
 
 

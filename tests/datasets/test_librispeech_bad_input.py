@@ -22,11 +22,11 @@ from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.base import Engine
 from audiogate.errors import AudioError
 from audiogate.registry.load import DatasetSpec, ModelSpec, dataset, model
-from audiogate.results.pair_result import PairResult
 from audiogate.runner import PairRun
 from audiogate.scoring.alignment import align
 from audiogate.scoring.english import english_tokens
 from audiogate.scoring.pair import SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 SHORT = "1089-134691-0000"  # HE COULD WAIT NO LONGER (2.1 s)
 MEDIUM = "1089-134686-0001"  # STUFF IT INTO YOU HIS BELLY COUNSELLED HIM (3.3 s)
@@ -139,8 +139,13 @@ def test_errored_samples_are_not_counted_as_inferred(
 
 def test_good_samples_scored(run: tuple[PairResult, dict[str, SampleRecord]]) -> None:
     result, records = run
-    assert result.score.value is not None
-    assert 0.0 <= result.score.value < 30.0  # tiny.en on clean read speech
+    answered = result.score.answered_value
+    assert answered is not None
+    assert 0.0 <= answered < 30.0  # tiny.en on clean read speech
+    # the gated value counts the errored clips' reference words as deleted; the audio with
+    # no transcript line has none to count
+    assert result.score.value is not None and result.score.value > answered + 30.0
+    assert result.score.uncounted == [NO_TRANSCRIPT]
     for utt_id in (SHORT, MEDIUM, STEREO):
         rec = records[utt_id]
         assert rec.error is None, rec.error

@@ -95,8 +95,9 @@ def test_seed_tts_zh_and_another_list(tmp_path: Path, shared_data: Path) -> None
     assert hard.error is None and hard.reference == "一二线城市虽然也处于调整中"
     assert hard.meta["prompt_text"] == "甚至出现交易几乎停滞的情况"
     [bad] = load_dataset(_spec("seed-tts", zh, "zh"), tmp_path)
-    assert bad.error == f"{zh / 'meta.lst'}:1: target text: characters outside any known " \
-                        "script (U+0007)"
+    assert bad.error == f"{zh / 'meta.lst'}:1: target text: control character(s) (U+0007): " \
+        "bytes that are not text (a terminal escape, binary data or a wrong encoding), so the " \
+        "reference is not what the speaker said"
     with pytest.raises(DataError, match=r"nope\.lst: list not found"):
         load_dataset(_spec("seed-tts", zh, "zh", list="nope.lst"), tmp_path)
 

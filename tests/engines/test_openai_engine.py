@@ -30,6 +30,7 @@ from audiogate.registry.load import ModelSpec, model
 from audiogate.samples import Request, Sample
 
 Behaviour = Callable[["Recorder", dict[str, Any]], tuple[int, dict[str, Any]]]
+DROP = 0  # a behaviour's status for "no answer at all" (a server dying mid-request)
 
 
 class Recorder:
@@ -70,6 +71,8 @@ class Recorder:
                 finally:
                     with recorder.lock:
                         recorder.in_flight -= 1
+                if status == DROP:
+                    return  # died with this request: the connection closes unanswered
                 data = json.dumps(answer).encode()
                 try:
                     self.send_response(status)
@@ -436,6 +439,49 @@ def test_samples_not_sent_are_not_stored_and_the_rerun_sends_exactly_them(
     store.close()
     assert (again.inferred, again.reused) == (42 - answered, answered)  # the interrupted run
     assert len(second.bodies) == 42 - answered
+
+
+@pytest.mark.parametrize(("split", "kill_at"), [
+    ("librispeech-test-other", 1), ("librispeech-test-other", 10),
+    ("librispeech-test-other", 21), ("librispeech-test-other", 41),
+    ("librispeech-test-clean", 2), ("librispeech-dev-clean", 17)])
+def test_a_server_dead_at_any_moment_of_any_pair_under_auto_concurrency(
+        recorder_factory: Callable[[Behaviour], Recorder], shared_data: Path,
+        tmp_path: Path, split: str, kill_at: int) -> None:
+    """Under ``auto`` the limit is the sum over live replicas: 0 once the only one is
+    down. Every sample still gets its answer (stored, or not sent), whatever the pair's
+    size and the moment, and the rerun sends exactly the samples not stored. The server
+    answers ``kill_at`` requests, drops those in flight with the last one, then is gone."""
+    from audiogate.registry.load import dataset
+    from audiogate.results.store import Store
+    from audiogate.runner import PairRun
+
+    def die_after(r: Recorder, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if len(r.bodies) > kill_at:  # in flight when it died
+            return DROP, {}
+        if len(r.bodies) == kill_at:
+            threading.Thread(target=r.kill).start()
+        return 200, chat_answer('{"content": "done"}')
+
+    spec, data = model("step-audio-r1.1"), dataset(split)
+    store = Store.open(tmp_path / "store.sqlite")
+    first = recorder_factory(die_after)
+    engine = make_engine(spec, EngineContext(engine_url=first.url))  # concurrency auto
+    result, _ = PairRun(spec, data, engine, shared_data, store=store).run()
+    engine.close()
+    total, stored = result.score.total, store.count()
+    assert result.inferred == stored == kill_at
+    assert result.score.errors == total - stored
+    assert any(n.startswith(f"{total - stored} sample(s) not sent: server at {first.url} "
+                            "is down") for n in result.notes)
+
+    second = recorder_factory(lambda r, body: (200, chat_answer('{"content": "done"}')))
+    engine = make_engine(spec, EngineContext(engine_url=second.url))
+    again, _ = PairRun(spec, data, engine, shared_data, store=store).run()
+    engine.close()
+    store.close()
+    assert (again.inferred, again.reused) == (total - stored, stored)
+    assert len(second.bodies) == total - stored and again.score.errors == 0
 
 
 @pytest.mark.parametrize("message", [

@@ -17,9 +17,9 @@ import pytest
 from audiogate.datasets import load_dataset_with_notes
 from audiogate.engines import EngineContext, make_engine
 from audiogate.registry import load as registry
-from audiogate.results.pair_result import PairResult
 from audiogate.runner import PairRun
 from audiogate.samples import Sample
+from audiogate.scoring.pair_result import PairResult
 
 MODEL = "whisper-tiny.en-served"
 DATASET = "librispeech-test-other"
@@ -90,6 +90,7 @@ def run_pair(urls: tuple[str, ...], samples: list[Sample], data: Path
     return result, {r.id: r.raw_output for r in records}
 
 
+@pytest.mark.slow
 def test_a_replica_killed_mid_pair_is_dropped_and_the_pair_completes_unchanged(
         two: tuple[Served, Served], samples: list[Sample], shared_data: Path,
         capfd: pytest.CaptureFixture[str]) -> None:

@@ -134,3 +134,68 @@ def test_real_audiogate_serve_starts_and_stops(tmp_path: Path) -> None:
     assert server.proc is not None and server.proc.returncode == 0  # clean SIGTERM exit
     log = (tmp_path / "serve.log").read_text()
     assert f"listening on {url}" in log and "shutting down" in log
+
+
+# A server that takes its time to go: SIGTERM is noted in a file and otherwise ignored.
+SLOW_TO_STOP = textwrap.dedent("""
+    import os, signal, sys
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    port, pids, noted = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    def note(signum, frame):
+        with open(noted, "a") as f:
+            f.write("SIGTERM\\n")
+    signal.signal(signal.SIGTERM, note)
+    with open(pids, "w") as f:
+        f.write(str(os.getpid()))
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    print(f"listening on http://127.0.0.1:{port}", flush=True)
+    HTTPServer(("127.0.0.1", port), H).serve_forever()
+""")
+
+# What the one-server hooks do: start, stop at the end and in an atexit hook. The SIGINT
+# handler is set here: a process started in the background inherits SIGINT ignored.
+STOPPER = textwrap.dedent("""
+    import atexit, signal, sys
+    from pathlib import Path
+    from audiogate.engines.launch import ServerProcess
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    script, pids, noted, log = sys.argv[1:5]
+    server = ServerProcess([sys.executable, script, "{port}", pids, noted], Path(log),
+                           startup_timeout=60, grace=60.0)
+    server.start()
+    atexit.register(server.stop)
+    print("started", flush=True)
+    server.stop()  # the run's end; a second Ctrl-C comes while the server takes its time
+""")
+
+
+def test_a_stop_cut_short_by_a_second_ctrl_c_is_finished_by_the_atexit_hook(
+        tmp_path: Path) -> None:
+    """A second Ctrl-C during the grace period aborts stop(); the atexit hook's stop()
+    must then still end the server (SIGKILL at once), not take it for stopped."""
+    import signal
+    import subprocess
+
+    script, stopper = tmp_path / "slow.py", tmp_path / "stopper.py"
+    script.write_text(SLOW_TO_STOP)
+    stopper.write_text(STOPPER)
+    pids, noted = tmp_path / "pids", tmp_path / "noted"
+    proc = subprocess.Popen([sys.executable, str(stopper), str(script), str(pids), str(noted),
+                             str(tmp_path / "server.log")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 60
+        while not (noted.exists() and "SIGTERM" in noted.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        server = int(pids.read_text())
+        assert _alive(server)
+        proc.send_signal(signal.SIGINT)  # the second Ctrl-C
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    assert _wait_dead(server), "the server outlived a stop cut short by Ctrl-C"

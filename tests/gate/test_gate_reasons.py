@@ -13,6 +13,7 @@ from audiogate.gate.decide import GateRules, decide
 from audiogate.gate.paired import baseline_texts, per_sample, write_baseline
 from audiogate.gate.thresholds import load
 from audiogate.registry import load as registry
+from audiogate.samples import sample_set_fingerprint
 from audiogate.scoring.pair import SampleRecord
 
 MODEL, DATASET = "whisper-tiny.en", "librispeech-test-other"
@@ -41,7 +42,9 @@ def _judge(tmp_path: Path, references: list[tuple[str, str]], *, value: float, l
     folder.mkdir(exist_ok=True)
     thresholds.write_text(
         f"{MODEL}:\n  {DATASET}:\n    - metric: wer\n      value: {value}\n      max: {limit}\n"
-        f"      samples: {len(references)}\n      baseline: baselines/{MODEL}/{DATASET}.jsonl\n"
+        f"      samples: {len(references)}\n"
+        f"      sample_set: {sample_set_fingerprint(i for i, _ in references)}\n"
+        f"      baseline: baselines/{MODEL}/{DATASET}.jsonl\n"
         "      gate: [limit, paired]\n      margin: 0.5\n", encoding="utf-8")
     candidate = _records(references, broken)
     row = write_pair(tmp_path / "reports", candidate, model=MODEL, dataset=DATASET).row

@@ -10,13 +10,8 @@ import pytest
 
 from audiogate.errors import ThresholdsError
 from audiogate.gate.speed import write_speed_baseline
-from audiogate.gate.speed_entry import (
-    NOT_COMPARABLE,
-    SpeedMeasured,
-    SpeedRun,
-    judge_speed,
-    update_speed,
-)
+from audiogate.gate.speed_entry import NOT_COMPARABLE, SpeedRun, judge_speed
+from audiogate.gate.speed_record import SpeedMeasured, update_speed
 from audiogate.gate.thresholds import load
 from audiogate.registry import load as registry
 from audiogate.scoring.pair import SampleRecord, with_rtfx

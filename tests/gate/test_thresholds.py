@@ -389,7 +389,8 @@ def test_judge_accuracy_is_one_sided_the_other_way() -> None:
     assert judge([entry], _run("acc", 75.0, 1000, 0, "x"), record_hint=HINT).status == "pass"
     verdict = judge([entry], _run("acc", 70.0, 1000, 0, "x"), record_hint=HINT)
     assert verdict.status == "fail"
-    assert verdict.reason == "regressed: ACC 70.00 < min 75.00 (recorded 77.00, -7.00)"
+    assert verdict.reason.startswith("regressed: ACC 70.00 < min 75.00 (recorded 77.00, "
+                                     "-7.00); matched on count only")
 
 
 def test_judge_matches_by_fingerprint() -> None:
@@ -566,10 +567,12 @@ def test_update_keeps_existing_slack_and_records_the_fingerprint(tmp_path: Path,
                  sample_set_fingerprint(dev_ids)),
         Measured("step-audio-r1.1", "mmau-test-mini", "acc", 80.0, 1000, "f" * 16),
     ])
+    pinned = "; sample_set pinned to {} (matched on count only until now)"
     assert [(c.kind, c.text) for c in changes] == [
         ("tightened", "whisper-tiny.en/librispeech-dev-clean wer: 5.00 -> 3.00 "
-                      "(max 5.50 -> 3.50)"),
-        ("tightened", "step-audio-r1.1/mmau-test-mini acc: 77.00 -> 80.00 (min 75.00 -> 78.00)"),
+                      "(max 5.50 -> 3.50)" + pinned.format(sample_set_fingerprint(dev_ids))),
+        ("tightened", "step-audio-r1.1/mmau-test-mini acc: 77.00 -> 80.00 (min 75.00 -> 78.00)"
+                      + pinned.format("f" * 16)),
     ]
     thresholds = load(path, *registry)
     (dev,) = thresholds.for_pair("whisper-tiny.en", "librispeech-dev-clean")
@@ -818,3 +821,41 @@ def test_update_under_another_protocol_adds_an_entry(tmp_path: Path, registry) -
     entries = load(path, *registry).for_pair("whisper-tiny.en", "librispeech-test-clean")
     assert [(e.value, e.protocol) for e in entries] == [(4.27, "ultraeval-audio"),
                                                        (3.0, "open-asr")]
+
+
+# --- an entry without sample_set: matched on its count only ---------------------------------
+
+def test_judge_says_when_an_entry_matched_on_count_only() -> None:
+    """An entry recorded with `samples` and no `sample_set` cannot tell a changed set of the
+    same size: every verdict judged against it says so (pass or fail), never silently."""
+    entry = _entry(sample_set=None, line=7)
+    other_ids = sample_set_fingerprint([f"other-{i}" for i in range(6)])
+    passed = judge([entry], _run("wer", 4.5, 6, 0, other_ids), record_hint=HINT)
+    assert passed.status == "pass" and passed.entry is entry
+    assert passed.reason == (
+        "WER 4.50 within max 4.70 (recorded 4.27, +0.23); matched on count only: the entry "
+        "(line 7) records 6 samples and no sample_set, so any 6 samples match it; "
+        "--update-thresholds pins this run's set")
+    failed = judge([entry], _run("wer", 5.27, 6, 0, other_ids), record_hint=HINT)
+    assert failed.status == "fail" and "matched on count only" in failed.reason
+    pinned = judge([_entry()], _run("wer", 4.5, 6, 0, FP), record_hint=HINT)
+    assert "count only" not in pinned.reason
+
+
+def test_update_pins_the_sample_set_of_a_count_only_entry(tmp_path: Path, registry) -> None:
+    """Recording the same value again still adds the fingerprint, and the summary says so
+    (a written file is never reported as "unchanged")."""
+    path = _original(tmp_path)
+    dev_ids = [f"dev-{i}" for i in range(10)]
+    changes = update(path, [Measured("whisper-tiny.en", "librispeech-dev-clean", "wer", 5.0,
+                                     10, sample_set_fingerprint(dev_ids))])
+    assert [(c.kind, c.text) for c in changes] == [
+        ("pinned", "whisper-tiny.en/librispeech-dev-clean wer: 5.00 -> 5.00 (max 5.50 -> "
+                   "5.50); sample_set pinned to "
+                   f"{sample_set_fingerprint(dev_ids)} (matched on count only until now)")]
+    (dev,) = load(path, *registry).for_pair("whisper-tiny.en", "librispeech-dev-clean")
+    assert dev.sample_set == sample_set_fingerprint(dev_ids)
+    # pinned once: the next identical run changes nothing
+    again = update(path, [Measured("whisper-tiny.en", "librispeech-dev-clean", "wer", 5.0,
+                                   10, sample_set_fingerprint(dev_ids))])
+    assert [c.kind for c in again] == ["unchanged"]

@@ -27,10 +27,11 @@ from pair_reports import synthetic
 from audiogate.cli import main
 from audiogate.gate.paired import baseline_texts, interval, per_sample, write_baseline
 from audiogate.registry import load as registry
-from audiogate.results.pair_result import PairResult
-from audiogate.results.report import Row, samples_path, write_reports, write_samples
+from audiogate.results.report import Row, samples_path, write_samples
+from audiogate.results.writers import write_reports
 from audiogate.samples import Sample, sample_set_fingerprint, shard_info, shard_of
 from audiogate.scoring.pair import summarize
+from audiogate.scoring.pair_result import PairResult
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = "librispeech-test-other"

@@ -3,8 +3,8 @@
 Each row makes a copy of the real LibriSpeech test-clean slice (6 clips) and breaks it one
 way, then runs the gated benchmark in a real pytest process, and checks three things: the
 exit status, that the message names the file / line / key, and that every other sample of
-the pair is still scored and reported. One store serves every row, so only the clip a row
-changed is transcribed again.
+the pair is still scored and reported. One store serves every row, a copy of the session's
+shared decode of the slices, so only the clip a row changed is transcribed again.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from decoded_slices import DecodedSlices
 
 pytestmark = pytest.mark.slow
 
@@ -166,8 +167,9 @@ BROKEN_THRESHOLDS = {"malformed-thresholds": "whisper-tiny.en:\n  librispeech-te
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory, decoded_slices: DecodedSlices) -> Path:
     proj = tmp_path_factory.mktemp("matrix")
+    decoded_slices.copy_store(proj / "store.sqlite")
     (proj / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     (proj / "conftest.py").write_text(CONFTEST, encoding="utf-8")
     (proj / "benchmarks").mkdir()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from decoded_slices import DecodedSlices
 
 pytest_plugins = ["pytester"]
 
@@ -93,14 +94,20 @@ class Project:
         return data
 
 
-@pytest.fixture
-def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-            shared_data: Path) -> Project:
+def replay_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                   shared_data: Path) -> Project:
+    """A Project whose runs (in this process or a subprocess) import this checkout."""
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
     monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
     return Project(pytester, shared_data)
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+            shared_data: Path) -> Project:
+    return replay_project(pytester, monkeypatch, shared_data)
 
 
 # -- 1. a gate that exists is never silently skipped ------------------------------------------
@@ -150,8 +157,11 @@ def test_a_changed_sample_set_fails_and_says_what_changed(project: Project, chan
 
 
 @pytest.mark.slow
-def test_the_cpu_model_with_an_extra_transcript_line_fails(project: Project) -> None:
-    """The case as a user meets it: the embedded model, a slice grown by one line."""
+def test_the_cpu_model_with_an_extra_transcript_line_fails(
+        project: Project, decoded_slices: DecodedSlices) -> None:
+    """The case as a user meets it: the embedded model, a slice grown by one line (its
+    clips' outputs from the session's shared decode of the slices)."""
+    decoded_slices.copy_store(project.path / "store.sqlite")
     project.record("whisper-tiny.en", 3.0, 50.0)
     added = _add_transcript_line(project)
     result = project.run("whisper-tiny.en")
@@ -299,8 +309,9 @@ def test_an_update_that_loosens_is_refused_unless_accepted(project: Project) -> 
 # -- 6. reports and shard merges tell the truth ------------------------------------------------
 
 def _merge(*inputs: Path, output: Path) -> subprocess.CompletedProcess[str]:
+    """The merge as a user runs it from the project (judged by its thresholds.yaml)."""
     return subprocess.run([sys.executable, "-m", "audiogate.cli", "report", "merge",
-                           *map(str, inputs), "-o", str(output)],
+                           *map(str, inputs), "-o", str(output)], cwd=output.parent,
                           capture_output=True, text=True, check=False)
 
 

@@ -4,7 +4,10 @@ slice (6 clips), and checks what a release gate must do: pass, fail with the del
 thresholds, refuse silent comparisons, report, and behave the same under pytest-xdist.
 
 Every inner run has its own rootdir (pytester.path): its own thresholds.yaml, reports/ and
-per-sample store, so no test shares state with another or with the repository.
+per-sample store, so no test shares state with another or with the repository. Each store
+starts as a copy of the session's shared decode of the slices (``decoded_slices``): the
+runs gate the real model's outputs for the slice without decoding its clips again; a test
+that must decode says so (--no-store, or clips the store has not seen).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from decoded_slices import DecodedSlices
 from ruamel.yaml import YAML
 
 pytest_plugins = ["pytester"]
@@ -97,9 +101,10 @@ class Bench:
 
 @pytest.fixture
 def bench(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-          shared_data: Path) -> Bench:
+          shared_data: Path, decoded_slices: DecodedSlices) -> Bench:
     if not (shared_data / SLICE).is_dir():
         pytest.fail(f"the shared LibriSpeech test-clean slice is missing: {shared_data / SLICE}")
+    decoded_slices.copy_store(pytester.path / ".audiogate" / "store.sqlite")  # the default
     monkeypatch.syspath_prepend(str(REPO))  # fixtures.gate, in-process
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))  # subprocess runs
@@ -305,6 +310,7 @@ def test_reports_markdown_json_samples_and_junit(bench: Bench) -> None:
     assert (score["total"], score["scored"], score["errors"], score["excluded"]) == (6, 6, 0, 0)
     assert res["sample_set"] == fingerprint(bench.ids)
     assert res["audio_seconds"] > 0 and res["inference_seconds"] > 0
+    assert (res["inferred"], res["reused"]) == (0, 6)  # the shared decode's outputs
     assert res["rtfx"] == pytest.approx(res["audio_seconds"] / res["inference_seconds"])
     value = score["value"]
 
@@ -344,7 +350,10 @@ def test_reports_markdown_json_samples_and_junit(bench: Bench) -> None:
 
 # -- xdist ---------------------------------------------------------------------------------
 
-def test_xdist_gives_the_same_scores_as_a_serial_run(bench: Bench) -> None:
+def test_xdist_gives_the_same_scores_as_a_serial_run(bench: Bench,
+                                                    decoded_slices: DecodedSlices) -> None:
+    """Two pairs under `-n 2`, one per worker, each decoding the 6 clips, score them sample
+    for sample like the serial run of the session's shared decode of the slices."""
     # A second registered dataset over the same clips, so the two workers each run a pair.
     twin = f"{DATASET}-twin"
     (bench.path / "datasets.yaml").write_text(
@@ -352,34 +361,34 @@ def test_xdist_gives_the_same_scores_as_a_serial_run(bench: Bench) -> None:
         f"  path: {bench.data_root / SLICE}\n  metric: wer\n  abnormal_limit: 1000\n",
         encoding="utf-8")
     bench.entry(3.0, 50.0)
-    common = ("--no-store", "--datasets-file=datasets.yaml")
-    serial = bench.run(*common, "--report-dir=serial", subprocess=True)
-    serial.assert_outcomes(passed=2)
-    parallel = bench.run(*common, "--report-dir=xdist", "-p", "xdist", "-n", "2",
-                         subprocess=True)
+    parallel = bench.run("--no-store", "--datasets-file=datasets.yaml", "--report-dir=xdist",
+                         "-p", "xdist", "-n", "2", subprocess=True)
     parallel.assert_outcomes(passed=2)
     assert "2 workers" in parallel.stdout.str() or "gw1" in parallel.stdout.str()
 
-    def key(row: dict[str, Any]) -> tuple[Any, ...]:
-        r = row["result"]
-        return (r["model"], r["dataset"], r["score"], r["sample_set"], row["status"],
-                row["threshold"], row["recorded"])
+    serial = decoded_slices.rows()[DATASET]
+    assert serial["result"]["inferred"] == 6  # decoded, serially, not read from a store
+    report = bench.report("xdist")
+    assert {row["result"]["dataset"]: (row["status"], row["threshold"])
+            for row in report["rows"]} == {DATASET: ("pass", "max 50.00"),
+                                                      twin: ("not gated", None)}
+    assert report["verdict"] == "pass"
 
-    a, b = bench.report("serial"), bench.report("xdist")
-    assert sorted(map(key, a["rows"])) == sorted(map(key, b["rows"]))
-    assert {row["result"]["dataset"] for row in b["rows"]} == {DATASET, twin}
-    assert a["verdict"] == b["verdict"] == "pass"
-    for dataset in (DATASET, twin):
+    def without_seconds(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         strip = ("seconds", "timing")  # how long each took: never the same twice
-        sa = [{k: v for k, v in r.items() if k not in strip}
-              for r in bench.samples("serial", dataset)]
-        sb = [{k: v for k, v in r.items() if k not in strip}
-              for r in bench.samples("xdist", dataset)]
-        assert sa == sb
+        return [{k: v for k, v in r.items() if k not in strip} for r in records]
+
+    for row in report["rows"]:
+        result = row["result"]
+        assert result["inferred"] == 6
+        assert (result["score"], result["sample_set"]) == (serial["result"]["score"],
+                                                          serial["result"]["sample_set"])
+        assert without_seconds(bench.samples("xdist", result["dataset"])) == without_seconds(
+            decoded_slices.samples(DATASET))
     # the controller prints the merged table, as a serial run does
-    for result in (serial, parallel):
-        out = result.stdout.str()
-        assert f"  PASS       {DATASET}" in out and f"NOT GATED {MODEL}/{twin}:" in out
+    out = parallel.stdout.str()
+    assert f"  PASS       {DATASET}" in out and f"NOT GATED {MODEL}/{twin}:" in out
+    assert f"  PASS       {DATASET}" in decoded_slices.output
 
 
 # -- a corrupt clip ------------------------------------------------------------------------
@@ -410,7 +419,12 @@ def test_a_corrupt_clip_errors_the_rest_is_scored_and_the_gate_fails(bench: Benc
     assert str(bad) in broken[0]["error"] and broken[0]["score"] is None
     others = [r for r in records if r["error"] is None]
     assert len(others) == 5 and all(r["raw_output"] and r["score"] is not None for r in others)
-    assert score["value"] == pytest.approx(corpus_wer(records), abs=1e-9)
+    assert score["answered_value"] == pytest.approx(corpus_wer(records), abs=1e-9)
+    # the gated value counts the errored clip as its worst answer: its 8 words deleted
+    assert broken[0]["ref_tokens"] == 8
+    edits = sum(r["substitutions"] + r["deletions"] + r["insertions"] for r in others)
+    assert score["value"] == pytest.approx(
+        100 * (edits + 8) / (sum(r["ref_tokens"] for r in others) + 8), abs=1e-9)
 
     result = bench.run("--update-thresholds", data_root=data)  # an errored run never records
     result.assert_outcomes(failed=1)

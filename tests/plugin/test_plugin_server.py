@@ -23,9 +23,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 FAKE_SERVER = textwrap.dedent("""
-    import os, sys
+    import os, signal, sys
     from http.server import BaseHTTPRequestHandler, HTTPServer
     port, pids = int(sys.argv[1]), sys.argv[2]
+    if os.environ.get("SLOW_STOP"):  # takes its time to go: SIGTERM is noted, not obeyed
+        def note(signum, frame):
+            with open(pids + ".sigterm", "a") as f:
+                f.write("SIGTERM\\n")
+        signal.signal(signal.SIGTERM, note)
     with open(pids, "a") as f:
         f.write(f"{os.getpid()}\\n")
     class H(BaseHTTPRequestHandler):
@@ -73,12 +78,24 @@ def _project(tmp_path: Path) -> Path:
     return root
 
 
-def _pytest(root: Path, *args: str, mode: str = "") -> subprocess.Popen[str]:
-    env = {**os.environ, "SEEN": str(root / "seen"), "MODE": mode}
+# pytest as a terminal's foreground job runs it: SIGINT raises KeyboardInterrupt. A process
+# started in the background by a shell without job control (`cmd &` in a script, a CI
+# step) inherits SIGINT *ignored*, and Python then installs no handler: were this suite
+# run so, the runs below would never see the Ctrl-C they are sent.
+RUN_PYTEST = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              "import pytest; sys.exit(pytest.main())")
+
+
+def _pytest(root: Path, *args: str, mode: str = "",
+            env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """pytest in a process group of its own (its xdist workers join it, the launched
+    server has its own session): ``os.killpg`` on it is a Ctrl-C in its terminal."""
+    env = {**os.environ, "SEEN": str(root / "seen"), "MODE": mode, **(env or {})}
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "--model", "fake-served",
+        [sys.executable, "-c", RUN_PYTEST, "-q", "--model", "fake-served",
          "--models-file", str(root / "models.yaml"), "--report-dir", str(root / "rep"), *args],
         cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
     )
 
 
@@ -140,20 +157,55 @@ def test_server_stopped_after_a_failing_test(tmp_path: Path) -> None:
     _check_one_server_all_gone(root)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_server_stopped_after_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
-    root = _project(tmp_path)
-    proc = _pytest(root, "-n", "2", mode="hang")
+def _wait_for_a_test(root: Path, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not _seen(root):
         assert proc.poll() is None, proc.communicate()[0]
         time.sleep(0.1)
     time.sleep(0.5)  # let the hanging test enter its sleep
     assert _server_pids(root) and _alive(_server_pids(root)[0])
-    proc.send_signal(sig)
+
+
+@pytest.mark.parametrize(("sig", "to_group"), [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                                (signal.SIGINT, True)],
+                         ids=["SIGINT", "SIGTERM", "Ctrl-C"])
+def test_server_stopped_after_a_signal(tmp_path: Path, sig: signal.Signals,
+                                       to_group: bool) -> None:
+    """`kill -INT` / `kill` of the controller, and Ctrl-C (SIGINT to the controller and
+    its workers at once), while a worker is in a blocking call (a 120 s sleep)."""
+    root = _project(tmp_path)
+    proc = _pytest(root, "-n", "2", mode="hang")
+    _wait_for_a_test(root, proc)
+    if to_group:
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, out
     _check_one_server_all_gone(root)
+
+
+def test_a_second_ctrl_c_while_the_server_takes_its_time_still_stops_it(
+        tmp_path: Path) -> None:
+    """Ctrl-C, then Ctrl-C again while the server is in its grace period after SIGTERM
+    (users press twice): the stop cut short is finished at exit, the server is gone."""
+    root = _project(tmp_path)
+    proc = _pytest(root, "-n", "2", mode="hang", env={"SLOW_STOP": "1"})
+    _wait_for_a_test(root, proc)
+    [server] = _server_pids(root)
+    os.killpg(proc.pid, signal.SIGINT)
+    noted = root / "pids.sigterm"
+    deadline = time.monotonic() + 120
+    while not noted.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert noted.exists(), "the first Ctrl-C never reached the server's stop"
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out
+    deadline = time.monotonic() + 30
+    while _alive(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(server), f"the server outlived two Ctrl-C:\n{out}"
 
 
 def test_server_dies_with_a_sigkilled_controller(tmp_path: Path) -> None:
@@ -200,7 +252,7 @@ def test_launch_failure_is_a_clear_usage_error(tmp_path: Path) -> None:
 def _run_benchmarks(report: Path, data: Path, *extra: str,
                     env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "benchmarks", "-n", "2", "-p", "no:randomly",
+        [sys.executable, "-c", RUN_PYTEST, "benchmarks", "-n", "2", "-p", "no:randomly",
          "-k", "librispeech-test-clean", "--model", "whisper-tiny.en",
          "--model", "whisper-tiny.en-served", "--data-root", str(data),
          "--report-dir", str(report), "--no-store", *extra],

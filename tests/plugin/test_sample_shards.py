@@ -1,9 +1,10 @@
 """Sample shards end to end with the real embedded model: one serial run of the shared
 LibriSpeech slices against 4 `--shard K/N` runs merged by `audiogate report merge`.
 
-The serial run decodes every clip with faster-whisper and fills a store; the shards reuse
-those stored outputs (the engine identity proves the weights), so both sides score the
-same outputs and the comparison is about the split and the merge alone. The merged
+The serial run is the session's shared decode of the slices (``decoded_slices``): it
+decodes every clip with faster-whisper and fills a store; the shards run on a copy of that
+store and reuse its outputs (the engine identity proves the weights), so both sides score
+the same outputs and the comparison is about the split and the merge alone. The merged
 report must equal the serial one to the last bit, except for what says how the outputs
 were obtained (wall time, inferred / reused counts).
 """
@@ -11,12 +12,14 @@ were obtained (wall time, inferred / reused counts).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from decoded_slices import DecodedSlices
 
 from audiogate.results.report import Row, table
 
@@ -33,21 +36,26 @@ PROVENANCE = ("wall_seconds", "inferred", "reused", "reused_from", "speed", "mea
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> dict[str, Any]:
-    """The serial run, the 4 shard runs and their outcomes (one decode of the slices)."""
+def runs(tmp_path_factory: pytest.TempPathFactory, decoded_slices: DecodedSlices
+         ) -> dict[str, Any]:
+    """The serial run (the session's shared decode of the slices, its report copied to
+    serial/), the 4 shard runs on a copy of its store and their outcomes."""
     root = tmp_path_factory.mktemp("shards")
+    shutil.copytree(decoded_slices.report, root / "serial")
     (root / "conftest.py").write_text(CONFTEST)
     (root / "test_gated_asr.py").write_text((REPO / "benchmarks" / "test_asr.py").read_text())
-    common = ["-k", " or ".join(SLICES), "--model=whisper-tiny.en", f"--data-root={shared_data}",
-              f"--thresholds={REPO / 'thresholds.yaml'}", f"--store={root / 'store.sqlite'}",
-              "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--bootstrap-resamples=2000"]
+    store = decoded_slices.copy_store(root / "store.sqlite")
+    common = ["-k", " or ".join(SLICES), "--model=whisper-tiny.en",
+              f"--data-root={decoded_slices.data_root}",
+              f"--thresholds={REPO / 'thresholds.yaml'}", f"--store={store}",
+              "-p", "no:cacheprovider", "-p", "no:randomly", "-q"]
 
     def pytest_run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "pytest", *common, *args], cwd=root,
                               capture_output=True, text=True, check=False,
                               env=_env())
 
-    out: dict[str, Any] = {"root": root, "serial": pytest_run("--report-dir=serial")}
+    out: dict[str, Any] = {"root": root}
     out["shards"] = [pytest_run(f"--shard={k}/{N}", f"--report-dir=shard-{k}")
                      for k in range(1, N + 1)]
     return out
@@ -62,10 +70,11 @@ def _env() -> dict[str, str]:
     return env
 
 
-def merge(root: Path, *inputs: str, output: str) -> subprocess.CompletedProcess[str]:
+def merge(root: Path, *inputs: str, output: str, thresholds: Path = REPO / "thresholds.yaml"
+          ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "audiogate.cli", "report", "merge",
                            *[str(root / i) for i in inputs], "-o", str(root / output),
-                           f"--thresholds={REPO / 'thresholds.yaml'}"],
+                           f"--thresholds={thresholds}"],
                           capture_output=True, text=True, check=False, env=_env())
 
 
@@ -79,9 +88,9 @@ def scored_rows(folder: Path) -> dict[str, dict[str, Any]]:
             if r["result"]["dataset"] in SLICES}
 
 
+@pytest.mark.slow
 def test_each_shard_runs_its_part_and_gates_nothing(runs: dict[str, Any]) -> None:
     root = runs["root"]
-    assert runs["serial"].returncode == 0, runs["serial"].stdout[-3000:]
     serial = scored_rows(root / "serial")
     assert {d: r["status"] for d, r in serial.items()} == dict.fromkeys(SLICES, "pass")
     seen: dict[str, list[str]] = {d: [] for d in SLICES}
@@ -110,6 +119,7 @@ def test_each_shard_runs_its_part_and_gates_nothing(runs: dict[str, Any]) -> Non
         assert sorted(ids) == sorted(full)
 
 
+@pytest.mark.slow
 def test_merged_shards_equal_the_serial_run_to_the_bit(runs: dict[str, Any]) -> None:
     root = runs["root"]
     done = merge(root, *[f"shard-{k}" for k in range(1, N + 1)], output="merged")
@@ -138,6 +148,7 @@ def test_merged_shards_equal_the_serial_run_to_the_bit(runs: dict[str, Any]) -> 
     assert (root / "merged" / "audiogate-report.html").is_file()
 
 
+@pytest.mark.slow
 def test_a_missing_or_repeated_shard_fails_naming_the_samples(runs: dict[str, Any]) -> None:
     root = runs["root"]
     serial = {d: [json.loads(line)["id"] for line in (
@@ -171,3 +182,48 @@ def test_a_bad_shard_option_is_a_usage_error(pytester: pytest.Pytester,
     result = pytester.runpytest(*args, "--no-store", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+def test_replayed_sample_shards_merge_into_the_serial_run(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
+    """The fast tier's sample-shard case: the replay engine (predictions given, no model) on
+    the test-other slice, recorded then gated by a serial run; 3 `--shard K/3` runs merged
+    by `audiogate report merge` give the serial run's row, samples and verdict."""
+    monkeypatch.syspath_prepend(str(REPO))
+    monkeypatch.delenv("AUDIOGATE_DATA_ROOT", raising=False)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_gated_asr=(REPO / "benchmarks" / "test_asr.py").read_text())
+    dataset = "librispeech-test-other"
+    predictions = []
+    for trans in sorted((shared_data / "LibriSpeech" / "test-other").glob("*/*/*.trans.txt")):
+        for line in trans.read_text(encoding="utf-8").splitlines():
+            utt, _, text = line.partition(" ")
+            words = text.split()  # every fourth utterance loses its last word
+            kept = words[:-1] if len(predictions) % 4 == 0 else words
+            predictions.append(json.dumps({"id": utt, "prediction": " ".join(kept)}))
+    preds = pytester.path / "preds.jsonl"
+    preds.write_text("\n".join(predictions) + "\n", encoding="utf-8")
+    common = ["-k", dataset, "--model=replay", f"--predictions={preds}",
+              f"--data-root={shared_data}", "--no-store", "-p", "no:cacheprovider",
+              "--bootstrap-resamples=1000"]
+    pytester.runpytest(*common, "--update-thresholds", "--report-dir=recorded"
+                       ).assert_outcomes(passed=1)
+    pytester.runpytest(*common, "--report-dir=serial").assert_outcomes(passed=1)
+    for k in (1, 2, 3):
+        pytester.runpytest(*common, f"--shard={k}/3", f"--report-dir=shard-{k}"
+                           ).assert_outcomes(passed=1)
+    done = merge(pytester.path, "shard-1", "shard-2", "shard-3", output="merged",
+                 thresholds=pytester.path / "thresholds.yaml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("verdict: PASS")
+    [serial] = report(pytester.path / "serial")["rows"]
+    [merged] = report(pytester.path / "merged")["rows"]
+    assert serial["status"] == merged["status"] == "pass"
+    assert serial["result"]["score"]["total"] == 42 and serial["result"]["score"]["value"] > 0
+    for key in PROVENANCE:
+        serial["result"].pop(key), merged["result"].pop(key)
+    assert merged["result"]["shard"] is None
+    assert merged == serial
+    name = f"replay__{dataset}.jsonl"
+    assert (pytester.path / "merged" / "samples" / name).read_bytes() == \
+        (pytester.path / "serial" / "samples" / name).read_bytes()

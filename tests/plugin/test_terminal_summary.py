@@ -43,11 +43,16 @@ class Project:
     data: Path
 
     def run(self, *args: str, select: str = SELECT,
-            thresholds: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """pytest in a subprocess, in a 200-column terminal, as a user runs it."""
+            thresholds: Path | None = None, on_ci: bool = False
+            ) -> subprocess.CompletedProcess[str]:
+        """pytest in a subprocess, in a 200-column terminal, as a user runs it (on a CI
+        service when ``on_ci``: pytest then prints short summary lines untruncated)."""
         env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": os.pathsep.join(
             p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
-        env.pop("AUDIOGATE_DATA_ROOT", None)
+        for name in ("AUDIOGATE_DATA_ROOT", "CI", "BUILD_NUMBER"):
+            env.pop(name, None)
+        if on_ci:
+            env["CI"] = "true"
         return subprocess.run(
             [sys.executable, "-m", "pytest", "benchmarks", "-p", "no:cacheprovider",
              "-p", "no:randomly", "-k", select, f"--model={MODEL}",
@@ -175,6 +180,17 @@ def test_each_failure_is_printed_once(gate_run: GateRun) -> None:
     assert first.startswith("regressed: WER")
     assert gate_run.out.count("regressed: WER") == 1, gate_run.out
     assert "FAILURES" in gate_run.out  # pytest's own section carries the detail
+
+
+@pytest.mark.parametrize("args", [("-q",), ("-vv",)], ids=["quiet", "very-verbose"])
+def test_on_a_ci_service_each_failure_is_still_printed_once(gate_run: GateRun,
+                                                            args: tuple[str, ...]) -> None:
+    folder = f"--report-dir=reports/ci-{args[0].strip('-')}"
+    result = gate_run.project.run(*args, folder, on_ci=True)
+    assert result.returncode == 1
+    assert result.stdout.count("regressed: WER") == 1, result.stdout
+    summary = result.stdout.split("short test summary info")[1]
+    assert f"{MODEL}/{FAILING}: FAIL, why is in the audiogate results" in summary
 
 
 def test_the_paired_verdict_cannot_read_as_a_pass(gate_run: GateRun) -> None:

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import jiwer
-from pair_reports import META, Written, external_urls, librispeech_meta, scored, write_pair
+from pair_reports import (
+    META,
+    Written,
+    external_urls,
+    gate_file,
+    librispeech_meta,
+    scored,
+    write_pair,
+)
 
 from audiogate.datasets import ignore_missing_audio, load_dataset
 from audiogate.registry import load as registry
@@ -174,14 +182,20 @@ def test_markdown_links_the_page(tmp_path: Path, regression: tuple[
 def test_merge_writes_a_page_with_the_shards_utterances(
         tmp_path: Path, regression: tuple[list[SampleRecord], list[SampleRecord]]) -> None:
     base, cand = regression
-    write_pair(tmp_path / "shard1", cand, baseline=base)
-    write_pair(tmp_path / "shard2", base, dataset="librispeech-test-other",
-               model="whisper-base", status="pass")
+    failing = write_pair(tmp_path / "shard1", cand, baseline=base)
+    passing = write_pair(tmp_path / "shard2", base, dataset="librispeech-test-other",
+                         model="whisper-base", status="pass")
+    value = failing.row.result.score.value
+    assert value is not None
+    gates = gate_file(tmp_path / "thresholds.yaml", (failing, value - 1.0), (passing, 99.0))
     out = tmp_path / "merged"
     proc = subprocess.run([sys.executable, "-m", "audiogate.cli", "report", "merge",
-                           str(tmp_path / "shard1"), str(tmp_path / "shard2"), "-o", str(out)],
+                           str(tmp_path / "shard1"), str(tmp_path / "shard2"), "-o", str(out),
+                           f"--thresholds={gates}"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 1, proc.stderr  # one shard failed
+    assert "whisper-tiny.en/librispeech-test-other: FAIL — regressed: WER" in proc.stdout
+    assert "whisper-base/librispeech-test-other: FAIL" not in proc.stdout
     assert f"report: {out / HTML}" in proc.stdout
     data = page_data(out)
     assert [d["pair"] for d in data] == ["whisper-base/librispeech-test-other",
@@ -227,7 +241,8 @@ def test_accuracy_pair_lists_flips_with_answers_and_task_groups(tmp_path: Path,
 
 def test_damaged_records_or_missing_baseline_are_said_not_fatal(
         tmp_path: Path, regression: tuple[list[SampleRecord], list[SampleRecord]]) -> None:
-    from audiogate.results.report import samples_path, write_reports
+    from audiogate.results.report import samples_path
+    from audiogate.results.writers import write_reports
 
     cand = regression[1]
     w = write_pair(tmp_path / "r", cand, baseline_path=tmp_path / "gone.jsonl")

@@ -9,6 +9,10 @@ words marked, fold the text diff away, a filter that narrows the list, chart lab
 read at 1400 px, no empty tables, no sideways scrolling at 900 px, and load nothing from
 any network. A screenshot is kept in the report folder (AUDIOGATE_UPDATE_SCREENSHOT=1 also
 refreshes the README's docs/report.png).
+
+The tests of the real run are in the slow tier (`pytest tests --slow`); its greedy outputs
+are those of the session's shared decode of the slices. The page of a test-other-sized pair
+(made-up records) is opened in the fast tier.
 """
 
 from __future__ import annotations
@@ -26,13 +30,12 @@ from typing import Any
 
 import jiwer
 import pytest
+from decoded_slices import DecodedSlices
 from pair_reports import external_urls, synthetic, write_pair
 from ruamel.yaml import YAML
 
 from audiogate.results.compare import compare, from_baseline, from_records
 from audiogate.results.report import read_samples
-
-pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL, VARIANT = "whisper-tiny.en", "whisper-tiny.en-beam5"
@@ -72,8 +75,10 @@ def _pytest(project: Path, shared_data: Path, *args: str) -> subprocess.Complete
 
 
 @pytest.fixture(scope="module")
-def real_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> RealRun:
+def real_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path,
+             decoded_slices: DecodedSlices) -> RealRun:
     project = tmp_path_factory.mktemp("project")
+    decoded_slices.copy_store(project / "store.sqlite")  # the greedy model's outputs
     (project / "conftest.py").write_text('pytest_plugins = ["audiogate.plugin", '
                                          '"fixtures.gate"]\n')
     shutil.copy(REPO / "benchmarks" / "test_asr.py", project / "test_asr.py")
@@ -185,6 +190,7 @@ def _wait_count(browser: Any, section: Any, expected: int | None = None,
     return int(_wait(browser, lambda _: shown().get_attribute("data-count")))
 
 
+@pytest.mark.slow
 def test_failing_pair_is_shown_as_failed(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html)
     header = browser.find_element("css selector", "header.verdict")
@@ -221,6 +227,7 @@ return seen[0];
 """
 
 
+@pytest.mark.slow
 def test_the_verdict_and_why_stand_alone_at_the_top(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html)
     header = browser.find_element("css selector", "header.verdict")
@@ -234,6 +241,7 @@ def test_the_verdict_and_why_stand_alone_at_the_top(browser: Any, real_run: Real
     assert first_pair.get_attribute("data-pair") == PAIR  # the failure's section leads
 
 
+@pytest.mark.slow
 def test_the_text_diff_is_folded_and_the_rendered_one_is_the_view(browser: Any,
                                                                   real_run: RealRun) -> None:
     _open(browser, real_run.html)
@@ -258,6 +266,7 @@ return [...document.querySelectorAll("figure.chart svg text")].map(t => {
 """
 
 
+@pytest.mark.slow
 def test_chart_labels_read_at_1400_px(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html, width=1400)
     labels = browser.execute_script(CHART_TEXT_PX)
@@ -266,6 +275,7 @@ def test_chart_labels_read_at_1400_px(browser: Any, real_run: RealRun) -> None:
     assert not small
 
 
+@pytest.mark.slow
 def test_empty_tables_are_not_shown(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html)
     skipped = _section(browser, f"{MODEL}/{MISSING}")
@@ -287,6 +297,7 @@ return [...document.querySelectorAll("th, td, h1, h2, h3, p")].filter(e => {
 """
 
 
+@pytest.mark.slow
 def test_readable_at_900_px(browser: Any, real_run: RealRun, tmp_path: Path,
                             regression: Any) -> None:
     long_names = write_pair(tmp_path / "long", regression[1], baseline=regression[0],
@@ -300,6 +311,7 @@ def test_readable_at_900_px(browser: Any, real_run: RealRun, tmp_path: Path,
         assert browser.execute_script(NOT_FITTING) == [], page
 
 
+@pytest.mark.slow
 def test_worst_regression_first_with_its_words_marked(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html)
     cand = _candidate(real_run)
@@ -323,6 +335,7 @@ def test_worst_regression_first_with_its_words_marked(browser: Any, real_run: Re
             "text-decoration-line") == "line-through"
 
 
+@pytest.mark.slow
 def test_filter_narrows_the_list_and_columns_sort(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html)
     cand = _candidate(real_run)
@@ -357,6 +370,7 @@ def test_filter_narrows_the_list_and_columns_sort(browser: Any, real_run: RealRu
     assert _wait_ids(browser, section, sorted(cand, reverse=True)) == sorted(cand, reverse=True)
 
 
+@pytest.mark.slow
 def test_page_loads_nothing_from_a_network(browser: Any, real_run: RealRun) -> None:
     browser.get_log("performance")  # drop what earlier pages logged
     _open(browser, real_run.html)
@@ -369,6 +383,7 @@ def test_page_loads_nothing_from_a_network(browser: Any, real_run: RealRun) -> N
     assert external_urls(real_run.html.read_text(encoding="utf-8")) == []
 
 
+@pytest.mark.slow
 def test_screenshot_is_kept_in_the_report_folder(browser: Any, real_run: RealRun) -> None:
     _open(browser, real_run.html)
     browser.set_window_size(1440, 1200)

@@ -89,3 +89,21 @@ def test_two_baseline_files(tmp_path: Path, regression: tuple[
     assert "6 worse, 1 better" in out
     assert "…" not in out.split("top regressions")[1].split("no utterance")[0]  # --full
     assert "groups" not in out  # baseline files keep no speaker/chapter
+
+
+def test_runs_that_share_nothing_are_refused(tmp_path: Path, regression: tuple[
+        list[SampleRecord], list[SampleRecord]]) -> None:
+    base, cand = regression
+    write_pair(tmp_path / "a", base[:20], status="pass")
+    write_pair(tmp_path / "b", cand[20:])
+    write_pair(tmp_path / "other", cand[20:], model="whisper-base",
+               dataset="librispeech-test-clean")
+    for later, name in (("b", "whisper-tiny.en/librispeech-test-other"),
+                        ("other", "whisper-base/librispeech-test-clean")):
+        cmd = [sys.executable, "-m", "audiogate.cli", "report", "diff", str(tmp_path / "a"),
+               str(tmp_path / later)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "no utterance got worse" not in proc.stdout
+        assert (f"whisper-tiny.en/librispeech-test-other (A, 20 scored) and {name} (B, 22 "
+                "scored) share no utterance: nothing to compare") in proc.stderr

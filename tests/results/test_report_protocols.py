@@ -8,9 +8,10 @@ from pathlib import Path
 
 from audiogate.cli.report import merge
 from audiogate.registry import load as registry
-from audiogate.results.pair_result import PairResult
-from audiogate.results.report import Row, read_samples, table, write_reports, write_samples
+from audiogate.results.report import Row, read_samples, table, write_samples
+from audiogate.results.writers import write_reports
 from audiogate.scoring.pair import Outcome, protocol_rtfx, score_asr
+from audiogate.scoring.pair_result import PairResult
 
 OUTPUTS = [("IT COST FIVE DOLLARS AND FIFTY CENTS", "It cost $5.50."),
            ("THE B B C REPORTED IT", "The BBC reported it."),

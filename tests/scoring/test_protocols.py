@@ -58,7 +58,8 @@ def test_cer_dataset_cannot_be_gated_by_a_wer_only_protocol() -> None:
 @pytest.mark.parametrize(("body", "message"), [
     ("p:\n  wer: {normalizer: open-asr, tokenizer: whitespace}\n", "lacks"),
     ("p:\n  wer: {normalizer: a, tokenizer: b, alignment: c, colour: red}\n", "unknown key"),
-    ("p:\n  acc: {normalizer: a, tokenizer: b, alignment: c}\n", "wer or cer"),
+    ("p:\n  acc: {normalizer: a, tokenizer: b, alignment: c}\n",
+     "unknown key .acc.; known: cer, description, wer"),
     ("p:\n  wer: {normalizer: a, tokenizer: b, alignment: c, empty_reference: skip}\n",
      "error or drop"),
     ("p:\n  description: only words\n", "defines no profile"),

@@ -206,14 +206,16 @@ def test_no_abnormal_filter_when_the_dataset_sets_none(spec: DatasetSpec) -> Non
     assert result.excluded == 0 and result.scored == 2
 
 
-def test_errored_outcomes_counted_not_scored(spec: DatasetSpec) -> None:
+def test_errored_outcomes_count_as_every_reference_word_deleted(spec: DatasetSpec) -> None:
     outcomes = [
         _ok("a", "HE COULD WAIT NO LONGER", "he could wait no longer"),
         _failed("b", "STUFF IT INTO YOU", "whisper-cpu failed: boom"),
         _failed("c", "HELLO", "/data/c.flac: cannot decode audio"),
     ]
     result, records = score_asr(spec, outcomes)
-    assert result.value == 0.0  # the errored samples would have added 5 deletions
+    # the errored samples count as their worst answer: their 5 reference words deleted
+    assert result.value == 50.0 and result.answered_value == 0.0
+    assert result.protocols["ultraeval-audio"].error_tokens == 5 and result.uncounted == []
     assert (result.total, result.scored, result.excluded, result.errors) == (3, 1, 0, 2)
     assert records[1].error == "whisper-cpu failed: boom"
     assert records[2].error == "/data/c.flac: cannot decode audio"
@@ -231,6 +233,7 @@ def test_empty_reference_is_an_error(spec: DatasetSpec, reference: str) -> None:
     assert fine.score == 50.0
     assert result.value == 50.0  # the empty reference added no insertions
     assert (result.total, result.scored, result.errors) == (2, 1, 1)
+    assert result.uncounted == ["empty"]  # nothing to count as deleted: no gate allows it
 
 
 def test_all_errored_gives_no_value(spec: DatasetSpec) -> None:

@@ -1,103 +1,101 @@
 """`audiogate report merge`: one table and one verdict from the reports of several CI shards.
 
 Shards that ran whole pairs (`-k`) are put side by side; the sample shards of one pair
-(`--shard K/N`) are reassembled from their per-sample records and judged here, against
-the thresholds file, exactly as a single run would judge them. `report agree`: clip-by-clip
-agreement of two runs; `report detectable`: the smallest regression the paired gate can see.
+(`--shard K/N`) are reassembled from their per-sample records. Every pair is scored again
+from its records and judged here, against the thresholds file, exactly as a single run
+would judge it (results.merge): a report is believed only where it agrees. `report agree`:
+clip-by-clip agreement of two runs; `report detectable`: the smallest regression the paired
+gate can see.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 from audiogate.cli import report_diff
 from audiogate.errors import AudiogateError
+from audiogate.results.merge import Given, Judge, MergeRules
 from audiogate.results.report import (
     FAILING,
     Row,
     counts_line,
     run_metadata,
-    samples_path,
     table,
+    unfinished,
     verdict,
-    write_reports,
 )
+from audiogate.results.writers import write_reports
 
 
 class MergeError(AudiogateError):
     """An input of `report merge` that makes the merged verdict meaningless."""
 
 
-def read_report(path: Path) -> list[Row]:
-    """The rows of one audiogate-report.json (or of the folder holding it)."""
+def read_report(path: Path) -> tuple[list[Row], dict[str, Any]]:
+    """The rows and the run's metadata of one audiogate-report.json (or of the folder
+    holding it); a folder whose run did not finish is refused."""
     if path.is_dir():
         path = path / "audiogate-report.json"
+    why = unfinished(path.parent)
+    if why is not None:
+        raise MergeError(f"{path.parent}: the run that writes this folder did not finish "
+                         f"({why}); nothing in it is a result: rerun it")
     if not path.is_file():
         raise MergeError(f"{path}: no audiogate report there (a shard that wrote nothing "
                          "cannot count as passing)")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return [Row.from_json(raw) for raw in data["rows"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        rows, meta = [Row.from_json(raw) for raw in data["rows"]], dict(data.get("meta") or {})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise MergeError(f"{path}: not an audiogate report ({type(exc).__name__}: {exc})"
                          ) from exc
+    if meta.get("unfinished"):
+        raise MergeError(f"{path}: written by a run that did not finish "
+                         f"({meta['unfinished']}): rerun it")
+    return rows, meta
 
 
 def merge(paths: list[Path]) -> list[Row]:
     """Rows of every report; a pair that appears in two shards is an error (ran twice)."""
-    return merge_all(paths)[0]
+    whole, _ = merge_all(paths)
+    return [given.row for given in whole]
 
 
-def merge_all(paths: list[Path]) -> tuple[list[Row], dict[str, list[tuple[Row, Path]]]]:
+def merge_all(paths: list[Path]) -> tuple[list[Given], dict[str, list[Given]]]:
     """Whole pairs (a pair in two reports is an error: it ran twice), and the sample shards
-    of each sharded pair with the report they came from."""
-    rows: dict[str, tuple[Row, Path]] = {}
-    sharded: dict[str, list[tuple[Row, Path]]] = {}
+    of each sharded pair, each with the report it came from."""
+    whole: dict[str, Given] = {}
+    sharded: dict[str, list[Given]] = {}
     for path in paths:
-        for row in read_report(path):
+        rows, meta = read_report(path)
+        report = path / "audiogate-report.json" if path.is_dir() else path
+        for row in rows:
+            given = Given(row, report, gated=meta.get("gated") is not False)
             pair_id = row.result.pair_id
             if row.result.shard is not None:
-                sharded.setdefault(pair_id, []).append((row, path))
-            elif pair_id in rows:
-                raise MergeError(f"{pair_id} appears in both {rows[pair_id][1]} and {path}; "
-                                 "each pair must run in exactly one shard")
+                sharded.setdefault(pair_id, []).append(given)
+            elif pair_id in whole:
+                raise MergeError(f"{pair_id} appears in both {whole[pair_id].report} and "
+                                 f"{report}; each pair must run in exactly one shard")
             else:
-                rows[pair_id] = (row, path)
+                whole[pair_id] = given
     for pair_id, parts in sharded.items():
-        if pair_id in rows:
-            raise MergeError(f"{pair_id} ran whole in {rows[pair_id][1]} and as sample shards "
-                             f"in {parts[0][1]}; give one or the other")
-    return [row for row, _ in rows.values()], sharded
-
-
-def _folder(path: Path) -> Path:
-    return path if path.is_dir() else path.parent
-
-
-def copy_samples(rows: list[Row], folders: list[Path], output: Path) -> None:
-    """Each pair's per-sample records beside the merged report, so its HTML (and a later
-    `audiogate report diff`) shows the utterances, not only the numbers."""
-    for row in rows:
-        target = samples_path(output, row.result.model, row.result.dataset)
-        for folder in folders:
-            source = samples_path(folder, row.result.model, row.result.dataset)
-            if source.is_file() and source.resolve() != target.resolve():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
-                break
+        if pair_id in whole:
+            raise MergeError(f"{pair_id} ran whole in {whole[pair_id].report} and as sample "
+                             f"shards in {parts[0].report}; give one or the other")
+    return list(whole.values()), sharded
 
 
 def _run(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.reports]
     output = Path(args.output)
     try:
-        rows, sharded = merge_all(paths)
-        judged = judge_shards(sharded, output, args) if sharded else []
+        whole, sharded = merge_all(paths)
+        judge = _judge(args)
     except MergeError as exc:
         print(f"audiogate report merge: {exc}", file=sys.stderr)
         print("verdict: FAIL (the inputs could not be merged)")
@@ -106,8 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     meta["merged_from"] = [str(p) for p in paths]
     if args.no_gate:
         meta["gated"] = False
-    copy_samples(rows, [_folder(p) for p in paths], output)
-    rows = rows + judged
+    rows = [judge.whole(given, output) for given in whole]
+    rows += [judge.sharded(pair_id, given, output) for pair_id, given in sorted(sharded.items())]
     written = write_reports(rows, output, meta)
     print(table(rows, markdown=False))
     for row in rows:
@@ -121,18 +119,14 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if outcome == "fail" else 0
 
 
-def judge_shards(sharded: dict[str, list[tuple[Row, Path]]], output: Path,
-                 args: argparse.Namespace) -> list[Row]:
-    """Each sharded pair reassembled from its records and judged like a single run; a pair
-    whose shards do not add up fails, naming the samples."""
-    from audiogate.gate.decide import GateRules, decide
-    from audiogate.gate.decide import row as decision_row
+def _judge(args: argparse.Namespace) -> Judge:
+    """The registries, the thresholds file and the switches every pair is judged with."""
     from audiogate.gate.thresholds import load as load_thresholds
     from audiogate.registry import load as registry
-    from audiogate.results.pair_result import PairResult
-    from audiogate.results.reassemble import Part, reassemble
-    from audiogate.results.report import read_samples, write_samples
 
+    if not Path(args.thresholds).is_file() and not args.no_gate:
+        raise MergeError(f"--thresholds {args.thresholds}: no such file; the merge judges "
+                         "every pair (or pass --no-gate to measure only)")
     try:
         models = registry.models(_optional(args.models_file))
         datasets = registry.datasets(_optional(args.datasets_file))
@@ -140,73 +134,13 @@ def judge_shards(sharded: dict[str, list[tuple[Row, Path]]], output: Path,
         thresholds = load_thresholds(Path(args.thresholds), models, datasets, protocols)
     except AudiogateError as exc:
         raise MergeError(str(exc)) from exc
-    if not Path(args.thresholds).is_file() and not args.no_gate:
-        raise MergeError(f"--thresholds {args.thresholds}: no such file; sample shards are "
-                         "judged by the merge (or pass --no-gate to measure only)")
-    rules = GateRules(no_gate=args.no_gate, require_gate=args.require_gate)
-    out = []
-    for pair_id, given in sorted(sharded.items()):
-        first = given[0][0].result
-        unscored = [(row, path) for row, path in given if "ids" not in (row.result.shard or {})]
-        if unscored:  # skipped or failed before scoring in some shard
-            out.append(_unscored(pair_id, given, unscored))
-            continue
-        try:
-            parts = [Part(row, _records(read_samples, row, path), path) for row, path in given]
-            spec = datasets.get(first.dataset)
-            if spec is None:
-                raise MergeError(f"dataset {first.dataset!r} is not registered here; pass the "
-                                 "--datasets-file the shards ran with")
-            n = args.bootstrap_resamples or _resamples(given)
-            result, records = reassemble(parts, spec, n_resamples=n, protocols=protocols)
-        except AudiogateError as exc:
-            failed = PairResult.unscored(first.model, first.dataset, first.task,
-                                         first.language, first.metric)
-            out.append(Row(failed, "fail", f"the {len(given)} shard(s) of {pair_id} could not "
-                                           f"be merged: {exc}"))
-            continue
-        samples = write_samples(records, samples_path(output, result.model, result.dataset))
-        decision = decide(result, records, thresholds,
-                          GateRules(rules.no_gate, rules.require_gate, n_resamples=n),
-                          record_hint=f"`pytest benchmarks -k {pair_id} --model "
-                                      f"{result.model} --update-thresholds`")
-        out.append(decision_row(result, decision, thresholds, samples))
-    return out
-
-
-def _unscored(pair_id: str, given: list[tuple[Row, Path]],
-              unscored: list[tuple[Row, Path]]) -> Row:
-    """A sharded pair that some shard never scored: skipped when every shard skipped it
-    (not gated, no data), else a failure naming the shards that did not score it."""
-    first = unscored[0][0]
-    first.result.shard = None  # the merged row stands for the whole pair
-    if len(unscored) == len(given) and all(r.status == "skipped" for r, _ in given):
-        return Row(first.result, "skipped", first.reason)
-    failed = "; ".join(f"{path}: {row.status} — {row.reason}" for row, path in unscored)
-    return Row(first.result, "fail", f"{len(unscored)} of the {len(given)} shard(s) of "
-                                     f"{pair_id} did not score it: {failed}")
+    return Judge(models, datasets, protocols, thresholds, MergeRules(
+        no_gate=args.no_gate, require_gate=args.require_gate, lenient=args.mmau_lenient,
+        n_resamples=args.bootstrap_resamples))
 
 
 def _optional(value: str | None) -> Path | None:
     return Path(value) if value else None
-
-
-def _records(read: Any, row: Row, path: Path) -> list[Any]:
-    """A shard's per-sample records of one pair (a shard without them cannot be merged)."""
-    source = samples_path(_folder(path), row.result.model, row.result.dataset)
-    if not source.is_file():
-        raise MergeError(f"{source}: no per-sample records for {row.result.pair_id} beside "
-                         f"{path}; a sample shard is merged from its records")
-    records: list[Any] = read(source)
-    return records
-
-
-def _resamples(given: list[tuple[Row, Path]]) -> int:
-    """The resamples the shards' intervals used (they ran with one command line)."""
-    for row, _ in given:
-        if row.result.interval and row.result.interval.get("n_resamples"):
-            return int(row.result.interval["n_resamples"])
-    return 10_000
 
 
 def _detectable(args: argparse.Namespace) -> int:
@@ -258,16 +192,19 @@ def add_parser(subparsers: Any) -> None:
     merge_parser.add_argument("-o", "--output", default="reports/merged",
                               help="folder for the merged report (default reports/merged)")
     merge_parser.add_argument("--thresholds", default="thresholds.yaml",
-                              help="judges the sample shards' pairs (default thresholds.yaml)")
+                              help="judges every pair (default thresholds.yaml)")
     merge_parser.add_argument("--models-file", default=None, help="extra model registry YAML")
     merge_parser.add_argument("--datasets-file", default=None,
                               help="extra dataset registry YAML")
     merge_parser.add_argument("--protocols-file", default=None,
                               help="extra scoring protocol registry YAML")
     merge_parser.add_argument("--require-gate", action="store_true",
-                              help="fail sharded pairs with no recorded threshold")
+                              help="fail pairs with no recorded threshold (and pairs skipped)")
     merge_parser.add_argument("--no-gate", action="store_true",
-                              help="reassemble and measure the sharded pairs, gate nothing")
+                              help="re-score and measure every pair, gate nothing")
+    merge_parser.add_argument("--mmau-lenient", action="store_true",
+                              help="MMAU: score with the lenient letter rule, as runs given "
+                                   "--mmau-lenient did (default: the official rule)")
     merge_parser.add_argument("--bootstrap-resamples", type=int, default=None,
                               help="resamples for intervals and the paired gate (default: as "
                                    "the shards ran)")

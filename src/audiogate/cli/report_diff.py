@@ -3,7 +3,8 @@
 A and B are each a report folder (its audiogate-report.json and samples/) or a baseline
 file (baselines/<model>/<dataset>.jsonl). Pairs are matched by id, else by dataset; with
 one pair on each side they are compared whatever their names (a baseline recorded with
-another setting against this run).
+another setting against this run). Sides that share no scored utterance are named and the
+command exits 2: nothing was compared, so nothing may read as "no utterance got worse".
 """
 
 from __future__ import annotations
@@ -177,10 +178,18 @@ def _run(args: argparse.Namespace) -> int:
     a, b = load_sides(Path(args.a)), load_sides(Path(args.b))
     color = use_color(args.color, sys.stdout)
     print(f"A: {args.a}\nB: {args.b}\n")
+    apart = []
     for side_a, side_b in match(a, b, args.pair):
+        if not set(side_a.utts) & set(side_b.utts):  # nothing to compare: never "no worse"
+            apart.append(f"{side_a.pair_id} (A, {len(side_a.utts)} scored) and "
+                         f"{side_b.pair_id} (B, {len(side_b.utts)} scored) share no "
+                         "utterance: nothing to compare")
+            continue
         for line in diff_lines(side_a, side_b, top=args.top, color=color, full=args.full):
             print(line)
-    return 0
+    for line in apart:
+        print(f"audiogate report diff: {line}", file=sys.stderr)
+    return 2 if apart else 0
 
 
 def add_parser(sub: Any) -> None:

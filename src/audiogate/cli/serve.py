@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 from pathlib import Path
@@ -53,6 +54,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def cannot_listen(host: str, port: int, exc: OSError) -> str:
+    """Why the server could not bind ``host:port``, and what to do instead."""
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} on {host} is already in use: pass another --port (0 picks a "
+                "free one) or stop what holds it")
+    if exc.errno == errno.EACCES:
+        return (f"not allowed to listen on port {port} on {host} (ports below 1024 need "
+                "privileges): pass another --port (0 picks a free one)")
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port"
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM stops serve_forever cleanly, like Ctrl-C
 
@@ -95,8 +107,13 @@ def run(args: argparse.Namespace) -> int:
         engine = make_engine(spec, EngineContext())
         name = args.served_model_name or spec.name
         language, root = spec.languages[0], str(getattr(engine, "model_dir", ""))
-    server = make_server(engine, name, language, args.host, args.port, root=root,
-                         delay=args.delay, token_delay=args.token_delay)
+    try:
+        server = make_server(engine, name, language, args.host, args.port, root=root,
+                             delay=args.delay, token_delay=args.token_delay)
+    except OSError as exc:
+        if hasattr(engine, "close"):
+            engine.close()
+        raise UsageError(cannot_listen(args.host, args.port, exc)) from exc
     host, port = str(server.server_address[0]), int(server.server_address[1])
     signal.signal(signal.SIGTERM, _terminate)
     print(f"listening on http://{host}:{port} (model {name})", flush=True)

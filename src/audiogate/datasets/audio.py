@@ -11,6 +11,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from audiogate.datasets._paths import not_a_file
 from audiogate.errors import AudioError
 from audiogate.samples import Sample
 
@@ -27,14 +28,20 @@ BLOCK_SECONDS = 60
 def load_audio(path: Path, start: float | None = None, end: float | None = None) -> np.ndarray:
     """Decode ``path`` (optionally the [start, end) seconds of it) to 16 kHz mono float32.
 
-    Raises AudioError naming the file for anything unreadable: missing, empty, corrupt,
-    compressed SPHERE, or a segment that lies beyond the end of the audio.
+    Raises AudioError naming the file for anything unreadable: missing, no regular file
+    (a directory, a named pipe), empty, corrupt, compressed SPHERE, or a segment that lies
+    beyond the end of the audio.
     """
     if not path.exists():
         raise AudioError(f"{path}: audio file not found")
+    if (kind := not_a_file(path)) is not None:
+        raise AudioError(f"{path}: {kind}, not an audio file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: audio file is empty (0 bytes)")
-    _refuse_compressed_sphere(path)
+    try:
+        _refuse_compressed_sphere(path)
+    except OSError as exc:  # unreadable: permissions, an I/O error
+        raise AudioError(f"{path}: cannot read audio ({exc.strerror or exc})") from exc
     try:
         with sf.SoundFile(str(path)) as f:
             rate = f.samplerate

@@ -49,6 +49,7 @@ def load(root: Path, spec: DatasetSpec) -> list[Sample]:
             error = f"{where}: no 'reference' text"
         elif bad := describe_unknown(reference):
             error = f"{where}: {bad}"
+            reference = ""  # not what the speaker said: never scored, counted or written
         elif sample_id in seen:
             error = f"{where}: duplicate id {sample_id!r} (first at line {seen[sample_id]})"
         seen.setdefault(sample_id, number)

@@ -152,3 +152,37 @@ def numpy_in_force() -> list[str]:
     """numpy's dispatched SIMD targets in force in this process (what its loops run)."""
     umath = importlib.import_module("numpy._core._multiarray_umath")
     return [name for name in umath.__cpu_dispatch__ if umath.__cpu_features__.get(name)]
+
+
+# torch (the transformers engine) chooses its CPU kernels once, when it loads: ATen's
+# vectorized kernels for the widest instruction set found (AVX-512 on a newer EPYC), and
+# oneDNN (mkldnn: convolutions, some matmuls) JIT-compiles for the widest set too. Each
+# choice moves Whisper's encoder outputs (up to 3e-4 on tiny.en, measured), so both are
+# capped at AVX2, as for CTranslate2. MKL (torch's BLAS) gets the AVX2 code path of its
+# conditional numerical reproducibility: it already gives bit-identical outputs here
+# (AMD), and makes an Intel AVX-512 CPU give the same. See pin_torch.
+TORCH_CAPABILITY = "ATEN_CPU_CAPABILITY"
+TORCH_PINS_AVX2 = {TORCH_CAPABILITY: "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+
+
+def pin_torch() -> dict[str, object]:
+    """Cap torch's CPU kernels at AVX2 (unless switched off) and return what is in force,
+    for the identity. Must run before ``torch`` is first imported (it reads them once); if
+    it was imported earlier, the identity says so and records the capability torch chose.
+    Unlike numpy's, these stay in the environment: a process this one starts with torch
+    (an xdist worker) makes the same choice."""
+    if os.environ.get(SWITCH, "").strip().lower() == "unpinned":
+        found: dict[str, object] = {"pinned": False, "reason": f"{SWITCH}=unpinned"}
+    elif "torch" in sys.modules:
+        found = {"pinned": False,
+                 "reason": "torch was loaded before audiogate could pin its kernels"}
+    elif not _x86_avx2():
+        found = {"pinned": False, "reason": "no AVX2 on this CPU: torch's own choice"}
+    else:
+        os.environ.update(TORCH_PINS_AVX2)  # read once, when torch loads
+        found = {"pinned": True, **TORCH_PINS_AVX2}
+    try:
+        torch = importlib.import_module("torch")
+    except ImportError:
+        return found
+    return {**found, "capability": torch.backends.cpu.get_cpu_capability()}

@@ -102,6 +102,7 @@ class ServerProcess:
         self.fill = dict(fill or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self._stopped = False
+        self._terminated = False  # SIGTERM sent: a stop began (it may have been cut short)
         self._lock = threading.Lock()
 
     @property
@@ -166,25 +167,34 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        """SIGTERM the whole process group, SIGKILL after the grace period. Idempotent."""
+        """SIGTERM the whole process group, SIGKILL after the grace period. Idempotent.
+
+        Done only once the group is gone: a stop cut short (a second Ctrl-C while the
+        server takes its grace period) leaves the server not stopped, so the next call
+        (pytest's unconfigure, then the atexit hook) finishes it, with SIGKILL at once."""
         with self._lock:
             if self._stopped or self.proc is None:
                 self._stopped = True
                 return
-            self._stopped = True
             pgid = self.proc.pid  # start_new_session: the group id is the leader's pid
-            _killpg(pgid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=self.grace)
-            except subprocess.TimeoutExpired:
+            if self._terminated:  # asked again after an interrupted stop: no more grace
                 _killpg(pgid, signal.SIGKILL)
                 self.proc.wait(timeout=30)
+            else:
+                self._terminated = True
+                _killpg(pgid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=self.grace)
+                except subprocess.TimeoutExpired:
+                    _killpg(pgid, signal.SIGKILL)
+                    self.proc.wait(timeout=30)
             # Children that ignored SIGTERM outlive the leader: the group still exists.
             if _group_alive(pgid):
                 deadline = time.monotonic() + self.grace
                 while _group_alive(pgid) and time.monotonic() < deadline:
                     time.sleep(0.05)
                 _killpg(pgid, signal.SIGKILL)
+            self._stopped = True
 
 
 def _killpg(pgid: int, sig: int) -> None:

@@ -45,6 +45,7 @@ from audiogate.engines.dispatch import (
 from audiogate.engines.launch import ServerProcess
 from audiogate.errors import EngineError, RegistryError, UsageError
 from audiogate.registry.load import ModelSpec
+from audiogate.registry.schema import CHAT_KEYS
 from audiogate.samples import REQUEST, STREAM, Output, Request, Timing, Windows
 
 ENDPOINTS = {"chat": "/v1/chat/completions", "transcriptions": "/v1/audio/transcriptions"}
@@ -103,8 +104,7 @@ class ChatSettings:
     the model takes; shorter tails are merged, a shorter whole clip is refused.
     """
 
-    KNOWN = frozenset({"user_role", "audio_chunk_seconds", "assistant_prefix", "system",
-                       "max_audios_per_prompt", "min_audio_seconds"})
+    KNOWN = CHAT_KEYS  # the registry checks a model entry's `chat:` against the same keys
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         unknown = set(raw) - self.KNOWN
@@ -165,6 +165,12 @@ def build_messages(request: Request, chat: ChatSettings) -> list[dict[str, Any]]
             f"needs {n_audio} audio parts{size}, but the model takes at most "
             f"{chat.max_audios} per prompt (chat.max_audios_per_prompt); not sent (longer "
             "parts would be cut by its encoder)")
+    return conversation(content, chat)
+
+
+def conversation(content: list[dict[str, Any]], chat: ChatSettings) -> list[dict[str, Any]]:
+    """The user turn's ``content`` with the entry's system message and pre-filled
+    assistant turn around it (shared with the transformers engine's chat path)."""
     messages: list[dict[str, Any]] = []
     if chat.system:
         messages.append({"role": "system", "content": chat.system})
@@ -490,7 +496,9 @@ class OpenAIEngine:
     # -- the run ----------------------------------------------------------------------
     def run(self, requests: Iterable[Request]) -> Iterator[Output]:
         """Keep as many requests in flight as the dispatcher allows; yield outputs as they
-        complete. Once no server is left, the remaining requests are not sent."""
+        complete, exactly one per request. Once no server is left, every remaining request
+        is drawn and answered "not sent" at once (under ``auto`` the limit is then 0: the
+        sum over no live replica, so the limit alone would stop drawing them)."""
         self.dispatcher.reset_stats()
         pending: set[Future[Output]] = set()
         source = iter(requests)
@@ -501,7 +509,8 @@ class OpenAIEngine:
             with ThreadPoolExecutor(self.fixed or CEILING * len(self.dispatcher.replicas),
                                     thread_name_prefix="audiogate-http") as pool:
                 while True:
-                    while not exhausted and len(pending) < self.dispatcher.limit():
+                    while not exhausted and (self._down is not None or
+                                             len(pending) < max(1, self.dispatcher.limit())):
                         request = next(source, None)
                         if request is None:
                             exhausted = True
@@ -509,7 +518,7 @@ class OpenAIEngine:
                             yield self._not_sent(request)
                         else:
                             pending.add(pool.submit(self._one, request))
-                    if not pending:
+                    if not pending and exhausted:
                         break
                     self.dispatcher.full = not exhausted and \
                         len(pending) >= self.dispatcher.limit()

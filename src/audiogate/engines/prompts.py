@@ -14,6 +14,7 @@ from typing import Any
 
 from audiogate.errors import DataError, RegistryError
 from audiogate.registry.load import lookup, registered
+from audiogate.registry.schema import PROMPT_KEYS, Where, check_keys, plain
 from audiogate.samples import Sample
 
 Parts = tuple[tuple[str, str], ...]
@@ -33,7 +34,7 @@ class PromptSpec:
     source: str | None = None
 
 
-def _check_fields(name: str, template: str, origin: str, allowed: set[str]) -> None:
+def _check_fields(name: str, template: str, origin: Where, allowed: set[str]) -> None:
     unknown = set(_PLACEHOLDER.findall(template)) - allowed
     if unknown:
         raise RegistryError(
@@ -42,9 +43,11 @@ def _check_fields(name: str, template: str, origin: str, allowed: set[str]) -> N
         )
 
 
-def _prompt(name: str, raw: Any, origin: str) -> PromptSpec:
+def _prompt(name: str, raw: Any, origin: Where) -> PromptSpec:
     if not isinstance(raw, dict) or not isinstance(raw.get("turn"), list) or not raw["turn"]:
         raise RegistryError(f"{origin}: prompt {name!r} must be a mapping with a non-empty 'turn'")
+    check_keys(raw, PROMPT_KEYS, origin, f"prompt {name!r}")
+    raw = plain(raw)
     parts: list[tuple[str, str]] = []
     for i, part in enumerate(raw["turn"]):
         if part == "audio":

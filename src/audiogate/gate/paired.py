@@ -41,10 +41,20 @@ Texts = Mapping[str, tuple[str | None, str | None]]
 
 
 def per_sample(records: Sequence[SampleRecord], metric: str) -> PerSample:
-    """The samples that count in the corpus score (not errored, not excluded)."""
+    """The samples that count in the corpus score (not excluded), an errored one as the
+    worst answer it could have been: every reference token deleted, a wrong answer (one
+    with no reference to count is left out: the gate fails on it)."""
     out: PerSample = {}
     for r in records:
-        if r.error is not None or r.excluded or r.score is None:
+        if r.excluded:
+            continue
+        if r.error is not None:
+            if metric in PROPORTIONS:
+                out[r.id] = (1, 1)
+            elif r.ref_tokens:
+                out[r.id] = (int(r.ref_tokens), int(r.ref_tokens))
+            continue
+        if r.score is None:
             continue
         if metric in PROPORTIONS:
             out[r.id] = (0 if r.score == 100.0 else 1, 1)

@@ -26,7 +26,6 @@ within 0-100, the limit on the lenient side of `value`, counts non-negative inte
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,24 +35,18 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from audiogate.errors import ThresholdsError
+from audiogate.gate.speed_entry import parse_speed_entry
+from audiogate.gate.yaml_fields import count as _count
+from audiogate.gate.yaml_fields import finite as _finite
+from audiogate.gate.yaml_fields import line as _line
 from audiogate.registry.load import ANSWERED, LOWER_IS_BETTER, PROPORTIONS, DatasetSpec, ModelSpec
+from audiogate.registry.schema import SPEED, SPEED_ENTRY_KEYS, closest
 
 ENTRY_KEYS = {"metric", "value", "max", "min", "samples", "sample_set", "max_errors", "note",
               "excluded", "max_excluded", "protocol",
               # statistical gates (paired bootstrap against a stored baseline)
               "gate", "margin", "confidence", "baseline"}
 UNKNOWN = "unknown"  # `excluded: unknown`: the exclusion count of a table recorded elsewhere
-# `metric: speed` entries (gate/speed_entry.py): latency, time to first token, RTFx and
-# throughput, each recorded with what it was measured on.
-SPEED = "speed"
-SPEED_VALUES = ("latency_p50", "latency_p90", "latency_p99", "ttft_p50", "ttft_p90",
-                "ttft_p99", "rtfx", "throughput")
-SPEED_LIMITS = ("max_latency_p50", "max_latency_p90", "max_latency_p99", "max_ttft_p50",
-                "max_ttft_p90", "max_ttft_p99", "min_rtfx", "min_throughput")
-SPEED_ENTRY_KEYS = {"metric", "samples", "sample_set", "measured_on", "gate", "baseline",
-                    "margin", "confidence", "note", *SPEED_VALUES, *SPEED_LIMITS}
-MEASURED_ON_KEYS = {"cpu", "cpus", "gpu", "gpu_count", "server", "server_hardware", "engine",
-                    "engine_version", "concurrency", "batch_size"}
 
 
 
@@ -86,6 +79,10 @@ class Entry:
         if self.sample_set is not None:
             return self.sample_set == fingerprint
         return self.samples == total
+
+
+# The status of a pair with no recorded threshold: the gate says it, the reports show it.
+NOT_GATED_STATUS = "not gated"
 
 
 @dataclass(frozen=True)
@@ -127,15 +124,6 @@ def _yaml() -> YAML:
     return yaml
 
 
-def _line(node: Any, key: Any = None) -> int:
-    try:
-        if key is not None:
-            return int(node.lc.key(key)[0]) + 1
-        return int(node.lc.line) + 1
-    except (AttributeError, KeyError, TypeError):
-        return 0
-
-
 def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, DatasetSpec],
          protocols: Collection[str] | None = None) -> Thresholds:
     """Read and validate; any problem raises ThresholdsError naming file, line and key.
@@ -152,8 +140,6 @@ def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, Dat
         return Thresholds(path, [])
     if not isinstance(data, CommentedMap):
         raise ThresholdsError(f"{path}: expected a mapping of model names at the top level")
-    from audiogate.gate.speed_entry import parse_speed_entry
-
     entries: list[Entry] = []
     speed = []
     for model, per_dataset in data.items():
@@ -190,8 +176,10 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
     unknown = set(item) - ENTRY_KEYS
     if unknown:
         key = sorted(unknown)[0]
+        hint = (" (a key of speed entries: add `metric: speed` to gate speed)"
+                if key in SPEED_ENTRY_KEYS else closest(key, ENTRY_KEYS))
         raise ThresholdsError(f"{path}:{_line(item, key)}: {model}/{spec.name}: unknown key "
-                              f"{key!r} (allowed: {', '.join(sorted(ENTRY_KEYS))})")
+                              f"{key!r}{hint} (allowed: {', '.join(sorted(ENTRY_KEYS))})")
     metric = item.get("metric")
     if metric not in LOWER_IS_BETTER:
         raise ThresholdsError(f"{where}: unknown metric {metric!r} (known: wer, cer, acc, "
@@ -254,16 +242,6 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
                  excluded, max_excluded, protocol)
 
 
-def _finite(raw: Any, where: str) -> float:
-    """A finite number; booleans (`true` reads as 1.0) and strings are refused."""
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise ThresholdsError(f"{where} must be a number, not {raw!r}")
-    value = float(raw)
-    if not math.isfinite(value):
-        raise ThresholdsError(f"{where} must be a finite number, not {raw!r}")
-    return value
-
-
 def _score(raw: Any, metric: str, where: str) -> float:
     """A metric value: WER/CER >= 0 (may exceed 100 with insertions), accuracy 0-100."""
     value = _finite(raw, where)
@@ -272,13 +250,6 @@ def _score(raw: Any, metric: str, where: str) -> float:
     if not LOWER_IS_BETTER[metric] and not 0.0 <= value <= 100.0:
         raise ThresholdsError(f"{where} must be within 0-100 for {metric}, not {value:g}")
     return value
-
-
-def _count(raw: Any, where: str) -> int:
-    """A non-negative integer (a count of samples)."""
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise ThresholdsError(f"{where} must be a non-negative integer, not {raw!r}")
-    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -294,6 +265,10 @@ class RunFacts:
     ids: frozenset[str] = frozenset()
     excluded_detail: str = ""  # the excluded samples, for the failure message
     protocol: str | None = None  # the gating protocol the value was scored under
+    # `value` counts each errored sample as the worst answer; this is over the answered
+    answered_value: float | None = None
+    # errored samples with no reference to count as deleted: "id: error" each
+    uncounted: tuple[str, ...] = ()
 
 
 def _first(ids: Iterable[str], show: int = 3) -> str:
@@ -335,7 +310,7 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
             return Verdict("error", f"{run.errors} of {run.total} sample(s) errored (no "
                                     f"recorded threshold; record it with {record_hint} once "
                                     "every sample runs)")
-        return Verdict("not gated", f"no recorded threshold; record it with {record_hint}")
+        return Verdict(NOT_GATED_STATUS, f"no recorded threshold; record it with {record_hint}")
     matching = [e for e in candidates if e.matches(run.total, run.fingerprint)]
     if not matching:
         known = {id(e): recorded_ids(e) for e in candidates}
@@ -359,11 +334,33 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
                                     f"recorded one, or record this protocol with {record_hint}")
         matching = same_protocol
     entry = matching[0]
+    verdict = _judge_entry(entry, run)
+    if entry.sample_set is None:
+        verdict = Verdict(verdict.status, f"{verdict.reason}; {count_only(entry)}",
+                          verdict.entry)
+    return verdict
+
+
+def count_only(entry: Entry) -> str:
+    """Why a verdict against an entry without `sample_set` proves less than it seems."""
+    return (f"matched on count only: the entry (line {entry.line}) records {entry.samples} "
+            f"samples and no sample_set, so any {entry.samples} samples match it; "
+            "--update-thresholds pins this run's set")
+
+
+def _judge_entry(entry: Entry, run: RunFacts) -> Verdict:
+    """The verdict of ``run`` against the one entry recorded on its sample set."""
     name = run.metric.upper()
     bound = "max" if entry.lower_is_better else "min"
     if run.errors > entry.max_errors:
         return Verdict("fail", f"{run.errors} sample(s) errored (allowed {entry.max_errors})",
                        entry)
+    if run.uncounted:
+        shown = "; ".join(run.uncounted[:5]) + (
+            f" (+{len(run.uncounted) - 5} more)" if len(run.uncounted) > 5 else "")
+        return Verdict("fail", f"{len(run.uncounted)} errored sample(s) have no reference to "
+                               "count as deleted, so the worst answer there is unknown and "
+                               f"max_errors cannot allow them: {shown}", entry)
     if run.excluded > entry.max_excluded:
         recorded = "an unknown number" if entry.excluded is None else str(entry.excluded)
         return Verdict("fail", f"{run.excluded} sample(s) excluded as abnormal (recorded with "
@@ -378,10 +375,19 @@ def judge(entries: list[Entry], run: RunFacts, *, record_hint: str,
     worse = value > entry.limit if entry.lower_is_better else value < entry.limit
     text = (f"{name} {value:.2f} {'>' if entry.lower_is_better else '<'} {bound} "
             f"{entry.limit:.2f} (recorded {entry.value:.2f}, {delta:+.2f})")
+    counted = f"; {errors_counted(run.errors, name, run.answered_value)}" if run.errors else ""
     if worse:
-        return Verdict("fail", f"regressed: {text}", entry)
+        return Verdict("fail", f"regressed: {text}{counted}", entry)
     return Verdict("pass", f"{name} {value:.2f} within {bound} {entry.limit:.2f} "
-                           f"(recorded {entry.value:.2f}, {delta:+.2f})", entry)
+                           f"(recorded {entry.value:.2f}, {delta:+.2f}){counted}", entry)
+
+
+def errors_counted(errors: int, name: str, answered: float | None) -> str:
+    """How a value with allowed errors was computed, and the value without them."""
+    worst = "a wrong answer" if name in ("ACC", "ANSWERED") else "every reference token deleted"
+    over = "—" if answered is None else f"{answered:.2f}"
+    return (f"{errors} errored sample(s) counted as {worst}; {name} over the answered "
+            f"samples only: {over}")
 
 
 @dataclass(frozen=True)
@@ -403,9 +409,19 @@ class Measured:
 class Change:
     """What recording a measurement does to its entry."""
 
-    kind: str  # "new" | "tightened" | "loosened" | "unchanged"
+    kind: str  # "new" | "tightened" | "loosened" | "unchanged" | "pinned" (only the
+    #            sample set of an entry matched on count only was added)
     text: str  # "whisper-tiny.en/x wer: 13.93 -> 14.85 (max 15.32 -> 16.24)"
     refused: bool = False  # a loosening without --accept-regression: not written
+
+    @property
+    def written(self) -> bool:
+        """Whether recording it changes the file."""
+        return self.kind not in ("unchanged", NOT_RECORDED) and not self.refused
+
+
+# A pair that passed with errored samples: its value is never recorded (see not_recorded).
+NOT_RECORDED = "not recorded"
 
 
 def default_limit(metric: str, value: float) -> float:
@@ -502,6 +518,10 @@ def update(path: Path, measured: Iterable[Measured], *, accept_regression: bool 
         allowed = allowed if isinstance(allowed, int) and not isinstance(allowed, bool) else 0
         change, limit = plan_change(m, (float(item["value"]), float(item[bound]), allowed),
                                     accept_regression=accept_regression)
+        if item.get("sample_set") is None and not change.refused:
+            change = Change("pinned" if change.kind == "unchanged" else change.kind,
+                            f"{change.text}; sample_set pinned to {m.sample_set} (matched on "
+                            "count only until now)")
         changes.append(change)
         if change.refused:
             continue

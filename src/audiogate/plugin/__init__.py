@@ -22,8 +22,7 @@ from audiogate.datasets import load_dataset_with_notes
 from audiogate.engines import EngineContext, make_engine
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, DatasetMissing
-from audiogate.gate.decide import GateRules, RecordedIds, decide
-from audiogate.gate.decide import row as decision_row
+from audiogate.gate.decide import GateRules, RecordedIds, decide, not_recorded
 from audiogate.gate.paired import (
     PerSample,
     baseline_texts,
@@ -32,35 +31,39 @@ from audiogate.gate.paired import (
     write_baseline,
 )
 from audiogate.gate.speed import summarize as summarize_speed
-from audiogate.gate.thresholds import Change, Measured, Thresholds
+from audiogate.gate.thresholds import NOT_GATED_STATUS, Change, Measured, Thresholds
 from audiogate.gate.thresholds import load as load_thresholds
 from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
-from audiogate.plugin.speed import record_speed, speed_properties
+from audiogate.plugin.speed import record_speed
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
-from audiogate.results.html import FILENAME as HTML_FILENAME
-from audiogate.results.pair_result import PairResult
+from audiogate.results.decision_row import row as decision_row
+from audiogate.results.junit import STATUS_PROPERTY, properties
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
     COLUMN_LEGEND,
     FAILING,
-    NOT_GATED_STATUS,
+    HTML_FILENAME,
     Row,
     claim_report_dir,
     counts_line,
+    mark_run_finished,
+    mark_run_started,
+    mark_run_unfinished,
     read_samples,
     run_metadata,
     samples_path,
     table,
-    write_reports,
     write_samples,
 )
 from audiogate.results.speed import LEGEND as SPEED_LEGEND
 from audiogate.results.terminal import LEGEND, compact_table, pair_lines, wrap
+from audiogate.results.writers import write_reports
 from audiogate.runner import PairRun, RunOptions
 from audiogate.samples import parse_shard, shard_info, take_shard
 from audiogate.scoring.pair import SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 # The serving options (--engine-url, ...) and the one-server-per-run hooks.
 pytest_plugins = ["audiogate.plugin.one_server"]
@@ -69,7 +72,6 @@ KEY = pytest.StashKey["AudiogateSession"]()
 RESULT_PROPERTY = "audiogate.row"
 PAIR_PROPERTY = "audiogate.pair"
 LONG_FORM = "long-form"  # marker and -k keyword of the long-form pairs
-STATUS_PROPERTY = "audiogate.status"
 REFUSED_PROPERTY = "audiogate.refused"  # an update that would have loosened the gate
 STATUS_COLOUR: dict[str, dict[str, bool]] = {
     "fail": {"red": True}, "error": {"red": True}, NOT_GATED_STATUS: {"yellow": True},
@@ -153,6 +155,8 @@ def pytest_configure(config: pytest.Config) -> None:
                             "of minutes to hours), collected only when asked for")
     if config.option.help:
         return
+    if not hasattr(config, "workerinput"):  # the controller (or a serial run) owns the folder
+        mark_run_started(_report_dir(config))  # first: the session below may refuse to start
     session = AudiogateSession(config)
     config.stash[KEY] = session
     config.pluginmanager.register(session, "audiogate-session")
@@ -182,6 +186,10 @@ def _path_option(config: pytest.Config, name: str, default: Path) -> Path:
     value = config.getoption(name)
     path = Path(value).expanduser() if value else default
     return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+
+
+def _report_dir(config: pytest.Config) -> Path:
+    return _path_option(config, "report_dir", Path(config.rootpath) / "reports")
 
 
 class AudiogateSession:
@@ -219,7 +227,7 @@ class AudiogateSession:
             "the audiogate_data_root ini value" if ini_root else
             f"the default, as neither --data-root nor ${DATA_ROOT_ENV} is set")
         self.thresholds_path = _path_option(config, "thresholds", root / "thresholds.yaml")
-        self.report_dir = _path_option(config, "report_dir", root / "reports")
+        self.report_dir = _report_dir(config)
         self.store_path = _path_option(config, "store", root / ".audiogate" / "store.sqlite")
         self.no_gate = bool(config.getoption("no_gate"))
         self.updating = bool(config.getoption("update_thresholds"))
@@ -460,6 +468,8 @@ class AudiogateSession:
             self.threshold_changes = update_thresholds(
                 self.thresholds_path, measured,
                 accept_regression=bool(self.config.getoption("accept_regression")))
+            self.threshold_changes += [c for r in self.rows
+                                       if (c := not_recorded(r.result, r.status)) is not None]
             self.threshold_changes += record_speed(
                 self.rows, self.thresholds_path, self.report_dir,
                 speed_gated={f"{e.model}/{e.dataset}" for e in self.thresholds.speed},
@@ -476,9 +486,29 @@ class AudiogateSession:
         if self.replay_problems:
             meta["replay_problems"] = self.replay_problems
         rows = self.rows + self._unscored_rows()
+        unfinished = self._unfinished(exitstatus, bool(rows))
+        if unfinished:
+            meta["unfinished"] = unfinished
         if rows:  # this run owns its report folder: nothing older may pass for its result
             claim_report_dir(self.report_dir, rows)
             self.written = write_reports(rows, self.report_dir, meta)
+        if unfinished:  # the mark set at the start stays, and says why
+            mark_run_unfinished(self.report_dir, unfinished)
+        else:
+            mark_run_finished(self.report_dir)
+
+    def _unfinished(self, exitstatus: int | pytest.ExitCode, ran: bool) -> str | None:
+        """Why this run's report folder holds no whole result (None: it does): the run was
+        interrupted or crashed, or it was given the folder and ran no pair."""
+        finished = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
+                    pytest.ExitCode.NO_TESTS_COLLECTED)
+        if exitstatus not in finished:
+            name = getattr(exitstatus, "name", str(exitstatus)).lower().replace("_", " ")
+            return f"the run ended early (pytest exit status {int(exitstatus)}: {name}); " \
+                   "its reports, if any, hold only the pairs done by then"
+        if not ran and self.config.getoption("report_dir"):
+            return "the run given this folder (--report-dir) ran no pair"
+        return None
 
     def _replay_problems(self) -> list[str]:
         """Bad lines, duplicate ids and ids that match no sample of any pair that ran, for
@@ -557,7 +587,7 @@ class AudiogateSession:
                           "measured only)", yellow=True)
         changes = getattr(self, "threshold_changes", [])
         if self.updating:
-            written_any = any(c.kind != "unchanged" and not c.refused for c in changes)
+            written_any = any(c.written for c in changes)
             tr.write_line(f"thresholds {'updated' if written_any else 'unchanged'} in "
                           f"{self.thresholds_path}:")
             for change in changes:
@@ -581,6 +611,21 @@ class AudiogateSession:
                 if path not in html:
                     tr.write_line(f"report: {path}")
         tr.write_line(counts_line(rows))
+
+    # -- one line per failure in pytest's short test summary -------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]
+                                  ) -> Any:
+        """pytest's short summary line of a failed pair points to the audiogate results
+        instead of repeating the reason: on CI (``$CI`` set) and with ``-vv`` pytest would
+        print the whole reason there a second time, untruncated."""
+        report: pytest.TestReport = yield
+        crash = getattr(report.longrepr, "reprcrash", None)
+        pair_id = dict(item.user_properties).get(PAIR_PROPERTY)
+        if report.failed and pair_id is not None and crash is not None:
+            status = dict(item.user_properties).get(STATUS_PROPERTY, "fail")
+            crash.message = f"{pair_id}: {str(status).upper()}, why is in the audiogate results"
+        return report
 
     # -- pytest-benchmark's banner ---------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
@@ -649,7 +694,9 @@ class Pair:
 
     def _fail(self, message: str) -> NoReturn:
         _mark(self.node, "fail")
-        pytest.fail(message, pytrace=False)
+        # from None: the message says it all; the error it was made from (raised inside
+        # an except block) would otherwise be printed above it, as a traceback chain
+        raise pytest.fail.Exception(message, pytrace=False) from None
 
     @property
     def gated(self) -> bool:
@@ -664,6 +711,8 @@ class Pair:
             samples, notes = load_dataset_with_notes(self.dataset, s.data_root)
         except DatasetMissing as exc:  # decided below, outside the handler: one message
             missing = exc
+        except AudiogateError as exc:  # a dataset file that cannot be read: named
+            self._fail(f"{self.id}: {exc}")
         if missing is not None:
             where = f" [data root from {s.data_root_source}]"
             if not must_run:
@@ -677,15 +726,16 @@ class Pair:
             shard = shard_info(samples, *s.shard)
             samples = take_shard(samples, *s.shard)
         try:
+            store = s.store  # an unreadable store file fails the pair here, named
             engine = s.engine_for(self.model)
         except AudiogateError as exc:
-            self._fail(str(exc))
+            self._fail(f"{self.id}: {exc}")
         progress = None
         write = s.progress_writer()
         if write is not None:
             progress = Progress(len(samples), self.id, write,
                                 interval=s.config.getoption("progress_interval"))
-        runner = PairRun(self.model, self.dataset, engine, s.data_root, store=s.store,
+        runner = PairRun(self.model, self.dataset, engine, s.data_root, store=store,
                          options=RunOptions(answers_of=s.predictions_from,
                                             prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
@@ -712,16 +762,7 @@ class Pair:
             records, wall_seconds=result.wall_seconds,
             complete=result.reused == 0 and result.inferred == result.score.total,
             n_resamples=s.config.getoption("bootstrap_resamples"))
-        for name, value in speed_properties(result):
-            self.node.user_properties.append((name, value))
-        for name, value in (("metric", result.metric), ("value", result.score.value),
-                            ("samples", result.score.total), ("errors", result.score.errors),
-                            ("excluded", result.score.excluded), ("rtfx", result.rtfx),
-                            ("protocol", result.score.protocol),
-                            ("dropped", result.score.dropped)):
-            self.node.user_properties.append((f"audiogate.{name}", value))
-        for protocol, other in result.score.others().items():
-            self.node.user_properties.append((f"audiogate.value.{protocol}", other.reported))
+        self.node.user_properties += properties(result)
         return result
 
 

@@ -1,44 +1,17 @@
-"""The plugin's speed duties: JUnit properties of a pair's speed, and recording speed with
---update-thresholds (the entry in thresholds.yaml and its per-sample latencies beside it)."""
+"""The plugin's speed duty: recording speed with --update-thresholds (the entry in
+thresholds.yaml and its per-sample latencies beside it)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from audiogate.gate.decide import speed_run
 from audiogate.gate.speed import hardware_key, write_speed_baseline
-from audiogate.gate.speed_entry import SpeedMeasured, not_timed, recorded_values, update_speed
+from audiogate.gate.speed_entry import not_timed
+from audiogate.gate.speed_record import SpeedMeasured, recorded_values, update_speed
 from audiogate.gate.thresholds import Change
-from audiogate.results.pair_result import PairResult
 from audiogate.results.report import Row, read_samples, samples_path
-
-
-def speed_properties(result: PairResult) -> list[tuple[str, Any]]:
-    """``audiogate.latency_p50`` … for JUnit XML: seconds, RTFx, samples per second, and the
-    engine's model load time."""
-    speed = result.speed
-    out: list[tuple[str, Any]] = []
-    if result.load_seconds is not None:
-        out.append(("audiogate.load_seconds", round(result.load_seconds, 3)))
-    if not speed:
-        return out
-    for kind in ("latency", "ttft"):
-        block = speed.get(kind) or {}
-        for q in ("p50", "p90", "p99"):
-            if q in block:
-                out += [(f"audiogate.{kind}_{q}", round(block[q]["estimate"], 6)),
-                        (f"audiogate.{kind}_{q}_low", round(block[q]["low"], 6)),
-                        (f"audiogate.{kind}_{q}_high", round(block[q]["high"], 6))]
-    for name in ("rtfx", "throughput"):
-        block = speed.get(name)
-        if block:
-            out += [(f"audiogate.speed_{name}", round(block["estimate"], 4)),
-                    (f"audiogate.speed_{name}_low", round(block["low"], 4)),
-                    (f"audiogate.speed_{name}_high", round(block["high"], 4))]
-    out.append(("audiogate.timed", speed["timed"]))
-    return out
 
 
 def record_speed(rows: Sequence[Row], thresholds: Path, report_dir: Path, *,

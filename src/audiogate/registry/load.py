@@ -1,7 +1,13 @@
-"""Load the dataset and model registries (package YAML plus optional user files)."""
+"""Load the dataset and model registries (package YAML plus optional user files).
+
+Every entry is checked against ``schema``: an unknown key or an impossible number is a
+RegistryError naming file:line; an entry of a user file that replaces a built-in one says so
+(``replaces``), and the runner puts that on every pair it runs.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -12,6 +18,8 @@ from typing import Any, TypeVar
 from ruamel.yaml import YAML
 
 from audiogate.errors import RegistryError
+from audiogate.registry import schema
+from audiogate.registry.schema import Where, plain
 
 METRICS = ("wer", "cer", "acc")  # what a dataset is scored by
 # `answered`: the share of samples that got a non-empty answer. A model entry asks for it
@@ -44,6 +52,8 @@ class DatasetSpec:
     long_form: bool = False
     # Sample meta keys the report breaks the score down by (speaker, chapter, talk...).
     groups: tuple[str, ...] = ()
+    # A user file's entry that took a built-in one's name: says which (None: not so).
+    replaces: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class ProtocolSpec:
     name: str
     description: str
     profiles: dict[str, ProfileSpec]
+    replaces: str | None = field(default=None, compare=False)  # see DatasetSpec.replaces
 
 
 @dataclass(frozen=True)
@@ -81,46 +92,61 @@ class ModelSpec:
     tasks: tuple[str, ...]
     languages: tuple[str, ...]
     options: dict[str, Any] = field(default_factory=dict)
+    replaces: str | None = field(default=None, compare=False)  # see DatasetSpec.replaces
 
     def supports(self, dataset: DatasetSpec) -> bool:
         return dataset.task in self.tasks and dataset.language in self.languages
 
 
-_DATASET_KEYS = {"task", "language", "loader", "path", "metric", "expected_samples",
-                 "abnormal_limit", "fetch", "protocol", "groups", "long_form"}
-_PROFILE_KEYS = {"normalizer", "tokenizer", "alignment", "empty_reference", "drop_references",
-                 "drop_check", "multilingual_compound_pairs", "abnormal_filter", "round", "rtfx"}
-
-
-def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+def _read_yaml(text: str, origin: str, *, lines: bool = False) -> Mapping[Any, Any]:
+    """A registry file's mapping of names to entries; ``lines``: loaded by the round-trip
+    loader, which keeps the line of every key (for messages that name file:line)."""
     try:
-        data = YAML(typ="safe").load(text)
+        data = YAML(typ="rt" if lines else "safe").load(text)
     except Exception as exc:  # ruamel raises many error types; all mean "not YAML"
-        raise RegistryError(f"{origin}: not valid YAML ({exc})") from exc
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"{origin}:{mark.line + 1}" if mark is not None else origin
+        raise RegistryError(f"{where}: not valid YAML ({exc})") from exc
     if data is None:
         return {}
-    if not isinstance(data, dict):
+    if not isinstance(data, Mapping):
         raise RegistryError(f"{origin}: expected a mapping of names to entries")
     return data
 
 
-def _package_yaml(name: str) -> dict[str, Any]:
+def _package_entries(name: str) -> Mapping[Any, Any]:
     text = resources.files("audiogate.registry").joinpath(name).read_text(encoding="utf-8")
-    return _read_yaml(text, f"audiogate/registry/{name}")
+    return _read_yaml(text, f"audiogate/registry/{name}", lines=True)
 
 
-def _dataset(name: str, raw: Any, origin: str) -> DatasetSpec:
-    if not isinstance(raw, dict):
-        raise RegistryError(f"{origin}: dataset {name!r} must be a mapping")
+def _known(kind: str, name: str, known: Mapping[str, Any], where: Where, what: str) -> None:
+    """A RegistryError when ``name`` is not a known ``kind``, with the closest one."""
+    if name not in known:
+        raise RegistryError(f"{where}: {what}: unknown {kind} {name!r}"
+                            f"{schema.closest(name, known)}; known: {', '.join(sorted(known))}")
+
+
+def _dataset(name: str, raw: Any, origin: Where) -> DatasetSpec:
+    what = f"dataset {name!r}"
+    if not isinstance(raw, Mapping):
+        raise RegistryError(f"{origin}: {what} must be a mapping")
     missing = {"task", "language", "loader", "path", "metric"} - raw.keys()
     if missing:
-        raise RegistryError(f"{origin}: dataset {name!r} lacks {sorted(missing)}")
+        raise RegistryError(f"{origin}: {what} lacks {sorted(missing)}")
     if raw["metric"] not in METRICS:
-        raise RegistryError(f"{origin}: dataset {name!r}: unknown metric {raw['metric']!r}")
-    options = {k: v for k, v in raw.items() if k not in _DATASET_KEYS}
+        raise RegistryError(f"{origin.at(raw, 'metric')}: {what}: unknown metric "
+                            f"{plain(raw['metric'])!r} (known: {', '.join(METRICS)})")
+    loader = str(raw["loader"])
+    _known("loader", loader, schema.LOADER_OPTIONS, origin.at(raw, "loader"), what)
+    schema.check_keys(raw, schema.DATASET_KEYS | schema.COMMON_OPTIONS
+                      | schema.LOADER_OPTIONS[loader], origin, what)
+    schema.check_numbers(raw, schema.DATASET_NUMBERS, origin, what)
+    schema.check_block(raw, "hf", origin, what, schema.HF_BLOCK_KEYS, schema.HF_NUMBERS)
+    raw = plain(raw)
+    options = {k: v for k, v in raw.items() if k not in schema.DATASET_KEYS}
     groups = raw.get("groups", [])
     if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
-        raise RegistryError(f"{origin}: dataset {name!r}: groups must be a list of sample meta "
+        raise RegistryError(f"{origin}: {what}: groups must be a list of sample meta "
                             f"keys (e.g. [speaker, chapter]), not {groups!r}")
     return DatasetSpec(
         name=name, task=raw["task"], language=raw["language"], loader=raw["loader"],
@@ -133,22 +159,18 @@ def _dataset(name: str, raw: Any, origin: str) -> DatasetSpec:
     )
 
 
-def _profile(where: str, metric: str, raw: Any) -> ProfileSpec:
-    if metric not in METRICS or metric == "acc":
-        raise RegistryError(f"{where}: profiles are for wer or cer, not {metric!r}")
-    if not isinstance(raw, dict):
-        raise RegistryError(f"{where}: the {metric} profile must be a mapping")
-    unknown = set(raw) - _PROFILE_KEYS
+def _profile(origin: Where, what: str, metric: str, raw: Any) -> ProfileSpec:
+    if not isinstance(raw, Mapping):
+        raise RegistryError(f"{origin}: {what}: the {metric} profile must be a mapping")
+    schema.check_keys(raw, schema.PROFILE_KEYS, origin, f"{what}: {metric}")
+    schema.check_numbers(raw, schema.PROFILE_NUMBERS, origin, f"{what}: {metric}")
     missing = {"normalizer", "tokenizer", "alignment"} - raw.keys()
-    if unknown or missing:
-        problem = f"unknown key(s) {sorted(unknown)}" if unknown else f"lacks {sorted(missing)}"
-        raise RegistryError(f"{where}: {metric} profile {problem} (keys: "
-                            f"{', '.join(sorted(_PROFILE_KEYS))})")
+    if missing:
+        raise RegistryError(f"{origin}: {what}: {metric} profile lacks {sorted(missing)}")
+    raw = plain(raw)
     if raw.get("empty_reference", "error") not in ("error", "drop"):
-        raise RegistryError(f"{where}: {metric} empty_reference must be error or drop")
+        raise RegistryError(f"{origin}: {what}: {metric} empty_reference must be error or drop")
     digits = raw.get("round")
-    if digits is not None and (not isinstance(digits, int) or isinstance(digits, bool)):
-        raise RegistryError(f"{where}: {metric} round must be a number of digits or null")
     return ProfileSpec(
         metric=metric, normalizer=str(raw["normalizer"]), tokenizer=str(raw["tokenizer"]),
         alignment=str(raw["alignment"]),
@@ -161,44 +183,110 @@ def _profile(where: str, metric: str, raw: Any) -> ProfileSpec:
     )
 
 
-def _protocol(name: str, raw: Any, origin: str) -> ProtocolSpec:
-    where = f"{origin}: protocol {name!r}"
-    if not isinstance(raw, dict):
-        raise RegistryError(f"{where} must be a mapping of metrics to profiles")
-    profiles = {m: _profile(where, m, p) for m, p in raw.items() if m != "description"}
+def _protocol(name: str, raw: Any, origin: Where) -> ProtocolSpec:
+    what = f"protocol {name!r}"
+    if not isinstance(raw, Mapping):
+        raise RegistryError(f"{origin}: {what} must be a mapping of metrics to profiles")
+    schema.check_keys(raw, schema.PROTOCOL_KEYS, origin, what)
+    profiles = {m: _profile(origin.at(raw, m), what, m, p) for m, p in raw.items()
+                if m != "description"}
     if not profiles:
-        raise RegistryError(f"{where} defines no profile (wer or cer)")
+        raise RegistryError(f"{origin}: {what} defines no profile (wer or cer)")
     return ProtocolSpec(name, str(raw.get("description", "")), profiles)
 
 
-def _model(name: str, raw: Any, origin: str) -> ModelSpec:
-    if not isinstance(raw, dict) or "engine" not in raw:
-        raise RegistryError(f"{origin}: model {name!r} must be a mapping with an 'engine'")
+def _model(name: str, raw: Any, origin: Where) -> ModelSpec:
+    what = f"model {name!r}"
+    if not isinstance(raw, Mapping) or "engine" not in raw:
+        raise RegistryError(f"{origin}: {what} must be a mapping with an 'engine'")
+    engine = str(raw["engine"])
+    plugins = schema.plugin_engine_kinds() - schema.ENGINE_KEYS.keys()
+    _known("engine", engine, {**schema.ENGINE_KEYS, **dict.fromkeys(plugins)},
+           origin.at(raw, "engine"), what)
+    if engine in schema.ENGINE_KEYS:
+        _check_model(raw, engine, origin, what)
+    raw = plain(raw)
     options = {k: v for k, v in raw.items() if k not in {"engine", "tasks", "languages"}}
     return ModelSpec(
-        name=name, engine=raw["engine"], tasks=tuple(raw.get("tasks", ["asr"])),
+        name=name, engine=engine, tasks=tuple(raw.get("tasks", ["asr"])),
         languages=tuple(raw.get("languages", ["en"])), options=options,
     )
 
 
+def _check_model(raw: Mapping[Any, Any], engine: str, origin: Where, what: str) -> None:
+    """The keys its engine reads, and every block and number audiogate can check."""
+    known = schema.MODEL_KEYS | schema.ENGINE_KEYS[engine]
+    for key in raw:
+        owners = sorted(e for e, keys in schema.ENGINE_KEYS.items() if key in keys)
+        if key not in known and owners:
+            raise RegistryError(f"{origin.at(raw, key)}: {what}: unknown key {plain(key)!r} for "
+                                f"engine {engine!r} (a key of {', '.join(owners)}); known: "
+                                f"{', '.join(sorted(known))}")
+    schema.check_keys(raw, known, origin, what)
+    schema.check_numbers(raw, schema.MODEL_NUMBERS, origin, what)
+    settings = schema.faster_whisper_settings()
+    schema.check_block(raw, "settings", origin, what, settings, schema.WHISPER_NUMBERS,
+                       known_as="faster-whisper accepts (compute_type and "
+                                "WhisperModel.transcribe's arguments)")
+    schema.check_block(raw, "chat", origin, what, schema.CHAT_KEYS, schema.CHAT_NUMBERS)
+    schema.check_block(raw, "retry", origin, what, schema.RETRY_KEYS, schema.RETRY_NUMBERS)
+    schema.check_block(raw, "vllm", origin, what, schema.VLLM_KEYS)
+    schema.check_block(raw, "transformers", origin, what, schema.TRANSFORMERS_KEYS,
+                       schema.TRANSFORMERS_NUMBERS)
+    schema.check_block(raw, "generation", origin, what, None)
+    schema.check_block(raw, "sampling", origin, what, None, schema.SAMPLING_NUMBERS)
+    for passed_through in ("extra_body", "env", "prompts"):
+        schema.check_block(raw, passed_through, origin, what, None)
+    schema.check_block(raw, "answer", origin, what, None)
+    answer = raw.get("answer") or {}
+    for task, rules in answer.items():
+        if isinstance(rules, Mapping):  # per task: {asr: {json_field: content}}
+            schema.check_block(answer, task, origin, f"{what}: answer", schema.ANSWER_KEYS)
+        else:
+            schema.check_keys({task: rules}, schema.ANSWER_KEYS, origin.at(answer, task),
+                              f"{what}: answer")
+
+
 Entry = TypeVar("Entry")
-Parse = Callable[[str, Any, str], Entry]
+Parse = Callable[[str, Any, Where], Entry]
+
+
+def _replacing(entry: Entry, kind: str, name: str, where: Where) -> Entry:
+    """``entry`` marked as the one that took a built-in entry's name (where it has room)."""
+    if not dataclasses.is_dataclass(entry) or isinstance(entry, type) or \
+            "replaces" not in {f.name for f in dataclasses.fields(entry)}:
+        return entry
+    text = f"{kind} {name!r} is the entry at {where}, which replaces the built-in one"
+    replaced: Entry = dataclasses.replace(entry, replaces=text)  # type: ignore[type-var]
+    return replaced
+
+
+def _parse_all(raw: Mapping[Any, Any], parse: Parse[Entry], origin: str
+               ) -> dict[str, Entry]:
+    where = Where(origin)
+    return {str(n): parse(str(n), r, where.at(raw, n)) for n, r in raw.items()}
 
 
 @cache
 def _builtin(filename: str, parse: Parse[Any]) -> dict[str, Any]:
-    return {n: parse(n, r, filename) for n, r in _package_yaml(filename).items()}
+    return _parse_all(_package_entries(filename), parse, f"audiogate/registry/{filename}")
 
 
 def registered(filename: str, parse: Parse[Entry], extra: Path | None) -> dict[str, Entry]:
     """The package's ``filename`` entries; ``extra`` is a user YAML file whose entries add
-    or override (the same for datasets, models and prompts)."""
-    found: dict[str, Entry] = dict(_builtin(filename, parse))
+    or override (the same for datasets, models and prompts); one that overrides a built-in
+    entry carries ``replaces``, saying so."""
+    builtin: dict[str, Entry] = _builtin(filename, parse)
+    found = dict(builtin)
     if extra is not None:
         if not extra.is_file():
             raise RegistryError(f"{extra}: no such registry file (given for {filename})")
-        raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra))
-        found.update({n: parse(n, r, str(extra)) for n, r in raw.items()})
+        raw = _read_yaml(extra.read_text(encoding="utf-8"), str(extra), lines=True)
+        kind = filename.removesuffix("s.yaml")
+        where = Where(str(extra))
+        for name, entry in _parse_all(raw, parse, str(extra)).items():
+            found[name] = _replacing(entry, kind, name, where.at(raw, name)) \
+                if name in builtin else entry
     return found
 
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from audiogate.errors import AudiogateError
 from audiogate.results.compare import (
@@ -29,14 +29,18 @@ from audiogate.results.compare import (
     groups,
     present_keys,
 )
+from audiogate.results.report import (
+    HTML_FILENAME,
+    Row,
+    counts_line,
+    read_samples,
+    samples_path,
+)
+from audiogate.results.report import verdict as run_verdict
 from audiogate.results.speed import speed_cell, speed_html
 from audiogate.scoring.edit_ops import EQUAL, EditOp, separator, text_ops
 from audiogate.scoring.pair import SampleRecord
 
-if TYPE_CHECKING:  # report.py imports this module
-    from audiogate.results.report import Row
-
-FILENAME = "audiogate-report.html"
 MAX_BAD_ROWS = 500  # errored/excluded rows written out; the rest are counted
 HYP_START = 80  # characters of a hypothesis shown for errored/excluded samples
 # The pairs' sections: what failed first (the "why"), then the rest in the table's order,
@@ -96,8 +100,6 @@ class PairView:
 
 def pair_view(row: Row, samples: Path) -> PairView:
     """Load the pair's per-sample records and, when the entry names one, its baseline."""
-    from audiogate.results.report import read_samples
-
     metric = row.result.metric
     notes: list[str] = []
     records: list[SampleRecord] = []
@@ -346,9 +348,6 @@ def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any]
 def render(rows: list[Row], views: list[PairView], meta: dict[str, Any],
            chart: str | None) -> str:
     """The whole page as text (``write_html`` reads the files and writes it)."""
-    from audiogate.results.report import counts_line
-    from audiogate.results.report import verdict as run_verdict
-
     verdict = run_verdict(rows)
     failed = [(n, r) for n, r in enumerate(rows, start=1) if r.status in {"fail", "error"}]
     counts = counts_line(rows)
@@ -384,12 +383,10 @@ def render(rows: list[Row], views: list[PairView], meta: dict[str, Any],
 def write_html(rows: list[Row], report_dir: Path, meta: dict[str, Any],
                chart: Path | None = None) -> Path:
     """Write ``audiogate-report.html`` for rows already in report order."""
-    from audiogate.results.report import samples_path
-
     views = [pair_view(r, samples_path(report_dir, r.result.model, r.result.dataset))
              for r in rows]
     svg = chart.read_text(encoding="utf-8") if chart is not None and chart.is_file() else None
-    path = report_dir / FILENAME
+    path = report_dir / HTML_FILENAME
     tmp = path.with_suffix(".tmp")
     tmp.write_text(render(rows, views, meta, svg), encoding="utf-8")
     tmp.replace(path)

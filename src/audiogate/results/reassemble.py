@@ -10,7 +10,7 @@ A sample missing from every shard, or present in two, makes the pair unmergeable
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,11 @@ from typing import Any
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
 from audiogate.gate.speed import summarize as summarize_speed
-from audiogate.registry.load import DatasetSpec, ProtocolSpec
-from audiogate.results.pair_result import PairResult
+from audiogate.results.rederive import Scoring
 from audiogate.results.report import Row
-from audiogate.runner import error_line
 from audiogate.samples import sample_set_fingerprint
-from audiogate.scoring.pair import SampleRecord, protocol_rtfx, summarize
+from audiogate.scoring.pair import SampleRecord, error_line, protocol_rtfx, summarize
+from audiogate.scoring.pair_result import PairResult
 
 SHOW = 10  # sample ids named in a message before "(+N more)"
 
@@ -71,7 +70,16 @@ def check(parts: Sequence[Part]) -> list[str]:
             raise ShardMismatch(f"{first.label} and {part.label} ran different engines "
                                 f"(differing: {', '.join(keys)}); their outputs are not one "
                                 "run's")
+        if part.row.result.answer_rules != first.row.result.answer_rules:
+            raise ShardMismatch(f"{first.label} and {part.label} took the answers from the "
+                                "raw outputs by different rules; they are not one run's")
     for part in parts:
+        ids = part.shard["ids"]
+        if (part.shard["sample_set"], part.shard["total"]) != (sample_set_fingerprint(ids),
+                                                               len(ids)):
+            raise ShardMismatch(f"{part.label}: its pair's sample set {part.shard['sample_set']} "
+                                f"of {part.shard['total']} sample(s) is not the one its "
+                                f"{len(ids)} listed ids give ({sample_set_fingerprint(ids)})")
         if len(part.records) != part.row.result.score.total:
             raise ShardMismatch(f"{part.label}: its per-sample file has {len(part.records)} "
                                 f"records but its report counts {part.row.result.score.total} "
@@ -99,24 +107,11 @@ def check(parts: Sequence[Part]) -> list[str]:
     return full
 
 
-def reassemble(parts: Sequence[Part], spec: DatasetSpec, *, n_resamples: int,
-               protocols: Mapping[str, ProtocolSpec] | None = None
+def reassemble(parts: Sequence[Part], scoring: Scoring, *, n_resamples: int
                ) -> tuple[PairResult, list[SampleRecord]]:
     """The pair's result and records as a single run of the same outputs gives them."""
     ids = check(parts)
     by_id = {r.id: r for part in parts for r in part.records}
-    records = [by_id[i] for i in ids]
-    first = parts[0].row.result
-    lenient = first.score.breakdown.get("rule") == "lenient"
-    score = summarize(spec, records, lenient=lenient, protocols=protocols, metric=first.metric)
-    scored = [r for r in records if r.error is None]
-    results = [p.row.result for p in parts]
-    inference = sum(r.seconds for r in scored)
-    if all(r.inferred == r.score.total for r in results):  # as a run that inferred all
-        inference = min(inference, sum(r.wall_seconds for r in results))
-    reused_from: Counter[str] = Counter()
-    for r in results:
-        reused_from.update(r.reused_from)
     notes: list[str] = []
     for part in parts:
         for note in part.row.result.notes:
@@ -125,23 +120,57 @@ def reassemble(parts: Sequence[Part], spec: DatasetSpec, *, n_resamples: int,
                                        f"{note}"
             if text not in notes:
                 notes.append(text)
+    return rebuild([p.row.result for p in parts], [by_id[i] for i in ids], scoring,
+                   n_resamples=n_resamples, notes=notes), [by_id[i] for i in ids]
+
+
+def rebuild(results: Sequence[PairResult], records: Sequence[SampleRecord], scoring: Scoring,
+            *, n_resamples: int, notes: Sequence[str]) -> PairResult:
+    """A pair's result from its records alone (in dataset order), by the functions a single
+    run uses; only how the outputs were obtained (wall time, inferred / reused counts) comes
+    from the ``results`` that ran them, summed."""
+    spec, first = scoring.spec, results[0]
+    score = summarize(spec, records, lenient=scoring.lenient, protocols=scoring.protocols,
+                      metric=scoring.metric)
+    scored = [r for r in records if r.error is None]
+    inference = sum(r.seconds for r in scored)
+    if all(r.inferred == r.score.total for r in results):  # as a run that inferred all
+        inference = min(inference, sum(r.wall_seconds for r in results))
+    reused_from: Counter[str] = Counter()
+    for r in results:
+        reused_from.update(r.reused_from)
     result = PairResult(
-        model=first.model, dataset=first.dataset, task=first.task, language=first.language,
-        metric=first.metric, score=score, sample_set=sample_set_fingerprint(ids),
+        model=first.model, dataset=first.dataset, task=spec.task, language=spec.language,
+        metric=scoring.metric, score=score, sample_set=sample_set_fingerprint(
+            r.id for r in records),
         audio_seconds=sum(r.audio_seconds for r in scored), inference_seconds=inference,
         wall_seconds=sum(r.wall_seconds for r in results),
         inferred=sum(r.inferred for r in results), reused=sum(r.reused for r in results),
         engine=first.engine, error_samples=[(r.id, error_line(r)) for r in records
                                             if r.error is not None],
-        notes=notes, reused_from=dict(sorted(reused_from.items())), groups=list(first.groups),
-        protocol_rtfx=protocol_rtfx(spec, records, protocols),
+        notes=list(notes), reused_from=dict(sorted(reused_from.items())),
+        groups=list(spec.groups), protocol_rtfx=protocol_rtfx(spec, records, scoring.protocols),
+        flagged=[(r.id, flag) for r in records for flag in r.flags],
+        dispatch=first.dispatch if len(results) == 1 else {},
+        answer_rules=dict(scoring.answer_rules),
     )
     result.interval = interval(per_sample(records, result.metric), result.metric,
                                n_resamples=n_resamples)
-    # The shards' per-sample timings summarized as one set (no throughput: the shards' wall
-    # times overlap or ran apart); the speed gate says a merge is not comparable, since
-    # shards timed on other machines, or side by side on one, are not one run's latencies.
-    result.speed = summarize_speed(records, wall_seconds=result.wall_seconds, complete=False,
-                                   n_resamples=n_resamples)
-    result.measured_on = {**first.measured_on, "shards": len(parts)}
-    return result, records
+    if len(results) == 1:
+        # One run's records: its speed is summarized from their timings as the run did, on
+        # what the run says it was measured on, so the gate re-derives its speed verdict.
+        result.speed = summarize_speed(
+            records, wall_seconds=result.wall_seconds,
+            complete=result.reused == 0 and result.inferred == score.total,
+            n_resamples=n_resamples)
+        result.measured_on = dict(first.measured_on)
+        result.load_seconds = first.load_seconds
+    else:
+        # Shards' timings summarized as one set (no throughput: the shards' wall times
+        # overlap or ran apart); ``shards`` in measured_on makes the speed gate say "not
+        # comparable": shards timed on other machines, or side by side on one, are not one
+        # run's latencies, so a merge of shards is never speed-gated.
+        result.speed = summarize_speed(records, wall_seconds=result.wall_seconds,
+                                       complete=False, n_resamples=n_resamples)
+        result.measured_on = {**first.measured_on, "shards": len(results)}
+    return result

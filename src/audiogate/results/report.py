@@ -1,8 +1,14 @@
-"""Results in the reference table's shape: terminal, Markdown, JSON, per-sample JSONL."""
+"""What every report is made of: a pair's Row in the reference table's shape, the run's
+verdict and counts, the report folder's files and marks, the per-sample JSONL.
+
+The writers (markdown, json_report, chart, html, terminal, junit) each read these and stand
+side by side; results.writers calls them. Nothing here imports a writer.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import uuid
@@ -13,12 +19,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from audiogate.results.html import FILENAME as HTML_FILENAME
-from audiogate.results.html import write_html
-from audiogate.results.pair_result import PairResult
-from audiogate.results.speed import speed_lines
+from audiogate.gate.thresholds import NOT_GATED_STATUS
 from audiogate.scoring.open_asr_report import average_wer
 from audiogate.scoring.pair import PairScore, SampleRecord
+from audiogate.scoring.pair_result import PairResult
 
 COLUMNS = ("task", "dataset", "model", "measure", "protocol", "performance", "95% CI",
            "threshold", "delta", "samples", "excluded", "errors", "other protocols", "RTFx",
@@ -29,8 +33,7 @@ COLUMN_LEGEND = ("performance: the score (WER/CER or accuracy %) · 95% CI: boot
                  "value · excluded: samples the protocol's abnormal filter left out · other "
                  "protocols: the same outputs scored another way · RTFx: seconds of audio per "
                  "second of compute")
-# A pair with no recorded threshold. Reports written before it had this name said "ungated".
-NOT_GATED_STATUS = "not gated"
+# Reports written before a pair with no recorded threshold was "not gated" said "ungated".
 LEGACY_STATUS = {"ungated": NOT_GATED_STATUS}
 SCORING_LIBRARIES = ("jiwer", "sacrebleu", "whisper-normalizer", "kaldialign", "num2words",
                      "faster-whisper", "ctranslate2", "soundfile", "soxr")
@@ -66,6 +69,8 @@ class Row:
                     f"{s.excluded}")
         if s.breakdown.get("rule"):
             note = f"{s.breakdown['rule']} MMAU rule"
+        if s.errors and s.value is not None:
+            note = "; ".join(filter(None, [note, answered_note(s)]))
         return {
             "task": task, "dataset": r.dataset, "model": r.model, "measure": s.metric,
             "protocol": s.protocol or "", "other protocols": other_protocols(s),
@@ -90,6 +95,13 @@ class Row:
 
 def _value(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
+
+
+def answered_note(score: PairScore) -> str:
+    """The value over the answered samples, beside a value that counts errors as the worst
+    answer (``answered only 0.00 (1 error counted as the worst answer)``)."""
+    return (f"answered only {_value(score.answered_value)} ({score.errors} error(s) counted "
+            "as the worst answer)")
 
 
 def other_protocols(score: PairScore) -> str:
@@ -119,9 +131,12 @@ def protocol_lines(score: PairScore, rtfx_by_protocol: dict[str, float | None]) 
         shown = _value(p.value) if p.digits is None or p.value is None else \
             f"{p.value:.4f}, published as {p.reported}"
         rtfx = f", RTFx {rtfx_by_protocol[name]}" if rtfx_by_protocol.get(name) else ""
+        counted = (f" + {p.error_tokens} reference tokens of errored samples counted as "
+                   f"deleted (answered only: {_value(p.answered_value)})"
+                   if p.error_tokens else "")
         lines.append(f"{name} ({role}): {shown} — {p.edits} errors / "
-                     f"{p.ref_tokens} reference tokens; {p.scored} scored, {p.dropped} "
-                     f"dropped, {p.excluded} excluded, {p.errors} errors{rtfx}")
+                     f"{p.ref_tokens} reference tokens{counted}; {p.scored} scored, "
+                     f"{p.dropped} dropped, {p.excluded} excluded, {p.errors} errors{rtfx}")
     return lines
 
 
@@ -174,9 +189,14 @@ def run_metadata() -> dict[str, Any]:
 FAILING = frozenset({"fail", "error"})
 PASSING = frozenset({"pass", "updated"})
 NOT_GATED = frozenset({NOT_GATED_STATUS, "measured"})
+MARKDOWN_FILENAME = "audiogate-report.md"
+JSON_FILENAME = "audiogate-report.json"
+SVG_FILENAME = "audiogate-report.svg"
+HTML_FILENAME = "audiogate-report.html"
 # Files a run writes into its report folder; an earlier run's copies are removed first.
-REPORT_FILES = ("audiogate-report.md", "audiogate-report.json", "audiogate-report.svg",
-                "audiogate-report.html")
+REPORT_FILES = (MARKDOWN_FILENAME, JSON_FILENAME, SVG_FILENAME, HTML_FILENAME)
+# Present while a run that writes the folder has not finished; `report merge` refuses it.
+RUN_MARKER = "audiogate-run-unfinished.txt"
 
 
 def verdict(rows: Iterable[Row]) -> str:
@@ -211,109 +231,39 @@ def claim_report_dir(report_dir: Path, rows: Iterable[Row]) -> None:
             path.unlink(missing_ok=True)
 
 
-def write_reports(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any] | None = None
-                  ) -> list[Path]:
-    """audiogate-report.md / .json / .html (and a chart when matplotlib is present).
-
-    The same rows and per-sample files give the same bytes in every file but the run's
-    stamp (``run_id`` / ``created`` in ``meta``)."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    meta = meta or run_metadata()
-    ordered = sorted(rows, key=lambda r: (r.result.task, r.result.dataset, r.result.model))
-    md = [f"# audiogate results — {verdict(ordered).upper()}", "", counts_line(ordered), "",
-          f"Which utterances moved each score, against the baseline and by group: "
-          f"[{HTML_FILENAME}]({HTML_FILENAME}).", "", table(ordered, markdown=True), "",
-          f"*{COLUMN_LEGEND}*", ""]
-    if meta.get("shard"):
-        md[1:1] = ["", f"**--shard {meta['shard']}: a part of each pair's samples; nothing "
-                       "was gated here. `audiogate report merge` of all the shards gives "
-                       "the verdict.**"]
-    elif meta.get("gated") is False:
-        md[1:1] = ["", "**--no-gate: nothing was gated in this run; the numbers are "
-                       "measurements only.**"]
-    for row in ordered:
-        md.append(f"- **{row.result.pair_id}**: {row.status.upper()} — {row.reason}")
-        md.append(f"  - engine: `{json.dumps(row.result.engine, sort_keys=True)}`; "
-                  f"{row.result.inferred} inferred, {row.result.reused} reused from the store"
-                  + "".join(f"; {n} from {run}" for run, n in row.result.reused_from.items()))
-        if row.result.interval:
-            md.append(f"  - 95 % interval: [{row.result.interval['low']:.2f}, "
-                      f"{row.result.interval['high']:.2f}] ({row.result.interval['method']}, "
-                      f"{row.result.interval['n_resamples']} resamples)")
-        for note in row.result.notes:
-            md.append(f"  - {note}")
-        if row.result.dispatch:
-            md.append(f"  - {dispatch_line(row.result.dispatch)}")
-        md += [f"  - {line}" for line in speed_lines(row)]
-        for sample_id, error in row.result.error_samples[:20]:
-            md.append(f"  - error `{sample_id}`: {error}")
-        if row.result.score.breakdown:
-            md.append(f"  - breakdown: `{json.dumps(row.result.score.breakdown)}`")
-        for line in protocol_lines(row.result.score, row.result.protocol_rtfx):
-            md.append(f"  - protocol {line}")
-    averages = protocol_averages(ordered)
-    if averages:
-        md += [""] + [f"- {line}" for line in averages]
-    md += ["", f"git commit: `{meta.get('git_commit')}` · created {meta.get('created')} · "
-               f"versions: {json.dumps(meta.get('versions'))}", ""]
-    paths = [report_dir / "audiogate-report.md", report_dir / "audiogate-report.json"]
-    paths[0].write_text("\n".join(md), encoding="utf-8")
-    paths[1].write_text(json.dumps({"verdict": verdict(ordered), "meta": meta,
-                                    "rows": [r.to_json() for r in ordered]}, indent=2,
-                                   ensure_ascii=False), encoding="utf-8")
-    chart = write_chart(ordered, report_dir / "audiogate-report.svg")
-    if chart is not None:
-        paths.append(chart)
-    paths.append(write_html(ordered, report_dir, meta, chart))
-    return paths
+def mark_run_started(report_dir: Path) -> None:
+    """Before anything of a run can fail: a folder that already exists (it may hold an
+    earlier run's reports) says that a run started here and has not finished, so those
+    reports cannot pass for this run's result (a run that dies at its start or midway
+    leaves the mark behind; a folder made later by this run is marked at its end)."""
+    if report_dir.is_dir():
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        (report_dir / RUN_MARKER).write_text(
+            f"a run started at {started} (pid {os.getpid()}) and has not finished\n",
+            encoding="utf-8")
 
 
-CHART_FONT_PT = 9.0  # 12 px at the chart's natural size, ≥ 11 px on any page ≥ 600 px wide
+def mark_run_unfinished(report_dir: Path, why: str) -> None:
+    """The run ended without a whole result (interrupted, crashed, ran nothing it was asked
+    to): the mark stays, saying why (a folder that does not exist holds nothing to mark)."""
+    if report_dir.is_dir():
+        (report_dir / RUN_MARKER).write_text(f"{why}\n", encoding="utf-8")
 
 
-def write_chart(rows: Sequence[Row], path: Path) -> Path | None:
-    """Each pair's score beside its limit (SVG); skipped without matplotlib. Text stays
-    text (``svg.fonttype: none``): it reads at the page's size and can be searched."""
+def mark_run_finished(report_dir: Path) -> None:
+    """The run finished and its reports (or the earlier ones it left untouched) are whole."""
+    (report_dir / RUN_MARKER).unlink(missing_ok=True)
+
+
+def unfinished(report_dir: Path) -> str | None:
+    """Why the folder's reports are not a finished run's result, or None."""
+    marker = report_dir / RUN_MARKER
+    if not marker.exists():
+        return None
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    scored = [r for r in rows if r.result.score.value is not None]
-    if not scored:
-        return None
-    # the same rows give the same bytes: fixed id salt, no creation date in the metadata
-    with matplotlib.rc_context({"svg.hashsalt": "audiogate", "svg.id": "audiogate-chart",
-                                "svg.fonttype": "none", "font.size": CHART_FONT_PT}):
-        return _draw_chart(plt, scored, path)
-
-
-def _draw_chart(plt: Any, scored: Sequence[Row], path: Path) -> Path:
-    """One horizontal bar per pair (its name beside it, never squeezed under it), the 95 %
-    interval as a whisker and the limit as a dashed tick."""
-    fig, ax = plt.subplots(figsize=(7.0, 1.1 + 0.55 * len(scored)))
-    ys = list(range(len(scored)))
-    colors = ["tab:red" if r.status in FAILING else "tab:green" if r.status in PASSING
-              else "tab:gray" for r in scored]
-    values = [r.result.score.value or 0.0 for r in scored]
-    errors = [[v - (r.result.interval or {}).get("low", v) for v, r in zip(values, scored,
-                                                                          strict=True)],
-              [(r.result.interval or {}).get("high", v) - v for v, r in zip(values, scored,
-                                                                          strict=True)]]
-    ax.barh(ys, values, height=0.6, color=colors, xerr=errors, capsize=4)
-    for y, r in zip(ys, scored, strict=True):
-        if r.limit is not None:
-            ax.vlines(r.limit, y - 0.4, y + 0.4, colors="black", linestyles="dashed")
-    ax.set_yticks(ys)
-    ax.set_yticklabels([f"{r.result.model}\n{r.result.dataset}" for r in scored])
-    ax.invert_yaxis()  # the summary table's order, top to bottom
-    ax.set_xlabel("score: WER/CER % or accuracy % (whisker: 95 % interval; dashed: limit)")
-    fig.tight_layout()
-    fig.savefig(path, format="svg", metadata={"Date": None})
-    plt.close(fig)
-    return path
+        return marker.read_text(encoding="utf-8").strip() or "no reason written"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"{marker} is unreadable ({exc})"
 
 
 def write_samples(records: Sequence[SampleRecord], path: Path) -> Path:

@@ -12,7 +12,7 @@ import numpy as np
 
 from audiogate.scoring.pair import SampleRecord
 
-if TYPE_CHECKING:  # report.py imports this module
+if TYPE_CHECKING:
     from audiogate.results.report import Row
 
 MARK = {"fail": "SLOW", "not comparable": "n/c"}  # the speed gate's finding, in the cell

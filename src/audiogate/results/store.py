@@ -94,6 +94,25 @@ class StoreError(AudiogateError):
     """The store file is unusable (wrong schema version, not a database); names the file."""
 
 
+# SQLite's primary result codes for a file whose bytes are not a sound database.
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def _corrupt(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def store_failure(path: Path, exc: sqlite3.Error) -> StoreError:
+    """The StoreError for an SQLite error on ``path``: what happened, that the file was
+    left as it is, and how to go on. A corrupt file (random bytes, truncated, a damaged
+    page: at open, or only when a page is read) is "unreadable"."""
+    what = "is unreadable" if _corrupt(exc) else "failed"
+    return StoreError(
+        f"{path}: the results store {what} ({exc}); the file was left as it is. Go on with "
+        "another --store PATH, or without a store (--no-store), or move this file aside "
+        "(a new store is then made in its place)")
+
+
 @dataclass(frozen=True)
 class StoredOutput:
     """One finished sample as stored: the raw engine output or its error, plus timing.
@@ -235,6 +254,7 @@ class Store:
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self.journal_mode = ""
+        self._failed: StoreError | None = None  # once unreadable, never touched again
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -267,7 +287,7 @@ class Store:
             store._init_schema()
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{path}: cannot open results store: {exc}") from exc
+            raise store_failure(path, exc) from exc
         except BaseException:
             conn.close()
             raise
@@ -314,6 +334,8 @@ class Store:
     # -- plumbing -------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:
+        if self._failed is not None:
+            raise self._failed
         if self._conn is None:
             raise StoreError(f"{self.path}: store is closed")
         if os.getpid() != self._pid:
@@ -323,8 +345,21 @@ class Store:
         return self._conn
 
     @contextmanager
+    def _sqlite_errors(self) -> Iterator[None]:
+        """SQLite errors as a StoreError naming the file. A corrupt file is marked failed:
+        this Store neither reads nor writes it again (the user decides what happens to
+        it), so every later call says the same."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            failure = store_failure(self.path, exc)
+            if _corrupt(exc):
+                self._failed = failure
+            raise failure from exc
+
+    @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, self._sqlite_errors():
             yield self._connection()
 
     @contextmanager
@@ -334,13 +369,14 @@ class Store:
         Rolls back on any exception including KeyboardInterrupt; a SIGKILL mid-way
         leaves an uncommitted WAL tail that SQLite discards on the next open.
         """
-        with self._lock:
+        with self._lock, self._sqlite_errors():
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
 

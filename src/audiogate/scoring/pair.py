@@ -1,4 +1,8 @@
-"""Score one (model, dataset) pair from its per-sample outcomes, like the published tables."""
+"""Score one (model, dataset) pair from its per-sample outcomes, like the published tables.
+
+A sample's error line (``error_line``) is made here, beside the record that carries the
+error, so a run and a merge's rebuild of the pair list errored samples in the same words.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from audiogate.datasets._text import describe_unknown
 from audiogate.registry import load as registry
 from audiogate.registry.load import ANSWERED, DatasetSpec, ProtocolSpec, profile_for
 from audiogate.scoring.open_asr_report import leaderboard_rtfx
@@ -47,6 +52,7 @@ class SampleRecord:
     substitutions: int | None = None
     deletions: int | None = None
     insertions: int | None = None
+    # reference tokens; for an errored sample, those counted as deleted (None: nothing to count)
     ref_tokens: int | None = None
     score: float | None = None  # per-sample WER/CER in percent, or 100/0 for accuracy
     excluded: bool = False  # above the dataset's abnormal limit: not in the corpus score
@@ -82,19 +88,33 @@ def with_rtfx(timing: dict[str, Any] | None, audio_seconds: float) -> dict[str, 
     return {**timing, "rtfx": rtfx}
 
 
+def error_line(record: SampleRecord) -> str:
+    """The sample's error, with its audio file named when the message does not say it."""
+    error = str(record.error)
+    if record.audio_path and record.audio_path not in error:
+        return f"{error} (file {record.audio_path})"
+    return error
+
+
 @dataclass
 class ProtocolScore:
-    """One protocol's corpus number for a pair, and what it left out."""
+    """One protocol's corpus number for a pair, and what it left out.
 
-    value: float | None  # Σ edits / Σ reference tokens × 100 over the samples it scores
+    ``value`` counts every errored sample as the worst answer it could have been (its
+    reference tokens all deleted), so an error never improves it; ``answered_value`` is
+    the same over the answered samples only (equal when nothing errored)."""
+
+    value: float | None  # Σ edits / Σ reference tokens × 100, errored samples all deleted
     reported: float | None  # as the protocol publishes it (rounded where it rounds)
     scored: int
     dropped: int  # references it leaves out (empty after normalization, markers)
     excluded: int  # above the abnormal limit, where the protocol filters
     errors: int
-    edits: int
-    ref_tokens: int
+    edits: int  # over the scored samples
+    ref_tokens: int  # over the scored samples
     digits: int | None = None  # the decimals it reports (None: unrounded)
+    error_tokens: int = 0  # reference tokens of errored samples, counted as deleted
+    answered_value: float | None = None  # Σ edits / Σ reference tokens over scored samples
 
 
 @dataclass
@@ -113,6 +133,12 @@ class PairScore:
     protocol: str | None = None  # the gating protocol (None: accuracy has one rule)
     dropped: int = 0
     protocols: dict[str, ProtocolScore] = field(default_factory=dict)
+    # The value over the answered samples only (``value`` counts each errored sample as
+    # the worst answer: every reference token deleted, a wrong answer, no answer).
+    answered_value: float | None = None
+    # Errored samples with no reference to count as deleted (unreadable, or empty after
+    # normalization): no worst answer is known for them, so no gate may allow them.
+    uncounted: list[str] = field(default_factory=list)
 
     def others(self) -> dict[str, ProtocolScore]:
         """The non-gating protocols' scores."""
@@ -136,17 +162,30 @@ class _Tally:
     errors: int = 0
     edits: int = 0
     ref_tokens: int = 0
+    error_tokens: int = 0
+    uncounted: list[str] = field(default_factory=list)
 
     def add(self, edits: int, ref_tokens: int) -> None:
         self.scored += 1
         self.edits += edits
         self.ref_tokens += ref_tokens
 
+    def add_error(self, sample_id: str, tokens: int | None) -> None:
+        """An errored sample: its ``tokens`` count as deleted (None: the protocol leaves
+        this reference out anyway; 0: there is nothing to count)."""
+        self.errors += 1
+        if tokens:
+            self.error_tokens += tokens
+        elif tokens == 0:
+            self.uncounted.append(sample_id)
+
     def result(self, scorer: TextScorer) -> ProtocolScore:
-        value = self.edits / self.ref_tokens * 100 if self.ref_tokens else None
+        answered = self.edits / self.ref_tokens * 100 if self.ref_tokens else None
+        value = None if answered is None else \
+            (self.edits + self.error_tokens) / (self.ref_tokens + self.error_tokens) * 100
         return ProtocolScore(value, scorer.reported(value), self.scored, self.dropped,
                              self.excluded, self.errors, self.edits, self.ref_tokens,
-                             scorer.profile.round)
+                             scorer.profile.round, self.error_tokens, answered)
 
 
 EMPTY_REFERENCE = "empty reference after normalization"
@@ -167,12 +206,22 @@ def _judge_sample(scored: Scored, scorer: TextScorer, spec: DatasetSpec
     return score, False, None
 
 
-def _count(tally: _Tally, counts: Mapping[str, Any] | None, *, error: bool) -> None:
-    """Add one sample's per-sample counts under one protocol (None: the sample errored
-    before scoring, so it is an error under every protocol)."""
-    if counts is None or error:
-        tally.errors += 1
-    elif counts.get("dropped"):
+def error_tokens(scorer: TextScorer, reference: str) -> int | None:
+    """The reference tokens an errored sample counts as deleted under one protocol: its
+    worst answer, an empty hypothesis. 0 when there is nothing to count (a reference that
+    was not read correctly, or empty after normalization); None when the protocol leaves
+    this reference out anyway (dropped)."""
+    if describe_unknown(reference) is not None:
+        return 0
+    scored = scorer.score(reference, "")
+    if scored.dropped:
+        return None
+    return scored.alignment.ref_len if scored.alignment is not None else 0
+
+
+def _count(tally: _Tally, counts: Mapping[str, Any]) -> None:
+    """Add one scored sample's per-sample counts under one protocol."""
+    if counts.get("dropped"):
         tally.dropped += 1
     elif counts.get("excluded"):
         tally.excluded += 1
@@ -187,23 +236,32 @@ def summarize_asr(spec: DatasetSpec, records: Sequence[SampleRecord], gating: Te
 
     Scoring a pair and reassembling it from shards both end here, so the same records
     always give the same number (integer sums: the order of the samples does not matter).
+    An errored sample counts its reference tokens as deleted, re-derived here from its
+    reference text under each protocol (never from a stored count).
     """
     tallies = {s.name: _Tally() for s in (gating, *others)}
     for rec in records:
-        _count(tallies[gating.name], {"dropped": rec.dropped, "excluded": rec.excluded,
-                                      "substitutions": rec.substitutions,
-                                      "deletions": rec.deletions,
-                                      "insertions": rec.insertions,
-                                      "ref_tokens": rec.ref_tokens}, error=rec.error is not None)
-        for other in others:
-            entry = rec.protocols.get(other.name)
-            _count(tallies[other.name], entry, error=entry is not None and "error" in entry)
+        for scorer in (gating, *others):
+            counts: Mapping[str, Any] | None
+            if scorer is gating:
+                counts = None if rec.error is not None else {
+                    "dropped": rec.dropped, "excluded": rec.excluded,
+                    "substitutions": rec.substitutions, "deletions": rec.deletions,
+                    "insertions": rec.insertions, "ref_tokens": rec.ref_tokens}
+            else:
+                counts = rec.protocols.get(scorer.name)
+                counts = None if counts is None or "error" in counts else counts
+            if counts is None:  # errored before scoring, or under this protocol
+                tallies[scorer.name].add_error(rec.id, error_tokens(scorer, rec.reference))
+            else:
+                _count(tallies[scorer.name], counts)
     results = {s.name: tallies[s.name].result(s) for s in (gating, *others)}
     main = results[gating.name]
     return PairScore(
         metric=spec.metric, value=main.value, total=len(records), scored=main.scored,
         excluded=main.excluded, errors=main.errors, abnormal_limit=spec.abnormal_limit,
         protocol=gating.name, dropped=main.dropped, protocols=results,
+        answered_value=main.answered_value, uncounted=tallies[gating.name].uncounted,
     )
 
 
@@ -251,6 +309,7 @@ def score_asr(spec: DatasetSpec, outcomes: Sequence[Outcome],
         rec = SampleRecord.from_outcome(o)
         records.append(rec)
         if rec.error is not None:
+            rec.ref_tokens = error_tokens(gating, o.reference) or None
             continue
         hyp = o.answer or ""
         g = gating.score(o.reference, hyp)
@@ -319,8 +378,8 @@ def summarize_accuracy(spec: DatasetSpec, records: Sequence[SampleRecord], *,
     from audiogate.scoring.mmau import accuracy_breakdown
 
     correct = [{**r.meta, "correct": r.score == 100.0} for r in records if r.error is None]
-    value = 100 * sum(r["correct"] for r in correct) / len(correct) if correct else None
-    summary = _summary(spec, value, list(records), len(correct))
+    right = sum(r["correct"] for r in correct)
+    summary = _summary(spec, right, list(records), len(correct))
     summary.breakdown = {"rule": "lenient" if lenient else "official",
                          **(accuracy_breakdown(correct) if correct else {}),
                          # every errored sample, not only those that reached the rule
@@ -342,17 +401,21 @@ def score_answered(spec: DatasetSpec, outcomes: Sequence[Outcome]
 def summarize_answered(spec: DatasetSpec, records: Sequence[SampleRecord]) -> PairScore:
     """The ``answered`` score from the per-sample records alone (see summarize_asr)."""
     answered = [r for r in records if r.error is None]
-    value = sum(r.score == 100.0 for r in answered) * 100 / len(answered) if answered else None
-    return _summary(spec, value, list(records), len(answered), metric=ANSWERED)
+    return _summary(spec, sum(r.score == 100.0 for r in answered), list(records),
+                    len(answered), metric=ANSWERED)
 
 
-def _summary(spec: DatasetSpec, value: float | None, records: list[SampleRecord],
-             scored: int, metric: str | None = None) -> PairScore:
+def _summary(spec: DatasetSpec, right: int, records: list[SampleRecord], scored: int,
+             metric: str | None = None) -> PairScore:
+    """A proportion's score: ``right`` of the ``scored`` samples that got an answer, each
+    errored sample counted as a wrong answer (``answered_value``: over the answered)."""
+    errors = sum(r.error is not None for r in records)
     return PairScore(
-        metric=metric or spec.metric, value=value, total=len(records), scored=scored,
-        excluded=sum(r.excluded for r in records),
-        errors=sum(r.error is not None for r in records),
+        metric=metric or spec.metric,
+        value=100 * right / (scored + errors) if scored else None, total=len(records),
+        scored=scored, excluded=sum(r.excluded for r in records), errors=errors,
         abnormal_limit=None if metric == ANSWERED else spec.abnormal_limit,
+        answered_value=100 * right / scored if scored else None,
     )
 
 

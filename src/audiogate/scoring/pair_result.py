@@ -1,7 +1,8 @@
 """One pair's measured result: what the gate, the reports and the merge command read.
 
-It lives with the results (not with the runner that fills it) so the reports depend only
-on the record, never on the code that produces it.
+It lives with the scoring because it is the scorer's output for a whole pair (its PairScore
+and how the outputs were measured): the gate that judges it and the results that report it
+stand after it on the line, and the runner that fills it after them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class PairResult:
     # declared hardware), engine and version, concurrency, batch size, the load average.
     measured_on: dict[str, Any] = field(default_factory=dict)
     load_seconds: float | None = None  # the engine's model load time (once per engine)
+    # The answer rules (the model entry's `answer:`, or --predictions-from's) that turned each
+    # raw output into the scored answer, so a merge can check the answers; None: not kept.
+    answer_rules: dict[str, Any] | None = None
 
     @classmethod
     def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str
