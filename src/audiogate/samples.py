@@ -56,6 +56,7 @@ REQUEST = "request"  # served: the request sent -> the last byte of its answer
 STREAM = "stream"  # served, streamed: the same, with the first token's time
 DECODE = "decode"  # in-process: the sample decoded on its own
 BATCH_SHARE = "batch share"  # in-process: its batch's wall time / the batch's size
+REPORTED = "reported"  # an engine audiogate does not own: the seconds its Output said
 
 
 @dataclass(frozen=True)
