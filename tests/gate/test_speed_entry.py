@@ -83,6 +83,23 @@ def test_bad_speed_entries_name_file_line_and_key(tmp_path: Path, change: str,
         thresholds(tmp_path, text)
 
 
+def test_a_misspelled_speed_key_names_the_closest_one(tmp_path: Path) -> None:
+    """Speed entries are read as strictly as the registry: an unknown key is an error with
+    the closest known key (registry/schema.py holds them), never a limit silently ignored."""
+    with pytest.raises(ThresholdsError, match=r":16: .*speed: `max_latncy_p90`: unknown key "
+                                              r"'max_latncy_p90' in a speed entry \(did you "
+                                              r"mean 'max_latency_p90'\?\)"):
+        thresholds(tmp_path, ENTRY + "      max_latncy_p90: 1.0\n")
+    with pytest.raises(ThresholdsError, match=r"unknown fact 'gpu_cont' \(did you mean "
+                                              r"'gpu_count'\?\)"):
+        thresholds(tmp_path, ENTRY.replace("gpu_count: 0", "gpu_cont: 0"))
+    # a speed limit on an accuracy entry says where it belongs
+    text = ENTRY.replace("      value: 4.0\n", "      value: 4.0\n      min_rtfx: 5\n")
+    with pytest.raises(ThresholdsError, match=r"unknown key 'min_rtfx' \(a key of speed "
+                                              r"entries: add `metric: speed` to gate speed\)"):
+        thresholds(tmp_path, text)
+
+
 def test_measured_on_is_required_and_checked(tmp_path: Path) -> None:
     with pytest.raises(ThresholdsError, match="entry lacks `measured_on`"):
         thresholds(tmp_path, ENTRY.replace("      measured_on:", "      xmeasured_on:")

@@ -191,6 +191,19 @@ def check_keys(node: Mapping[Any, Any], known: Collection[str], where: Where, wh
                                 f"{', '.join(sorted(known))}")
 
 
+MODEL_BOOLEANS = ("stream",)
+
+
+def check_booleans(node: Mapping[Any, Any], keys: Collection[str], where: Where,
+                   what: str) -> None:
+    """Each of ``keys`` present in ``node`` is true or false (not "yes", not 1)."""
+    for key in keys:
+        raw = node.get(key)
+        if raw is not None and not isinstance(plain(raw), bool):
+            raise RegistryError(f"{where.at(node, key)}: {what}: `{key}` must be true or "
+                                f"false, not {plain(raw)!r}")
+
+
 def check_numbers(node: Mapping[Any, Any], bounds: Mapping[str, Bound], where: Where,
                   what: str) -> None:
     """Each number of ``node`` named in ``bounds`` is finite, not a boolean and in range (a
