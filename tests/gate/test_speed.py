@@ -112,6 +112,13 @@ def test_measured_on_names_hardware_engine_concurrency_and_batch() -> None:
     assert engine_version({"engine": "whisper-cpu", "faster_whisper": "1.1.1",
                            "ctranslate2": "4.5.0"}) == "faster-whisper 1.1.1, ctranslate2 4.5.0"
     assert engine_version({"engine": "vllm", "vllm": "0.32.0"}) == "vllm 0.32.0"
+    assert engine_version({"engine": "transformers", "transformers": "5.25.0",
+                           "torch": "2.13.0+cpu"}) == "transformers 5.25.0, torch 2.13.0+cpu"
+    assert engine_version({"engine": "echo", "plugin": {"distribution": "echo-engine",
+                                                        "version": "2.1.0"}}) == \
+        "echo-engine 2.1.0"
+    assert engine_version({"engine": "python", "identity": {"version": "1.1"}}) == "1.1"
+    assert engine_version({"engine": "python", "identity": {}}) is None
 
 
 def test_speed_baseline_round_trip_and_paired_latency(tmp_path: Path) -> None:

@@ -137,7 +137,8 @@ def _throughput(t: Timed, wall_seconds: float, n_resamples: int,
 def engine_version(identity: Mapping[str, Any]) -> str | None:
     """The version of the software that ran the model, from the engine's identity: a
     server's own (vLLM's GET /version), in-process vLLM's, faster-whisper's with
-    CTranslate2's, or an engine's ``version``."""
+    CTranslate2's, transformers' with torch's, a plugin's distribution, a python engine's
+    ``identity: {version}``, or an engine's ``version``."""
     server = identity.get("server")
     if isinstance(server, Mapping) and server.get("version"):
         return str(server["version"])
@@ -146,6 +147,14 @@ def engine_version(identity: Mapping[str, Any]) -> str | None:
     if identity.get("faster_whisper"):
         return f"faster-whisper {identity['faster_whisper']}, ctranslate2 " \
                f"{identity.get('ctranslate2')}"
+    if identity.get("transformers"):
+        return f"transformers {identity['transformers']}, torch {identity.get('torch')}"
+    plugin = identity.get("plugin")
+    if isinstance(plugin, Mapping) and plugin.get("version"):
+        return f"{plugin.get('distribution')} {plugin['version']}"
+    own = identity.get("identity")  # a python engine's own fields (its `identity:`)
+    if isinstance(own, Mapping) and own.get("version"):
+        return str(own["version"])
     return str(identity["version"]) if identity.get("version") else None
 
 
