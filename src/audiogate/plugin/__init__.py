@@ -39,7 +39,7 @@ from audiogate.plugin.speed import record_speed
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec
 from audiogate.results.decision_row import row as decision_row
-from audiogate.results.junit import STATUS_PROPERTY, properties
+from audiogate.results.junit import SPEED_STATUS_PROPERTY, STATUS_PROPERTY, properties
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
     COLUMN_LEGEND,
@@ -785,7 +785,7 @@ class Gate:
         self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
         _mark(self.node, row.status)
         if row.speed is not None:
-            self.node.user_properties.append(("audiogate.speed_status", row.speed["status"]))
+            self.node.user_properties.append((SPEED_STATUS_PROPERTY, row.speed["status"]))
         if row.status in {"fail", "error"}:
             word = "ERROR — " if row.status == "error" else ""
             pytest.fail(f"{result.pair_id}: {word}{row.reason}", pytrace=False)

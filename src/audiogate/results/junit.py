@@ -13,6 +13,7 @@ from typing import Any
 from audiogate.scoring.pair_result import PairResult
 
 STATUS_PROPERTY = "audiogate.status"
+SPEED_STATUS_PROPERTY = "audiogate.speed_status"  # the speed gate's finding, when gated
 
 
 def properties(result: PairResult) -> list[tuple[str, object]]:
