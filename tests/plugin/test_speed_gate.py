@@ -107,11 +107,13 @@ def test_a_30_percent_slower_server_fails_the_paired_gate_and_the_same_one_passe
         result.stdout.fnmatch_lines(["*FAIL*librispeech-test-other*WER 0.00*s SLOW*"])
     report = json.loads((project.path / "reports" / "audiogate-report.json").read_text())
     [row] = report["rows"]
-    assert row["speed"]["status"] == "fail" and row["result"]["speed"]["timed"] == 42
-    assert row["result"]["speed"]["ttft"]["p50"]["estimate"] >= DELAY * 1.3
-    props = {p.get("name"): p.get("value") for p in
-             ET.parse(project.path / "junit-0.xml").getroot().iter("property")}
-    assert float(props["audiogate.latency_p50"]) >= DELAY * 1.3
+    speed = row["result"]["speed"]
+    assert row["speed"]["status"] == "fail" and speed["timed"] == 42
+    assert 0 < speed["ttft"]["p50"]["estimate"] <= speed["latency"]["p50"]["estimate"]
+    props = {p.get("name"): p.get("value") for p in ET.parse(
+        project.path / f"junit-{REPEATS - 1}.xml").getroot().iter("property")}
+    # the last run's JUnit properties are its JSON report's numbers
+    assert float(props["audiogate.latency_p50"]) == round(speed["latency"]["p50"]["estimate"], 6)
     assert props["audiogate.speed_status"] == "fail"
     assert {"audiogate.ttft_p90_low", "audiogate.speed_rtfx_high",
             "audiogate.speed_throughput"} <= set(props)
