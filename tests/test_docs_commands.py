@@ -51,6 +51,7 @@ BY_CI: dict[str, str] = {
     'pip install -e ".[cpu,dev]"': '.venv/bin/python -m pip install -q -e ".[cpu,dev]"',
     "pytest benchmarks -k librispeech":
         '.venv/bin/pytest benchmarks -k librispeech --report-dir "$REPORTS/librispeech" -q',
+    "pytest benchmarks -k tts": '.venv/bin/pytest benchmarks -k tts --report-dir "$REPORTS/tts" -q',
     "pytest tests": ".venv/bin/pytest tests -q -n 2 --dist worksteal --durations=15",
     "pytest tests --slow -m slow":
         ".venv/bin/pytest tests -q -n 2 --dist worksteal --slow -m slow --durations=15",
@@ -154,6 +155,10 @@ BY_TEST: dict[str, tuple[str, str]] = {
 VLLM_VENV = ("needs the vLLM CPU venv (about 1 GB downloaded, 3.5 GB on disk, about 5 GB of "
              "memory per vLLM process)")
 NOT_HERE: dict[str, str] = {
+    "pytest benchmarks -k seed-tts-eval-en --model my-tts --models-file my-models.yaml "
+    "--data-root ~/audiogate-data":
+        "needs Seed-TTS-Eval's test set (a Google Drive zip, no checksum) and the user's "
+        "model; its layout runs end to end in tests/plugin/test_seed_tts_e2e.py",
     "git clone <the audiogate repository URL> audiogate":
         "needs the repository's URL and network; CI itself runs in a fresh clone",
     "vllm serve my-org/my-asr --port 8000": "the user's own model and server",

@@ -20,7 +20,7 @@ from audiogate.datasets import (
 from audiogate.datasets.audio import duration_seconds, load_sample_audio
 from audiogate.engines.base import Engine
 from audiogate.errors import AudiogateError, RegistryError
-from audiogate.registry.load import ANSWERED, DatasetSpec, ModelSpec, ProtocolSpec
+from audiogate.registry.load import ANSWERED, TTS, DatasetSpec, ModelSpec, ProtocolSpec
 from audiogate.samples import Output, Request, Sample, sample_set_fingerprint
 from audiogate.scoring import anomalies
 from audiogate.scoring.answer import answer_rules, extract_answer
@@ -37,11 +37,20 @@ class RunOptions:
     # replay: the model entry whose answer rules turn a raw prediction into the scored
     # answer (the model that produced the predictions), so a replay scores like a live run
     answers_of: ModelSpec | None = None
+    # a pair whose answers are speech: the judge ASR (scoring/judge.py) and where the clips
+    # are kept (default: audio/ beside the store)
+    judge: Any = None
+    audio_dir: Path | None = None
 
 
 def prompt_for(model: ModelSpec, dataset: DatasetSpec, override: str | None,
                sample: Sample) -> tuple[tuple[str, str], ...] | None:
-    """The chat user turn for engines that take prompts; None for plain ASR engines."""
+    """The chat user turn for engines that take prompts; None for plain ASR engines. A
+    text-to-speech request is its text (and voice) as prompt parts."""
+    if dataset.task == TTS:
+        from audiogate.datasets._tts import tts_prompt
+
+        return tts_prompt(sample, dataset)
     name = override or dict(model.options.get("prompts") or {}).get(dataset.task)
     if not name:
         return None
@@ -73,6 +82,7 @@ class PairRun:
         self.run_id: str | None = None
         self.reused_from: Counter[str] = Counter()
         self.not_reused = 0
+        self.speech = speech_step(self)  # None unless the pair's answers are speech
 
     def run(self, samples: list[Sample] | None = None, notes: list[str] | None = None
             ) -> tuple[PairResult, list[SampleRecord]]:
@@ -110,6 +120,8 @@ class PairRun:
 
         not_sent: list[str] = []
         for output in self.engine.run(requests()):
+            if self.speech is not None:
+                output = self.speech.keep(output)
             key, audio_s = pending.pop(output.sample_id)
             outcomes[output.sample_id] = self._outcome(by_id[output.sample_id], output, audio_s)
             if output.not_attempted:  # the engine is down: never stored, sent by a rerun
@@ -145,6 +157,8 @@ class PairRun:
                          "reused (inferred again): a server cannot prove which weights it "
                          "serves; pin `revision:` in the model entry to reuse them")
         ordered = [outcomes[s.id] for s in samples]
+        if self.speech is not None:
+            self.speech.finish(ordered, by_id)
         pair_score, records = score(self.dataset, ordered, lenient=self.options.lenient,
                                     protocols=self.options.protocols, metric=self.metric)
         empty = empty_outputs_note(records, self.identity, self.dataset.language)
@@ -177,6 +191,8 @@ class PairRun:
             load_seconds=getattr(self.engine, "load_seconds", None),
             answer_rules=dict(self.rules),
         )
+        if self.speech is not None:
+            result.judge = self.speech.judge.describe()
         return result, records
 
     def _measured_on(self, dispatch: dict[str, Any], records: list[SampleRecord]
@@ -237,6 +253,9 @@ class PairRun:
             if stored is not None and not self.reuse_finished and stored.run_id != self.run_id:
                 self.not_reused += 1
                 stored = None
+            if stored is not None and self.speech is not None and \
+                    not self.speech.kept(stored.to_output()):
+                stored = None  # its clip is gone: spoken again
             if stored is not None:
                 self.reused_from[stored.run_id or "before runs were recorded"] += 1
                 outcomes[sample.id] = self._outcome(sample, stored.to_output(), audio_s,
@@ -291,6 +310,7 @@ class PairRun:
             audio_seconds=audio_s, reused=reused, meta=dict(sample.meta), windows=output.windows,
             # a stored output's time is an earlier run's: never this run's measurement
             timing=None if reused or output.timing is None else output.timing.to_json(),
+            speech=None if self.speech is None else self.speech.record(output),
         )
 
     def _progress(self, done: int, total: int, reused: bool) -> None:
@@ -330,3 +350,15 @@ def empty_outputs_note(records: list[SampleRecord], identity: dict[str, Any],
                  "AUDIOGATE_VLLM_WHISPER_EN_PROMPT=1 (audiogate's vLLM plugin) or run it "
                  "in-process (engine vllm)")
     return note
+
+
+def speech_step(run: PairRun) -> Any:
+    """The produced-speech step of a pair whose answers are speech
+    (results/speech_outputs.py), or None for a pair that is scored on text."""
+    from audiogate.registry.load import judged
+
+    if not judged(run.model, run.dataset):
+        return None
+    from audiogate.results.speech_outputs import PairSpeech
+
+    return PairSpeech(run.model, run.dataset, run.options, run.store, run.rules)

@@ -89,9 +89,41 @@ class Timing:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+@dataclass(frozen=True)
+class ProducedAudio:
+    """Speech an engine produced (text-to-speech, a spoken answer).
+
+    ``data`` holds the encoded bytes until the run keeps them content-addressed on disk;
+    from then on ``sha256`` (of those bytes) names the file and ``path`` says where it is.
+    ``transcript`` is what the model says it said (a chat answer's ``message.audio``), never
+    what a judge heard.
+    """
+
+    format: str  # the file's container: wav, flac, mp3 (raw pcm is wrapped as wav)
+    sample_rate: int
+    seconds: float
+    sha256: str
+    data: bytes | None = None
+    path: str | None = None
+    transcript: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """What a record keeps: everything but the bytes."""
+        return {"format": self.format, "sample_rate": self.sample_rate,
+                "seconds": self.seconds, "sha256": self.sha256, "path": self.path,
+                "transcript": self.transcript}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProducedAudio:
+        return cls(str(data["format"]), int(data["sample_rate"]), float(data["seconds"]),
+                   str(data["sha256"]), path=data.get("path"),
+                   transcript=data.get("transcript"))
+
+
 @dataclass
 class Output:
-    """What an engine returns for one request. Exactly one of ``text`` / ``error`` is set."""
+    """What an engine returns for one request: ``error``, or its answer (``text``, and
+    ``audio`` for engines that speak; a text-to-speech engine returns audio alone)."""
 
     sample_id: str
     text: str | None
@@ -106,6 +138,7 @@ class Output:
     # How long it took (see Timing); None when nothing was measured (replayed predictions,
     # a sample that never reached the engine).
     timing: Timing | None = None
+    audio: ProducedAudio | None = None  # the speech it produced, if it speaks
 
 
 def shard_of(sample_id: str, count: int) -> int:

@@ -306,7 +306,7 @@ def test_a_package_adds_an_engine_kind_through_its_entry_point(tmp_path: Path,
     # the registry knows the plugin's kind, so a typo of it is caught when the file loads
     assert found["error"] == (f"{typo}:2: model 'unknown': unknown engine 'ech0' (did you mean "
                               "'echo'?); known: echo, openai, python, replay, transformers, "
-                              "vllm, whisper-cpu")
+                              "tts-cpu, vllm, whisper-cpu")
 
 
 def _environ() -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from serve_support import serve
 
 from audiogate.datasets.audio import load_audio
 from audiogate.datasets.audio import to_wav_bytes as wav_bytes
@@ -33,28 +33,7 @@ CLIPS = ("1089/134686/1089-134686-0001", "1089/134691/1089-134691-0000")
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """`python -m audiogate.cli serve --port 0`; the URL is read from its stdout."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "audiogate.cli", "serve", "--model", "whisper-tiny.en",
-         "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    assert proc.stdout is not None
-    deadline, line = time.monotonic() + 120, b""
-    while time.monotonic() < deadline and b"listening on" not in line:
-        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-        if ready:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                break
-    if b"listening on" not in line:
-        proc.kill()
-        pytest.fail(f"audiogate serve did not start: {line!r}")
-    url = line.decode().split("listening on ", 1)[1].split()[0]
-    try:
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+    yield from serve("--model", "whisper-tiny.en", timeout=120)
 
 
 @pytest.fixture(scope="module")

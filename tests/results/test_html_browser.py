@@ -418,3 +418,71 @@ def test_a_test_other_sized_pair_renders_one_page_and_filters(
     _wait_count(browser, section, 1, typed=target)
     assert _ids(browser, section) == [target]
     print(f"\n2,939-utterance page: open + filter {time.perf_counter() - started:.2f} s")
+
+
+def _speech_report(folder: Path) -> Path:
+    """A text-to-speech pair's report: two real eSpeak NG clips as the produced speech,
+    judged transcripts as the scored texts, a voice prompt from the shipped slice."""
+    from audiogate.engines import EngineContext, make_engine
+    from audiogate.gate.speech import summarize
+    from audiogate.registry import load as registry
+    from audiogate.results.audio_store import AudioStore
+    from audiogate.results.report import Row, samples_path, write_samples
+    from audiogate.results.writers import write_reports
+    from audiogate.samples import sample_set_fingerprint
+    from audiogate.scoring.pair import Outcome, score
+    from audiogate.scoring.pair_result import PairResult
+
+    speaker = make_engine(registry.model("espeak-en"), EngineContext())
+    store = AudioStore(folder / "store-audio")
+    prompt = REPO / "data" / "LibriSpeech" / "test-clean" / "1089" / "134691" / \
+        "1089-134691-0000.flac"
+    said = {"1089-134691-0001": ("FOR A FULL HOUR HE HAD PACED UP AND DOWN WAITING",
+                                 "For a full hour he can't base up and down waiting."),
+            "1089-134691-0000": ("HE COULD WAIT NO LONGER", "He could wait no longer.")}
+    outcomes = []
+    for sample_id, (text, heard) in said.items():
+        clip = store.keep(speaker.speak(text.lower()))  # type: ignore[attr-defined]
+        outcomes.append(Outcome(sample_id, text, str(prompt), heard, heard, None, speech={
+            "audio": clip.to_json(), "judge": "whisper-tiny.en", "transcript": heard,
+            "metrics": {"dnsmos": 3.2}}))
+    spec = registry.dataset("tts-ls-test-clean")
+    summary, records = score(spec, outcomes)
+    result = PairResult("espeak-en", spec.name, "tts", "en", "wer", summary,
+                        sample_set_fingerprint(said), 0.0, 1.0, 1.0, 2, 0, {"engine": "tts-cpu"},
+                        judge={"model": "whisper-tiny.en", "identity": {}},
+                        metrics=summarize(records, ["dnsmos"], n_resamples=200))
+    write_samples(records, samples_path(folder, "espeak-en", spec.name))
+    write_reports([Row(result, "pass", "WER within max")], folder,
+                  {"run_id": "0" * 32, "created": "2026-01-01", "versions": {}})
+    return folder / "audiogate-report.html"
+
+
+@pytest.mark.slow
+def test_a_produced_clip_plays_beside_its_texts(browser: Any, tmp_path: Path) -> None:
+    """The page's audio players play: a click on one (a user's gesture, which the browser
+    requires before playing) and play() move its currentTime, from the copy beside the
+    report. A screenshot of the players is kept in the report folder."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    html = _speech_report(tmp_path / "report")
+    _open(browser, html)
+    section = _section(browser, "espeak-en/tts-ls-test-clean")
+    assert "Heard by the judge whisper-tiny.en" in section.text
+    row = _wait(browser, lambda _: next(r for r in _rows(section)
+                                        if r.get_attribute("data-id") == "1089-134691-0001"))
+    produced = row.find_element("css selector", "audio[data-kind=a]")
+    prompt = row.find_element("css selector", "audio[data-kind=p]")
+    src = produced.get_attribute("src")
+    assert src.startswith((tmp_path / "report" / "audio").as_uri())
+    assert prompt.get_attribute("src").endswith(".flac")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", produced)
+    produced.click()
+    browser.execute_script("arguments[0].play()", produced)
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script(
+        "var a = arguments[0]; return a.error === null && (a.currentTime > 0 || a.ended);",
+        produced))
+    assert browser.execute_script("return arguments[0].duration", produced) > 1.0
+    shot = tmp_path / "report" / "audiogate-report-listen.png"
+    assert browser.save_screenshot(str(shot))
+    print(f"screenshot: {shot}")

@@ -26,14 +26,20 @@ def _ok(sample_id: str, ref: str, hyp: str) -> Outcome:
 
 def test_builtin_protocols_and_defaults(spec: DatasetSpec) -> None:
     known = registry.protocols()
-    assert set(known) == {"ultraeval-audio", "open-asr"}
+    assert set(known) == {"ultraeval-audio", "open-asr", "seed-tts-eval"}
+    assert known["seed-tts-eval"].tasks == ("tts",)
+    assert known["seed-tts-eval"].profiles["wer"].aggregate == "mean"
     assert set(known["ultraeval-audio"].profiles) == {"wer", "cer"}
     assert set(known["open-asr"].profiles) == {"wer"}
     assert known["open-asr"].profiles["wer"].round == 2
     # every short-form dataset is gated by the reference table's protocol; the long-form
     # sets (which UltraEval-Audio has none of) by the Open ASR Leaderboard's
     datasets = registry.datasets().values()
-    assert {d.protocol for d in datasets if not d.long_form} == {"ultraeval-audio"}
+    assert {d.protocol for d in datasets if not d.long_form and d.task != "tts"} == \
+        {"ultraeval-audio"}
+    # text-to-speech: Seed-TTS-Eval's sets by its own protocol, the CPU default by UltraEval's
+    assert {d.protocol for d in datasets if d.task == "tts"} == {"ultraeval-audio",
+                                                                 "seed-tts-eval"}
     assert {d.protocol for d in datasets if d.long_form} == {"open-asr"}
     assert profile_for(spec, known).tokenizer == "13a"
 
@@ -59,7 +65,7 @@ def test_cer_dataset_cannot_be_gated_by_a_wer_only_protocol() -> None:
     ("p:\n  wer: {normalizer: open-asr, tokenizer: whitespace}\n", "lacks"),
     ("p:\n  wer: {normalizer: a, tokenizer: b, alignment: c, colour: red}\n", "unknown key"),
     ("p:\n  acc: {normalizer: a, tokenizer: b, alignment: c}\n",
-     "unknown key .acc.; known: cer, description, wer"),
+     "unknown key .acc.; known: cer, description, tasks, wer"),
     ("p:\n  wer: {normalizer: a, tokenizer: b, alignment: c, empty_reference: skip}\n",
      "error or drop"),
     ("p:\n  description: only words\n", "defines no profile"),

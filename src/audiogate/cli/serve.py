@@ -12,14 +12,20 @@ from typing import Any
 
 from audiogate.errors import RegistryError, UsageError
 
+EMBEDDED = ("whisper-cpu", "tts-cpu")
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
         "serve", help="serve a whisper-cpu model (or recorded predictions, --replay) over "
-                      "/v1/audio/transcriptions and /v1/chat/completions (127.0.0.1 only by "
-                      "default)",
+                      "/v1/audio/transcriptions and /v1/chat/completions, or a tts-cpu model "
+                      "over /v1/audio/speech (127.0.0.1 only by default)",
     )
-    p.add_argument("--model", default="whisper-tiny.en", help="a whisper-cpu registry entry")
+    p.add_argument("--model", default="whisper-tiny.en",
+                   help="a whisper-cpu or tts-cpu registry entry")
+    p.add_argument("--speak-with", default=None, metavar="MODEL",
+                   help="a tts-cpu entry that speaks the answers of chat requests asked in "
+                        "speech (modalities text + audio) and serves /v1/audio/speech")
     p.add_argument("--models-file", type=Path, default=None,
                    help="extra model registry YAML (adds or overrides entries)")
     p.add_argument("--served-model-name", default=None,
@@ -87,32 +93,54 @@ def _replayed(args: argparse.Namespace) -> Any:
     return ReplayTranscriber(args.replay.expanduser(), known[args.dataset], root, audio_hash)
 
 
+def _close(started: list[Any]) -> None:
+    for one in started:
+        if one is not None and hasattr(one, "close"):
+            one.close()
+
+
 def run(args: argparse.Namespace) -> int:
     from audiogate.engines import EngineContext, make_engine
     from audiogate.engines.embedded_server import make_server
     from audiogate.registry.load import model as lookup
 
-    engine: Any
+    speaker_spec = lookup(args.speak_with, args.models_file) if args.speak_with else None
+    if speaker_spec is not None and speaker_spec.engine != "tts-cpu":
+        raise RegistryError(f"--speak-with {speaker_spec.name}: a tts-cpu entry is needed, not "
+                            f"engine {speaker_spec.engine!r}")
+    started: list[Any] = []
+    engine: Any = None
     if args.replay is not None:
         engine = _replayed(args)
+        started.append(engine)
         name = args.served_model_name or "replay"
         language, root = "en", f"replay:{engine.identity['predictions']}"
+        voice = speaker_spec
     else:
         spec = lookup(args.model, args.models_file)
-        if spec.engine != "whisper-cpu":
+        if spec.engine not in EMBEDDED:
             raise RegistryError(
-                f"`audiogate serve` serves embedded CPU models (engine whisper-cpu); "
-                f"{spec.name!r} is engine {spec.engine!r}"
+                f"`audiogate serve` serves embedded CPU models (engine whisper-cpu or "
+                f"tts-cpu); {spec.name!r} is engine {spec.engine!r}"
             )
-        engine = make_engine(spec, EngineContext())
         name = args.served_model_name or spec.name
-        language, root = spec.languages[0], str(getattr(engine, "model_dir", ""))
+        voice = spec if spec.engine == "tts-cpu" else speaker_spec
+    try:
+        if args.replay is None:
+            # a text-to-speech model only speaks; a transcriber may also speak its answers
+            engine = None if spec.engine == "tts-cpu" else make_engine(spec, EngineContext())
+            started.append(engine)
+            language, root = spec.languages[0], str(getattr(engine, "model_dir", ""))
+        speaker: Any = None if voice is None else make_engine(voice, EngineContext())
+        started.append(speaker)
+    except BaseException:
+        _close(started)
+        raise
     try:
         server = make_server(engine, name, language, args.host, args.port, root=root,
-                             delay=args.delay, token_delay=args.token_delay)
+                             speaker=speaker, delay=args.delay, token_delay=args.token_delay)
     except OSError as exc:
-        if hasattr(engine, "close"):
-            engine.close()
+        _close(started)
         raise UsageError(cannot_listen(args.host, args.port, exc)) from exc
     host, port = str(server.server_address[0]), int(server.server_address[1])
     signal.signal(signal.SIGTERM, _terminate)
@@ -123,7 +151,6 @@ def run(args: argparse.Namespace) -> int:
         print("shutting down", flush=True)
     finally:
         server.server_close()
-        if hasattr(engine, "close"):
-            engine.close()
+        _close(started)
     sys.stdout.flush()
     return 0

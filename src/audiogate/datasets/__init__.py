@@ -27,6 +27,7 @@ LOADERS: dict[str, str] = {
     "librispeech": "audiogate.datasets.librispeech:load",
     "librispeech-chapters": "audiogate.datasets.chapters:load",
     "librispeech-pc-cross-sentence": "audiogate.datasets.librispeech_pc:load",
+    "librispeech-tts": "audiogate.datasets.librispeech_tts:load",
     "manifest": "audiogate.datasets.manifest:load",
     "mmau": "audiogate.datasets.mmau:load",
     "seed-tts": "audiogate.datasets.seed_tts:load",

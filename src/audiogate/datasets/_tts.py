@@ -12,15 +12,26 @@ from pathlib import Path
 from typing import Any
 
 from audiogate.datasets._text import decoded_lines, describe_unknown
-from audiogate.errors import DataError
+from audiogate.errors import DataError, DatasetMissing, RegistryError
+from audiogate.registry.load import DatasetSpec
 from audiogate.samples import Sample
+
+# `text_case:` of a text-to-speech dataset entry: how its target text is given to the model
+# (`lower`: LibriSpeech's transcripts are upper case, which a synthesizer may read as
+# acronyms and spell out). The text is always scored against the target text as written.
+TEXT_CASES = ("as-written", "lower")
+
+
+class ListNotFound(DatasetMissing, DataError):
+    """The set's list file is not there: the dataset is missing (a pair that is not gated
+    is skipped, a gated one fails saying where it looked), not a broken file."""
 
 
 def read_lines(path: Path, what: str) -> Iterator[tuple[int, str, str] | Sample]:
     """(line number, ``file:line``, text) of each non-blank line of a list, or an error
     sample for a line that is not valid UTF-8."""
     if not path.is_file():
-        raise DataError(f"{path}: {what} not found")
+        raise ListNotFound(f"{path}: {what} not found")
     for number, line, undecodable, _ in decoded_lines(path):
         if line is None:
             yield Sample(f"<line {number}>", "", None, error=undecodable)
@@ -53,3 +64,21 @@ def tts_sample(sample_id: str, text: str, prompt: Path | None, where: str,
 def resolve(path: str, folder: Path) -> Path:
     """``path`` as written, relative to ``folder`` unless absolute."""
     return Path(path) if Path(path).is_absolute() else folder / path
+
+
+def speak_text(sample: Sample, spec: DatasetSpec) -> str:
+    """The text a text-to-speech model is asked to say for ``sample``."""
+    case = str(spec.options.get("text_case", "as-written"))
+    if case not in TEXT_CASES:
+        raise RegistryError(f"dataset {spec.name!r}: text_case must be one of "
+                            f"{', '.join(TEXT_CASES)}, not {case!r}")
+    return sample.reference.lower() if case == "lower" else sample.reference
+
+
+def tts_prompt(sample: Sample, spec: DatasetSpec) -> tuple[tuple[str, str], ...]:
+    """A text-to-speech request as prompt parts: the text to say, and the sample's own voice
+    when it names one. The store keys on them, so a changed text is spoken again."""
+    parts: tuple[tuple[str, str], ...] = (("text", speak_text(sample, spec)),)
+    if sample.meta.get("voice"):
+        parts += (("voice", str(sample.meta["voice"])),)
+    return parts

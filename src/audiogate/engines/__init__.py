@@ -24,6 +24,7 @@ ENGINE_MODULES: dict[str, str] = {
     "replay": "audiogate.engines.replay",
     "transformers": "audiogate.engines.transformers_engine",
     "python": "audiogate.engines.python_engine",
+    "tts-cpu": "audiogate.engines.tts_cpu",  # the embedded text-to-speech (eSpeak NG)
 }
 
 

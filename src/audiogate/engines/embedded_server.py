@@ -11,7 +11,10 @@ waiting, as vLLM's gauges: what a client's adaptive concurrency reads),
 POST /v1/audio/transcriptions (multipart),
 POST /v1/chat/completions (``input_audio`` parts; several parts are one recording split
 in chunks, so they are concatenated and transcribed once; ``stream: true`` answers with
-server-sent events, a word per chunk, as vLLM streams tokens).
+server-sent events, a word per chunk, as vLLM streams tokens; with ``modalities: ["text",
+"audio"]`` the answer is also spoken, in ``message.audio``, by the server's speaker),
+POST /v1/audio/speech (a text-to-speech model, or the speaker: ``input`` spoken in
+``voice``, answered as wav, flac, mp3 or OpenAI's raw 24 kHz ``pcm``).
 
 ``delay`` / ``token_delay``: seconds added to every answer before its first word, and
 between two words (streamed or not: a request costs the same either way). They make a
@@ -41,12 +44,43 @@ import soxr
 
 from audiogate.datasets.audio import TARGET_RATE
 from audiogate.errors import AudiogateError
+from audiogate.samples import ProducedAudio
 
 MAX_BODY = 512 * 1024 * 1024  # an hour of 16 kHz 16-bit WAV is ~115 MB
 
 
 class Transcriber(Protocol):
     def transcribe(self, audio: Any, language: str) -> str: ...
+
+
+class Speaker(Protocol):
+    """A text-to-speech engine (engines/tts_cpu.py)."""
+
+    def speak(self, text: str, voice: str | None = None) -> ProducedAudio: ...
+
+
+SPEECH_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg",
+                "pcm": "audio/pcm"}
+CHAT_AUDIO = {"wav": "wav", "flac": "flac", "mp3": "mp3", "pcm16": "pcm"}
+
+
+def encode_speech(audio: ProducedAudio, fmt: str) -> bytes:
+    """A kept clip re-encoded as a response format (pcm: raw 16-bit at 24 kHz, as OpenAI
+    sends it)."""
+    from audiogate.engines.speech_audio import PCM_RATE, decode
+
+    assert audio.data is not None
+    if fmt == "wav" and audio.format == "wav":
+        return audio.data
+    samples, rate = decode(audio.data)
+    if fmt == "pcm":
+        resampled = soxr.resample(samples, rate, PCM_RATE, quality="HQ")
+        pcm = np.clip(np.round(resampled.astype(np.float64) * 32768.0), -32768, 32767)
+        return pcm.astype("<i2").tobytes()
+    buf = io.BytesIO()
+    subtype = {"flac": "PCM_16", "mp3": "MPEG_LAYER_III", "wav": "PCM_16"}[fmt]
+    sf.write(buf, samples, rate, format=fmt.upper(), subtype=subtype)
+    return buf.getvalue()
 
 
 class ApiError(Exception):
@@ -94,9 +128,11 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
 class ModelServer:
     """The request logic, separate from HTTP so it is easy to reason about."""
 
-    def __init__(self, model: Transcriber, served_name: str, default_language: str,
-                 root: str = "", *, delay: float = 0.0, token_delay: float = 0.0) -> None:
+    def __init__(self, model: Transcriber | None, served_name: str, default_language: str,
+                 root: str = "", speaker: Speaker | None = None, *, delay: float = 0.0,
+                 token_delay: float = 0.0) -> None:
         self.model = model
+        self.speaker = speaker  # speaks /v1/audio/speech, and chat answers asked in speech
         self.delay = delay
         self.token_delay = token_delay
         self.root = root  # what the served weights are, as vLLM reports its model path
@@ -119,6 +155,9 @@ class ModelServer:
             self.waiting += waiting
 
     def _transcribe(self, audio: np.ndarray, language: str) -> str:
+        if self.model is None:
+            raise ApiError(404, f"`{self.served_name}` is a text-to-speech model: it serves "
+                                "/v1/audio/speech only", "NotFoundError")
         self._count(0, 1)
         with self._lock:
             self._count(1, -1)
@@ -175,6 +214,9 @@ class ModelServer:
         """The chat answer as OpenAI chunk objects: the role, a word each (``delay`` before
         the first, ``token_delay`` between two), the finish reason. Errors are raised before
         the first chunk."""
+        if isinstance(body, dict) and self._spoken_format(body) is not None:
+            raise ApiError(400, "stream: true answers in text only; ask for an answer in "
+                                "speech (modalities audio) without streaming")
         answer = self.chat(body, wait=False)
         text = answer["choices"][0]["message"]["content"]
         head = {"id": answer["id"], "object": "chat.completion.chunk",
@@ -199,8 +241,8 @@ class ModelServer:
             raise ApiError(400, "body must be a JSON object with a `messages` list")
         self._check_model(body.get("model"))
         chunks: list[np.ndarray] = []
-        for message in body["messages"]:
-            content = message.get("content") if isinstance(message, dict) else None
+        for turn in body["messages"]:
+            content = turn.get("content") if isinstance(turn, dict) else None
             if not isinstance(content, list):
                 continue
             for part in content:
@@ -209,18 +251,77 @@ class ModelServer:
         if not chunks:
             raise ApiError(400, "no input_audio part in messages")
         language = str(body.get("language") or self.default_language)
+        spoken = self._spoken_format(body)
         audio = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         text = self._transcribe(audio, language)
         if wait:
             self._wait(text)
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if spoken is not None:
+            voice, fmt = spoken
+            clip = encode_speech(self._speak(text, voice), CHAT_AUDIO[fmt])
+            message["audio"] = {"id": f"audio_{uuid.uuid4().hex}",
+                                "data": base64.b64encode(clip).decode("ascii"),
+                                "expires_at": int(time.time()) + 3600, "transcript": text}
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
             "created": int(time.time()), "model": self.served_name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 0, "completion_tokens": len(text.split()),
                       "total_tokens": len(text.split())},
         }
+
+
+    def _spoken_format(self, body: dict[str, Any]) -> tuple[str | None, str] | None:
+        """(voice, format) when the chat request asks for an answer in speech."""
+        modalities = body.get("modalities") or ["text"]
+        if not isinstance(modalities, list) or "audio" not in modalities:
+            return None
+        if self.speaker is None:
+            raise ApiError(400, f"`{self.served_name}` answers in text only (serve it with "
+                                "--speak-with to answer in speech)")
+        settings = body.get("audio")
+        if not isinstance(settings, dict):
+            raise ApiError(400, "modalities includes audio: `audio: {voice, format}` is "
+                                "required")
+        fmt = str(settings.get("format", "wav"))
+        if fmt not in CHAT_AUDIO:
+            raise ApiError(400, f"unsupported audio.format {fmt!r} (supported: "
+                                f"{', '.join(CHAT_AUDIO)})")
+        voice = settings.get("voice")
+        return (str(voice) if voice else None), fmt
+
+    def _speak(self, text: str, voice: str | None) -> ProducedAudio:
+        assert self.speaker is not None
+        if not text.strip():
+            raise ApiError(500, "nothing to say: the answer is empty", "InternalServerError")
+        try:
+            return self.speaker.speak(text, voice)
+        except AudiogateError as exc:  # an unknown voice, an unspeakable text
+            raise ApiError(400, str(exc)) from exc
+
+    def speech(self, body: Any) -> tuple[bytes, str]:
+        """``POST /v1/audio/speech``: (the audio, its content type)."""
+        if self.speaker is None:
+            raise ApiError(404, f"`{self.served_name}` does not speak: no /v1/audio/speech",
+                           "NotFoundError")
+        if not isinstance(body, dict):
+            raise ApiError(400, "body must be a JSON object")
+        self._check_model(body.get("model"))
+        text = body.get("input")
+        if not isinstance(text, str) or not text.strip():
+            raise ApiError(400, "`input` must be a non-empty string")
+        fmt = str(body.get("response_format") or "mp3")  # OpenAI's default
+        if fmt not in SPEECH_TYPES:
+            raise ApiError(400, f"unsupported response_format {fmt!r} (supported: "
+                                f"{', '.join(SPEECH_TYPES)})")
+        speed = body.get("speed", 1.0)
+        if speed not in (1, 1.0):
+            raise ApiError(400, f"speed {speed!r} is not supported (1.0 only)")
+        voice = body.get("voice")
+        clip = encode_speech(self._speak(text, str(voice) if voice else None), fmt)
+        self._wait(text)
+        return clip, SPEECH_TYPES[fmt]
 
 
 def words(text: str) -> list[str]:
@@ -255,8 +356,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         print(f"{self.address_string()} {format % args}", flush=True)
 
-    def _send(self, status: int, body: dict[str, Any] | str) -> None:
-        if isinstance(body, str):
+    def _send(self, status: int, body: dict[str, Any] | str | tuple[bytes, str]) -> None:
+        if isinstance(body, tuple):
+            data, ctype = body
+        elif isinstance(body, str):
             data, ctype = body.encode(), "text/plain; charset=utf-8"
         else:
             data, ctype = json.dumps(body, ensure_ascii=False).encode(), "application/json"
@@ -315,12 +418,14 @@ class Handler(BaseHTTPRequestHandler):
                 fields = parse_multipart(self.headers.get("Content-Type", ""), body)
                 result, _ = self.app.transcriptions(fields)
                 self._send(200, result)
-            elif path == "/v1/chat/completions":
+            elif path in ("/v1/chat/completions", "/v1/audio/speech"):
                 try:
                     payload = json.loads(body)
                 except ValueError as exc:
                     raise ApiError(400, f"body is not JSON: {exc}") from exc
-                if isinstance(payload, dict) and payload.get("stream") is True:
+                if path == "/v1/audio/speech":
+                    self._send(200, self.app.speech(payload))
+                elif isinstance(payload, dict) and payload.get("stream") is True:
                     self._send_events(self.app.chat_stream(payload))
                 else:
                     self._send(200, self.app.chat(payload))
@@ -341,11 +446,13 @@ def server_version() -> str:
         return "audiogate (not installed)"
 
 
-def make_server(model: Transcriber, served_name: str, default_language: str,
-                host: str = "127.0.0.1", port: int = 0, root: str = "", *,
-                delay: float = 0.0, token_delay: float = 0.0) -> ThreadingHTTPServer:
-    """Bind (port 0 = any free port) and return the server; call serve_forever() on it."""
-    app = ModelServer(model, served_name, default_language, root, delay=delay,
+def make_server(model: Transcriber | None, served_name: str, default_language: str,
+                host: str = "127.0.0.1", port: int = 0, root: str = "",
+                speaker: Speaker | None = None, *, delay: float = 0.0,
+                token_delay: float = 0.0) -> ThreadingHTTPServer:
+    """Bind (port 0 = any free port) and return the server; call serve_forever() on it.
+    ``speaker`` answers /v1/audio/speech and chat requests asked in speech."""
+    app = ModelServer(model, served_name, default_language, root, speaker, delay=delay,
                       token_delay=token_delay)
     handler = type("BoundHandler", (Handler,), {"app": app})
     server = ThreadingHTTPServer((host, port), handler)

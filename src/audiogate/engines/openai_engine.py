@@ -46,9 +46,10 @@ from audiogate.engines.launch import ServerProcess
 from audiogate.errors import EngineError, RegistryError, UsageError
 from audiogate.registry.load import ModelSpec
 from audiogate.registry.schema import CHAT_KEYS
-from audiogate.samples import REQUEST, STREAM, Output, Request, Timing, Windows
+from audiogate.samples import REQUEST, STREAM, Output, ProducedAudio, Request, Timing, Windows
 
-ENDPOINTS = {"chat": "/v1/chat/completions", "transcriptions": "/v1/audio/transcriptions"}
+ENDPOINTS = {"chat": "/v1/chat/completions", "transcriptions": "/v1/audio/transcriptions",
+             "speech": "/v1/audio/speech"}
 DEFAULT_RETRIES = 4
 DEFAULT_BACKOFF = 1.0  # seconds before the first retry; doubles each time
 MAX_BACKOFF = 30.0
@@ -262,13 +263,20 @@ class OpenAIEngine:
         self.sampling: dict[str, Any] = dict(opts.get("sampling") or {})
         self.extra_body: dict[str, Any] = dict(opts.get("extra_body") or {})
         self.chat = ChatSettings(dict(opts.get("chat") or {}))
-        # Streamed answers give the time to the first token; the text is the same.
-        stream = opts.get("stream", self.endpoint == "chat")
+        self.speech = speech_settings(spec, self.endpoint)
+        # Streamed answers give the time to the first token; the text is the same. Answers
+        # in speech come whole (a stream's text chunks carry no audio).
+        stream = opts.get("stream", self.endpoint == "chat" and self.speech is None)
         if not isinstance(stream, bool):
             raise RegistryError(f"model {spec.name!r}: stream must be true or false, not "
                                 f"{stream!r}")
+        if stream and self.speech is not None:
+            raise RegistryError(f"model {spec.name!r}: stream applies to written answers, "
+                                "not to answers in speech (`speech:`)")
         self.stream = stream
         self.prompts: dict[str, Any] = dict(opts.get("prompts") or {})
+        if self.endpoint == "speech":
+            self.needs_audio = False  # text in, speech out
         retry = dict(opts.get("retry") or {})
         self.retries = int(retry.get("attempts", DEFAULT_RETRIES))
         self.backoff = float(retry.get("backoff", DEFAULT_BACKOFF))
@@ -335,6 +343,8 @@ class OpenAIEngine:
             ident["prompts"] = self.prompts
         if self.weights:
             ident["weights"] = self.weights
+        if self.speech is not None:
+            ident["speech"] = self.speech.identity()
         if self.server_patches:
             ident["server_patches"] = self.server_patches
         return ident
@@ -366,13 +376,24 @@ class OpenAIEngine:
             data.update({k: str(v) for k, v in self.extra_body.items()})
             files = {"file": ("audio.wav", to_wav_bytes(request.audio), "audio/wav")}
             return {"data": data, "files": files}
+        if self.endpoint == "speech":
+            assert self.speech is not None
+            from audiogate.engines.speech_wire import request_text
+
+            text, voice = request_text(request)
+            return {"json": {**self.speech.speech_body(self.model, text, voice),
+                             **self.extra_body}}
         body: dict[str, Any] = {"model": self.model,
                                 "messages": build_messages(request, self.chat),
                                 "stream": self.stream, **self.sampling, **self.extra_body}
+        if self.speech is not None:
+            body.update(self.speech.chat_fields())
         return {"json": body}
 
-    def _attempt(self, replica: Replica, payload: dict[str, Any]) -> tuple[str, _Clock]:
-        """One POST: the answer's text and when its bytes came (sent, first token, last)."""
+    def _attempt(self, replica: Replica, payload: dict[str, Any]
+                 ) -> tuple[str | None, ProducedAudio | None, _Clock]:
+        """One POST: the written answer, the spoken one, and when its bytes came (sent,
+        first token, last)."""
         url = replica.url
         clock = _Clock(time.perf_counter())
         try:
@@ -386,11 +407,12 @@ class OpenAIEngine:
                     message = _server_message(response)
                     raise EngineError(f"HTTP {response.status_code} from {url}"
                                       f"{ENDPOINTS[self.endpoint]}: {message}{_hint(message)}")
+                audio: ProducedAudio | None = None
                 if response.headers.get("content-type", "").startswith("text/event-stream"):
-                    text = read_stream(response.iter_lines(), clock)
-                else:  # a server that ignores `stream` answers with one JSON document
+                    text: str | None = read_stream(response.iter_lines(), clock)
+                else:  # one document (a server that ignores `stream` answers with one too)
                     response.read()
-                    text = self._parse(response)
+                    text, audio = self._parse(response)
         except httpx.TimeoutException as exc:
             # No retry: a server that did not answer within the timeout would just
             # cost another full timeout.
@@ -400,21 +422,31 @@ class OpenAIEngine:
             raise _Retryable(f"cannot reach {url}: {type(exc).__name__}: {exc}",
                              connection=True) from exc
         clock.last = time.perf_counter()
-        return text, clock
+        return text, audio, clock
 
-    def _parse(self, response: httpx.Response) -> str:
+    def _parse(self, response: httpx.Response) -> tuple[str | None, ProducedAudio | None]:
+        """(the written answer, the spoken one): a transcription or a chat answer is text,
+        a text-to-speech answer is audio alone, a chat answer in speech is both."""
+        from audiogate.engines.speech_wire import chat_audio, speech_answer
+
+        if self.endpoint == "speech":
+            assert self.speech is not None
+            return None, speech_answer(response.content,
+                                       response.headers.get("content-type", ""),
+                                       self.speech.format)
         try:
             payload = response.json()
         except ValueError as exc:
             raise EngineError(f"answer is not JSON: {response.text[:300]!r}") from exc
         try:
             if self.endpoint == "transcriptions":
-                return str(payload["text"])
+                return str(payload["text"]), None
             message = payload["choices"][0]["message"]
         except (KeyError, IndexError, TypeError) as exc:
             raise EngineError(f"unexpected answer shape: {str(payload)[:300]}") from exc
         content = message.get("content")
-        return "" if content is None else str(content)
+        spoken = None if self.speech is None else chat_audio(message, self.speech.format)
+        return ("" if content is None else str(content)), spoken
 
     def _one(self, request: Request) -> Output:
         """Never raises: a failed request is an Output with ``error`` set. An attempt lost
@@ -436,11 +468,11 @@ class OpenAIEngine:
             try:
                 if payload is None:
                     payload = self._payload(request)
-                text, clock = self._attempt(replica, payload)
+                text, audio, clock = self._attempt(replica, payload)
                 with self._lock:
                     replica.connection_failures = 0
                 return Output(request.sample.id, text, time.perf_counter() - started,
-                              windows=self._sent(request),
+                              windows=self._sent(request), audio=audio,
                               timing=clock.timing(in_flight=in_flight, limit=limit))
             except _Retryable as exc:
                 if exc.connection and self._replica_down(replica, str(exc)):
@@ -614,6 +646,22 @@ def server_patches(env: Mapping[str, Any]) -> list[str]:
     from audiogate.engines.vllm_whisper_en_prompt import ENV, PATCH_NAME
 
     return [PATCH_NAME] if str(env.get(ENV, "")) == "1" else []
+
+
+def speech_settings(spec: ModelSpec, endpoint: str) -> Any:
+    """The entry's ``speech:`` block (required by endpoint speech; on endpoint chat it means
+    the model answers in speech too), or None."""
+    from audiogate.engines.speech_wire import SpeechSettings
+
+    raw = spec.options.get("speech")
+    if raw is None and endpoint != "speech":
+        return None
+    if endpoint == "transcriptions":
+        raise RegistryError(f"model {spec.name!r}: `speech:` applies to endpoint speech or "
+                            "chat, not transcriptions")
+    if raw is not None and not isinstance(raw, dict):
+        raise RegistryError(f"model {spec.name!r}: speech must be a mapping ({{voice, format}})")
+    return SpeechSettings(dict(raw or {}), endpoint, spec.name)
 
 
 def launched_server(spec: ModelSpec, log_path: Path, cache_dir: Path) -> ServerProcess:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import baseline_ids, paired_verdict, per_sample, read_baseline
+from audiogate.gate.speech import gate_metrics, judge_of, judged_entries
 from audiogate.gate.speed_entry import FAIL as SPEED_FAIL
 from audiogate.gate.speed_entry import NOT_COMPARABLE, SpeedRun, SpeedVerdict, judge_speed
 from audiogate.gate.thresholds import (
@@ -113,15 +114,23 @@ def decide(result: PairResult, records: Sequence[SampleRecord], thresholds: Thre
                      result.sample_set, frozenset(r.id for r in records),
                      excluded_detail(records), score.protocol, score.answered_value,
                      tuple(f"{i}: {errors.get(i, 'errored')}" for i in score.uncounted))
-    verdict = judge(thresholds.for_pair(result.model, result.dataset), facts,
-                    record_hint=record_hint,
-                    recorded_ids=recorded_ids or RecordedIds(root))
+    recorded_ids = recorded_ids or RecordedIds(root)
+    entries, not_comparable = judged_entries(thresholds.for_pair(result.model, result.dataset),
+                                             result.metric, judge_of(result),
+                                             updating=rules.updating)
+    if not_comparable is not None:  # heard by another judge: never compared, never a pass
+        return Decision("error", _with_details("error", not_comparable, result))
+    verdict = judge(entries, facts, record_hint=record_hint, recorded_ids=recorded_ids)
     status, reason, entry = verdict.status, verdict.reason, verdict.entry
     judged_by_value = entry is not None and score.value is not None and not score.uncounted \
         and score.errors <= entry.max_errors and score.excluded <= entry.max_excluded
     if entry is not None and judged_by_value and "paired" in entry.gates:
         status, reason = _paired(result, records, entry, status, reason, root,
                                  rules.n_resamples)
+    if result.metrics:  # speaker similarity, DNSMOS...: each gated by its own entry
+        status, reason = gate_metrics(result, records, entries, status, reason, root=root,
+                                      n_resamples=rules.n_resamples, record_hint=record_hint,
+                                      recorded_ids=recorded_ids)
     refused = None
     if rules.updating:
         status, reason, refused = _update(result, entry, status, reason,

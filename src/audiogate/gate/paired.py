@@ -95,9 +95,10 @@ def baseline_texts(records: Sequence[SampleRecord], metric: str) -> dict[str, tu
 
 
 def write_baseline(path: Path, data: PerSample, metric: str,
-                   excluded: Sequence[str] = (), *, texts: Texts | None = None) -> None:
+                   excluded: Sequence[str] = (), *, texts: Texts | None = None,
+                   metrics: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     """One line per sample, sorted by id; ``texts`` adds a scored sample's hypothesis and
-    reference."""
+    reference, ``metrics`` its speech metrics (``{"metrics": {"dnsmos": 3.1, ...}}``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, object]] = {i: {"id": i, "excluded": True} for i in excluded}
     for sample_id, (errors, ref) in data.items():
@@ -106,6 +107,8 @@ def write_baseline(path: Path, data: PerSample, metric: str,
         if texts is not None and sample_id in texts:
             reference, hypothesis = texts[sample_id]
             rows[sample_id]["hypothesis"], rows[sample_id]["reference"] = hypothesis, reference
+        if metrics and metrics.get(sample_id):
+            rows[sample_id]["metrics"] = dict(metrics[sample_id])
     lines = [json.dumps(rows[i], ensure_ascii=False) for i in sorted(rows)]
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")

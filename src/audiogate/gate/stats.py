@@ -37,11 +37,13 @@ __all__ = [
     "align_by_id",
     "bootstrap_accuracy",
     "bootstrap_corpus_rate",
+    "bootstrap_mean",
     "bootstrap_quantile",
     "bootstrap_ratio_of_sums",
     "min_detectable_regression",
     "paired_bootstrap",
     "paired_bootstrap_accuracy",
+    "paired_bootstrap_mean",
     "paired_median_ratio",
     "wilson_interval",
 ]
@@ -170,6 +172,23 @@ def bootstrap_accuracy(
     )
 
 
+def bootstrap_mean(
+    values: ArrayLike,
+    *,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Percentile-bootstrap interval of the mean of per-sample values, in their own unit
+    (speaker similarity, DNSMOS, a per-utterance WER in percent): utterances resampled."""
+    arr = _check_values(values, "values")
+    _check_options(n_resamples, confidence)
+    sums = _resample_sums(arr[:, None], n_resamples, _rng(seed))
+    low, high = _two_sided(sums[:, 0] / arr.size, confidence)
+    return Interval(estimate=float(arr.mean()), low=low, high=high, confidence=confidence,
+                    n_resamples=n_resamples, method="percentile bootstrap")
+
+
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> Interval:
     """Wilson score interval for k successes in n trials, in percent.
 
@@ -242,6 +261,31 @@ def paired_bootstrap_accuracy(
     c_ok = _check_correct(cand_correct, "cand_correct")
     ones = np.ones_like(b_ok)
     return _paired(b_ok, ones, c_ok, ones, margin, confidence, n_resamples, seed, False)
+
+
+def paired_bootstrap_mean(
+    base_values: ArrayLike,
+    cand_values: ArrayLike,
+    *,
+    margin: float = 0.0,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    seed: int = 0,
+    lower_is_better: bool = False,
+) -> PairedResult:
+    """Paired bootstrap of candidate − baseline mean of per-sample values on the same
+    utterances, in the values' own unit (``margin`` too)."""
+    base = _check_values(base_values, "base_values")
+    cand = _check_values(cand_values, "cand_values")
+    if base.size != cand.size:
+        raise ValueError(f"baseline has {base.size} samples but candidate has {cand.size}; "
+                         "align them by sample id first")
+    _check_options(n_resamples, confidence)
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    sums = _resample_sums(np.stack([base, cand], axis=1), n_resamples, _rng(seed))
+    return _paired_result(float(cand.mean() - base.mean()), (sums[:, 1] - sums[:, 0]) / base.size,
+                          int(base.size), margin, confidence, n_resamples, lower_is_better)
 
 
 def align_by_id(
@@ -342,7 +386,7 @@ def bootstrap_quantile(
     """Percentile-bootstrap interval of the ``q`` quantile of ``values`` (numpy's linear
     interpolation). Samples are resampled, as for the corpus rates; a tail quantile of few
     samples (p99 of 100) has a wide interval, which is the honest answer."""
-    vals = _check_values(values, "values")
+    vals = _check_nonnegative(values, "values")
     _check_options(n_resamples, confidence)
     if not 0.0 <= q <= 1.0:
         raise ValueError(f"q must be in [0, 1], got {q}")
@@ -362,8 +406,8 @@ def bootstrap_ratio_of_sums(
 ) -> Interval:
     """Percentile-bootstrap interval of Σnumerators / Σdenominators (RTFx: Σ audio seconds
     / Σ seconds of compute), samples resampled."""
-    num = _check_values(numerators, "numerators")
-    den = _check_values(denominators, "denominators")
+    num = _check_nonnegative(numerators, "numerators")
+    den = _check_nonnegative(denominators, "denominators")
     if num.size != den.size:
         raise ValueError(f"numerators has {num.size} values but denominators has {den.size}")
     if den.sum() <= 0:
@@ -391,8 +435,8 @@ def paired_median_ratio(
     Each sample is its own control: a long recording is slow in both runs, so the ratio
     cancels it, and the median keeps one stalled request (a loaded machine) from moving
     the verdict. ``margin`` is the slowdown tolerated (0.10: 10 %)."""
-    b = _check_values(base, "base")
-    c = _check_values(cand, "cand")
+    b = _check_nonnegative(base, "base")
+    c = _check_nonnegative(cand, "cand")
     if b.size != c.size:
         raise ValueError(f"baseline has {b.size} samples but candidate has {c.size}; "
                          "align them by sample id first")
@@ -426,7 +470,7 @@ def _resample_quantile(values: NDArray[np.float64], q: float, n_resamples: int,
     return out
 
 
-def _check_values(values: ArrayLike, name: str) -> NDArray[np.float64]:
+def _check_nonnegative(values: ArrayLike, name: str) -> NDArray[np.float64]:
     """1-D, non-empty, finite, non-negative numbers (seconds, ratios) as float64."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
@@ -465,6 +509,14 @@ def _paired(
     with np.errstate(divide="ignore", invalid="ignore"):
         deltas = (sums[:, 1] / sums[:, 2 if same_den else 3] - sums[:, 0] / sums[:, 2]) * 100
     delta = (c_num.sum() / c_den.sum() - b_num.sum() / b_den.sum()) * 100.0
+    return _paired_result(float(delta), deltas, int(b_num.size), margin, confidence,
+                          n_resamples, lower_is_better)
+
+
+def _paired_result(delta: float, deltas: NDArray[np.float64], n: int, margin: float,
+                   confidence: float, n_resamples: int, lower_is_better: bool) -> PairedResult:
+    """The verdict on bootstrap deltas (candidate − baseline): worse when the one-sided
+    bound at ``confidence`` lies beyond ``margin`` in the worse direction."""
     low, high = _two_sided(deltas, confidence)
     if lower_is_better:
         bound = float(np.nanquantile(deltas, 1.0 - confidence))
@@ -472,18 +524,9 @@ def _paired(
     else:
         bound = float(np.nanquantile(deltas, confidence))
         worse = bound < -margin
-    return PairedResult(
-        delta=float(delta),
-        low=low,
-        high=high,
-        bound=bound,
-        worse=bool(worse),
-        n=int(b_num.size),
-        margin=float(margin),
-        confidence=confidence,
-        lower_is_better=lower_is_better,
-        n_resamples=n_resamples,
-    )
+    return PairedResult(delta=delta, low=low, high=high, bound=bound, worse=bool(worse), n=n,
+                        margin=float(margin), confidence=confidence,
+                        lower_is_better=lower_is_better, n_resamples=n_resamples)
 
 
 def _resample_sums(
@@ -577,6 +620,16 @@ def _check_pair(
     if lens.sum() <= 0:
         raise ValueError(f"{len_name} sums to 0: no reference words/characters to score")
     return _as_int_if_integral(err), _as_int_if_integral(lens)
+
+
+def _check_values(values: ArrayLike, name: str) -> NDArray[np.float64]:
+    """1-D, non-empty, finite real values (any sign)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite")
+    return arr
 
 
 def _check_correct(correct: ArrayLike, name: str) -> NDArray[np.int64]:

@@ -17,7 +17,12 @@ Schema (a mapping model -> dataset -> list of entries)::
           max_errors: 0      # samples allowed to error (default 0)
           protocol: ultraeval-audio  # the scoring protocol it was recorded under
                                      # (default: the dataset's gating protocol)
+          judge: whisper-tiny.en     # pairs whose answers are speech: the judge ASR that
+                                     # transcribed them (required on judged metrics)
           note: free text
+
+A pair whose answers are speech may also gate its speech metrics, one entry each
+(``metric: sim-ge2e`` / ``dnsmos`` with a ``min``, ``text-speech-wer`` with a ``max``).
 
 Every value is checked on load: finite numbers only (no booleans), WER/CER >= 0, accuracy
 within 0-100, the limit on the lenient side of `value`, counts non-negative integers.
@@ -39,13 +44,29 @@ from audiogate.gate.speed_entry import parse_speed_entry
 from audiogate.gate.yaml_fields import count as _count
 from audiogate.gate.yaml_fields import finite as _finite
 from audiogate.gate.yaml_fields import line as _line
-from audiogate.registry.load import ANSWERED, LOWER_IS_BETTER, PROPORTIONS, DatasetSpec, ModelSpec
+from audiogate.registry.load import (
+    ANSWERED,
+    DNSMOS,
+    LOWER_IS_BETTER,
+    PROPORTIONS,
+    SIM,
+    SPEECH_METRICS,
+    TEXT_SPEECH_WER,
+    DatasetSpec,
+    ModelSpec,
+    judged,
+    speech_metrics,
+)
 from audiogate.registry.schema import SPEED, SPEED_ENTRY_KEYS, closest
 
 ENTRY_KEYS = {"metric", "value", "max", "min", "samples", "sample_set", "max_errors", "note",
               "excluded", "max_excluded", "protocol",
               # statistical gates (paired bootstrap against a stored baseline)
-              "gate", "margin", "confidence", "baseline"}
+              "gate", "margin", "confidence", "baseline",
+              # pairs whose answers are speech: the judge ASR of the judged metrics
+              "judge"}
+# What a speech metric's value may be: speaker similarity is a cosine, DNSMOS a MOS.
+SPEECH_RANGES = {SIM: (-1.0, 1.0), DNSMOS: (1.0, 5.0)}
 UNKNOWN = "unknown"  # `excluded: unknown`: the exclusion count of a table recorded elsewhere
 
 
@@ -70,6 +91,7 @@ class Entry:
     excluded: int | None = 0  # excluded by the abnormal filter when recorded; None = unknown
     max_excluded: int = 0
     protocol: str | None = None  # the scoring protocol it was recorded under
+    judge: str | None = None  # speech answers: the judge ASR that transcribed them
 
     @property
     def lower_is_better(self) -> bool:
@@ -159,12 +181,14 @@ def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, Dat
                 if isinstance(item, CommentedMap) and item.get("metric") == SPEED:
                     speed.append(parse_speed_entry(path, model, datasets[dataset], item))
                     continue
-                entries.append(_entry(path, model, datasets[dataset], item, protocols))
+                entries.append(_entry(path, model, datasets[dataset], item, protocols,
+                                      models[model]))
     return Thresholds(path, entries, speed)
 
 
 def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
-           protocols: Collection[str] | None = None) -> Entry:
+           protocols: Collection[str] | None = None, model_spec: ModelSpec | None = None
+           ) -> Entry:
     line = _line(item)
     where = f"{path}:{line}: {model}/{spec.name}"
     if not isinstance(item, CommentedMap):
@@ -182,11 +206,14 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
                               f"{key!r}{hint} (allowed: {', '.join(sorted(ENTRY_KEYS))})")
     metric = item.get("metric")
     if metric not in LOWER_IS_BETTER:
-        raise ThresholdsError(f"{where}: unknown metric {metric!r} (known: wer, cer, acc, "
-                              f"{ANSWERED}, {SPEED})")
-    if metric not in (spec.metric, ANSWERED):
+        raise ThresholdsError(f"{where}: unknown metric {metric!r} (known: "
+                              f"{', '.join([*LOWER_IS_BETTER, SPEED])})")
+    extra = speech_metrics(model_spec, spec) if model_spec is not None else ()
+    if metric not in (spec.metric, ANSWERED, *extra):
+        also = f"; this pair also reports {', '.join(extra)}" if extra else ""
         raise ThresholdsError(f"{where}: metric {metric!r} does not apply: {spec.name} is "
-                              f"scored by {spec.metric!r}")
+                              f"scored by {spec.metric!r}{also}")
+    judge = _judge(item, metric, spec, model_spec, at)
     lower = LOWER_IS_BETTER[metric]
     bound = "max" if lower else "min"
     wrong = "min" if bound == "max" else "max"
@@ -234,17 +261,51 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
     if protocol is not None and protocols is not None and protocol not in protocols:
         raise ThresholdsError(f"{at('protocol')}: unknown protocol {protocol!r} (registered: "
                               f"{', '.join(sorted(protocols))})")
-    if protocol is None and metric not in PROPORTIONS:
+    if protocol is None and metric not in PROPORTIONS and metric not in SPEECH_METRICS:
         protocol = spec.protocol  # entries written before protocols were named
+    if "paired" in gates and metric == spec.metric and isinstance(protocols, Mapping) and \
+            protocol in protocols and metric in protocols[protocol].profiles and \
+            protocols[protocol].profiles[metric].aggregate == "mean":
+        raise ThresholdsError(f"{at('gate')}: the paired gate compares corpus rates; "
+                              f"protocol {protocol!r} averages per-sample rates: gate it by "
+                              "its limit")
     return Entry(model, spec.name, metric, value, limit, samples,
                  str(sample_set) if sample_set is not None else None, max_errors, line, item,
                  gates, margin, confidence, str(baseline) if baseline else None,
-                 excluded, max_excluded, protocol)
+                 excluded, max_excluded, protocol, judge)
+
+
+def _judge(item: Any, metric: str, spec: DatasetSpec, model: ModelSpec | None,
+           at: Callable[[str], str]) -> str | None:
+    """The entry's `judge`: required on the metrics a judge's transcript decides (the
+    dataset's own, text-speech-wer) of a pair whose answers are speech; refused elsewhere."""
+    speaking = model is not None and judged(model, spec)
+    decided = speaking and metric in (spec.metric, TEXT_SPEECH_WER)
+    raw = item.get("judge")
+    if raw is None:
+        if decided:
+            raise ThresholdsError(f"{at('metric')}: {metric} of a pair whose answers are "
+                                  "speech needs `judge:` (the judge ASR it was recorded with)")
+        return None
+    if not decided:
+        raise ThresholdsError(f"{at('judge')}: a judge applies to what a judge transcribed "
+                              f"(the dataset metric and {TEXT_SPEECH_WER} of a pair whose "
+                              "answers are speech), not to this entry")
+    if not isinstance(raw, str) or not raw:
+        raise ThresholdsError(f"{at('judge')} must name a registered model, not {raw!r}")
+    return raw
 
 
 def _score(raw: Any, metric: str, where: str) -> float:
-    """A metric value: WER/CER >= 0 (may exceed 100 with insertions), accuracy 0-100."""
+    """A metric value: WER/CER >= 0 (may exceed 100 with insertions), accuracy 0-100,
+    speaker similarity -1..1, DNSMOS 1..5."""
     value = _finite(raw, where)
+    if metric in SPEECH_RANGES:
+        low, high = SPEECH_RANGES[metric]
+        if not low <= value <= high:
+            raise ThresholdsError(f"{where} must be within {low:g}..{high:g} for {metric}, "
+                                  f"not {value:g}")
+        return value
     if LOWER_IS_BETTER[metric] and value < 0:
         raise ThresholdsError(f"{where} must be >= 0 for {metric}, not {value:g}")
     if not LOWER_IS_BETTER[metric] and not 0.0 <= value <= 100.0:
@@ -403,6 +464,7 @@ class Measured:
     baseline: str | None = None  # path of the per-sample baseline, relative to the file
     excluded: int = 0
     protocol: str | None = None  # the gating protocol the value was scored under
+    judge: str | None = None  # speech answers: the judge ASR that transcribed them
 
 
 @dataclass(frozen=True)
@@ -430,7 +492,11 @@ def default_limit(metric: str, value: float) -> float:
     if metric == ANSWERED:
         return round(value, 2)
     slack = max(0.1, abs(value) * 0.10)
-    return round(value + slack, 2) if LOWER_IS_BETTER[metric] else round(value - slack, 2)
+    limit = round(value + slack, 2) if LOWER_IS_BETTER[metric] else round(value - slack, 2)
+    if metric in SPEECH_RANGES:  # a limit its metric can reach
+        low, high = SPEECH_RANGES[metric]
+        limit = min(max(limit, low), high)
+    return limit
 
 
 def plan_change(m: Measured, recorded: tuple[float, float, int] | None, *,
@@ -471,7 +537,7 @@ def _same_set(item: Any, m: Measured) -> bool:
     recorded under the dataset's gating protocol)."""
     return bool(item.get("sample_set") == m.sample_set or (
         item.get("sample_set") is None and item.get("samples") == m.samples)) and \
-        item.get("protocol") in (None, m.protocol)
+        item.get("protocol") in (None, m.protocol) and item.get("judge") == m.judge
 
 
 def recorded_of(entry: Entry) -> tuple[float, float, int]:
@@ -508,6 +574,8 @@ def update(path: Path, measured: Iterable[Measured], *, accept_regression: bool 
             entry["excluded"] = m.excluded
             if m.protocol:
                 entry["protocol"] = m.protocol
+            if m.judge:
+                entry["judge"] = m.judge
             if m.baseline:
                 entry["baseline"] = m.baseline
             _add_entry(data, m.model, m.dataset, entry)

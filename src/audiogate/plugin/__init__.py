@@ -30,6 +30,13 @@ from audiogate.gate.paired import (
     per_sample,
     write_baseline,
 )
+from audiogate.gate.speech import (
+    averages_per_sample,
+    baseline_metrics,
+    judge_of,
+    speech_measured,
+    speech_result,
+)
 from audiogate.gate.speed import summarize as summarize_speed
 from audiogate.gate.thresholds import NOT_GATED_STATUS, Change, Measured, Thresholds
 from audiogate.gate.thresholds import load as load_thresholds
@@ -37,7 +44,7 @@ from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
 from audiogate.plugin.speed import record_speed
 from audiogate.registry import load as registry
-from audiogate.registry.load import DatasetSpec, ModelSpec
+from audiogate.registry.load import DatasetSpec, ModelSpec, judged, speech_metrics
 from audiogate.results.decision_row import row as decision_row
 from audiogate.results.junit import SPEED_STATUS_PROPERTY, STATUS_PROPERTY, properties
 from audiogate.results.progress import Progress
@@ -62,6 +69,7 @@ from audiogate.results.terminal import LEGEND, compact_table, pair_lines, wrap
 from audiogate.results.writers import write_reports
 from audiogate.runner import PairRun, RunOptions
 from audiogate.samples import parse_shard, shard_info, take_shard
+from audiogate.scoring.judge import Judge
 from audiogate.scoring.pair import SampleRecord
 from audiogate.scoring.pair_result import PairResult
 
@@ -72,6 +80,8 @@ KEY = pytest.StashKey["AudiogateSession"]()
 RESULT_PROPERTY = "audiogate.row"
 PAIR_PROPERTY = "audiogate.pair"
 LONG_FORM = "long-form"  # marker and -k keyword of the long-form pairs
+# What runs without --model: the embedded CPU models (speech recognition, text-to-speech).
+DEFAULT_MODELS = ("whisper-tiny.en", "espeak-en")
 REFUSED_PROPERTY = "audiogate.refused"  # an update that would have loosened the gate
 STATUS_COLOUR: dict[str, dict[str, bool]] = {
     "fail": {"red": True}, "error": {"red": True}, NOT_GATED_STATUS: {"yellow": True},
@@ -81,14 +91,15 @@ SELECTING_OPTIONS = (
     ("models_file", "--models-file", True), ("datasets_file", "--datasets-file", True),
     ("engine_url", "--engine-url", False), ("thresholds", "--thresholds", True),
     ("predictions", "--predictions", True), ("predictions_from", "--predictions-from", False),
-    ("prompt", "--prompt", False),
+    ("prompt", "--prompt", False), ("judge", "--judge", False),
 )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("audiogate", "audiogate: release gates for audio models")
     group.addoption("--model", action="append", default=None,
-                    help="registered model to gate (repeatable; default: whisper-tiny.en)")
+                    help="registered model to gate (repeatable; default: whisper-tiny.en and "
+                         "espeak-en, the embedded CPU models)")
     group.addoption("--data-root", default=None,
                     help="folder holding the datasets (default: $AUDIOGATE_DATA_ROOT, the "
                          "`audiogate_data_root` ini value, else ~/.cache/audiogate/data)")
@@ -113,6 +124,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="with --model replay: the registered model that produced the "
                          "predictions; its answer rules (text after </think>, a JSON field) "
                          "are applied, so the replay scores like the live run")
+    group.addoption("--judge", default=None, metavar="MODEL",
+                    help="the registered ASR model that transcribes produced speech (default: "
+                         "the dataset's `judge:`, else whisper-tiny.en for English, "
+                         "whisper-base for Chinese); a run judged by another model than the "
+                         "thresholds entry's is not comparable")
     group.addoption("--predictions", default=None,
                     help="JSONL of {id, prediction} for the replay engine")
     group.addoption("--mmau-lenient", action="store_true",
@@ -212,7 +228,7 @@ class AudiogateSession:
                     registry.profile_for(spec, self.protocols)
         except AudiogateError as exc:
             raise pytest.UsageError(str(exc)) from exc
-        self.model_names: list[str] = config.getoption("model") or ["whisper-tiny.en"]
+        self.model_names: list[str] = config.getoption("model") or list(DEFAULT_MODELS)
         for name in self.model_names:
             if name not in self.models:
                 raise pytest.UsageError(f"--model {name}: unknown model; registered: "
@@ -355,6 +371,24 @@ class AudiogateSession:
                 raise AudiogateError(self.engine_errors[model.name]) from exc
         return self.engines[model.name]
 
+    def judge_for(self, dataset: DatasetSpec) -> Judge:
+        """The judge ASR of a pair whose answers are speech (--judge, the dataset's `judge:`,
+        the language's default), with the shared engine of that model."""
+        name = registry.judge_name(dataset, self.config.getoption("judge"))
+        if name not in self.models:
+            raise AudiogateError(f"judge {name!r} is not a registered model; registered: "
+                                 f"{', '.join(sorted(self.models))}")
+        spec = self.models[name]
+        return Judge(spec, self.engine_for(spec))
+
+    @property
+    def audio_dir(self) -> Path:
+        """Where produced speech is kept: audio/ beside the store (the report folder's
+        audio/ with --no-store)."""
+        if self.config.getoption("no_store"):
+            return self.report_dir / "audio"
+        return self.store_path.parent / "audio"
+
     @property
     def store(self) -> Any:
         if self.config.getoption("no_store"):
@@ -458,13 +492,22 @@ class AudiogateSession:
             return
         self.threshold_changes: list[Change] = []
         if self.updating:
-            measured = [Measured(r.result.model, r.result.dataset, r.result.metric,
-                                 r.result.score.value, r.result.score.total,
-                                 r.result.sample_set, self._write_baseline(r.result),
-                                 r.result.score.excluded, r.result.score.protocol)
-                        for r in self.rows
+            recorded = [r for r in self.rows
                         if r.status in {"pass", "updated"} and r.result.score.value is not None
                         and r.result.score.errors == 0]
+            measured = []
+            for r in recorded:
+                assert r.result.score.value is not None
+                baseline = self._write_baseline(r.result)
+                measured.append(Measured(r.result.model, r.result.dataset, r.result.metric,
+                                         r.result.score.value, r.result.score.total,
+                                         r.result.sample_set, baseline,
+                                         r.result.score.excluded, r.result.score.protocol,
+                                         judge_of(r.result)))
+                measured += [Measured(r.result.model, r.result.dataset, metric, value,
+                                      r.result.score.total, r.result.sample_set, baseline,
+                                      judge=judge)
+                             for metric, value, judge in speech_measured(r.result)]
             self.threshold_changes = update_thresholds(
                 self.thresholds_path, measured,
                 accept_regression=bool(self.config.getoption("accept_regression")))
@@ -533,7 +576,8 @@ class AudiogateSession:
         write_baseline(self.thresholds_path.parent / relative,
                        per_sample(records, result.metric), result.metric,
                        excluded=[r.id for r in records if r.excluded],
-                       texts=baseline_texts(records, result.metric))
+                       texts=baseline_texts(records, result.metric),
+                       metrics=baseline_metrics(records, list(result.metrics)))
         return relative.as_posix()
 
     @pytest.hookimpl
@@ -735,12 +779,19 @@ class Pair:
         if write is not None:
             progress = Progress(len(samples), self.id, write,
                                 interval=s.config.getoption("progress_interval"))
+        judge = None
+        if judged(self.model, self.dataset):  # its answers are speech: a judge hears them
+            try:
+                judge = s.judge_for(self.dataset)
+            except AudiogateError as exc:
+                self._fail(f"{self.id}: {exc}")
         runner = PairRun(self.model, self.dataset, engine, s.data_root, store=store,
                          options=RunOptions(answers_of=s.predictions_from,
                                             prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
                                             rerun=s.config.getoption("rerun"),
-                                            protocols=s.protocols),
+                                            protocols=s.protocols, judge=judge,
+                                            audio_dir=s.audio_dir),
                          on_progress=(lambda done, total, reused: progress.update(
                              reused=reused)) if progress else None,
                          on_audio=progress.audio if progress and self.dataset.long_form
@@ -762,6 +813,10 @@ class Pair:
             records, wall_seconds=result.wall_seconds,
             complete=result.reused == 0 and result.inferred == result.score.total,
             n_resamples=s.config.getoption("bootstrap_resamples"))
+        if judge is not None:
+            speech_result(result, records, speech_metrics(self.model, self.dataset),
+                          averages_per_sample(self.dataset, s.protocols),
+                          n_resamples=s.config.getoption("bootstrap_resamples"))
         self.node.user_properties += properties(result)
         return result
 

@@ -26,10 +26,25 @@ METRICS = ("wer", "cer", "acc")  # what a dataset is scored by
 # (`metric: answered`) when its text means nothing (random weights) and only the path is
 # under test; it applies to any dataset.
 ANSWERED = "answered"
-LOWER_IS_BETTER = {"wer": True, "cer": True, "acc": False, ANSWERED: False}
+# What a model that speaks is measured by besides its dataset's metric (per sample, then
+# the mean over the samples): the voice prompt's speaker similarity (resemblyzer's GE2E
+# encoder, named by it: not Seed-TTS-Eval's WavLM SIM), DNSMOS (P.808 MOS, as
+# UltraEval-Audio's CV3-Eval reports it), and for a chat answer in speech the WER of the
+# judge's transcript of the spoken answer against the written answer ("does it say what
+# it writes").
+SIM = "sim-ge2e"
+DNSMOS = "dnsmos"
+TEXT_SPEECH_WER = "text-speech-wer"
+SPEECH_METRICS = {SIM: False, DNSMOS: False, TEXT_SPEECH_WER: True}  # lower is better?
+LOWER_IS_BETTER = {"wer": True, "cer": True, "acc": False, ANSWERED: False, **SPEECH_METRICS}
 PROPORTIONS = frozenset({"acc", ANSWERED})  # per-sample 0/100 scores, averaged
 # The protocol that gates a dataset that names none: the reference table's.
 DEFAULT_PROTOCOL = "ultraeval-audio"
+# The judge ASR that transcribes produced speech when a dataset entry names none (`judge:`,
+# or --judge): a registered model, by the dataset's language.
+DEFAULT_JUDGES = {"en": "whisper-tiny.en", "zh": "whisper-base"}
+TTS = "tts"  # the task of text-to-speech datasets
+AGGREGATES = ("corpus", "mean")  # how a protocol's profile pools per-sample rates
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,9 @@ class ProfileSpec:
     abnormal_filter: bool = False
     round: int | None = None
     rtfx: bool = False
+    # "corpus": Σ edits / Σ reference tokens; "mean": the mean of the per-sample rates
+    # (Seed-TTS-Eval's average_wer.py)
+    aggregate: str = "corpus"
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,7 @@ class ProtocolSpec:
     name: str
     description: str
     profiles: dict[str, ProfileSpec]
+    tasks: tuple[str, ...] = ()  # the tasks it scores (empty: every task)
     replaces: str | None = field(default=None, compare=False)  # see DatasetSpec.replaces
 
 
@@ -96,6 +115,36 @@ class ModelSpec:
 
     def supports(self, dataset: DatasetSpec) -> bool:
         return dataset.task in self.tasks and dataset.language in self.languages
+
+    @property
+    def speaks(self) -> bool:
+        """A text-to-speech model, or a chat model that answers in speech (`speech:`)."""
+        chat = self.options.get("endpoint", "chat") == "chat"
+        return TTS in self.tasks or (bool(self.options.get("speech")) and chat)
+
+
+def judged(model: ModelSpec, dataset: DatasetSpec) -> bool:
+    """Whether the pair's answers are speech, transcribed by a judge before scoring."""
+    return dataset.task == TTS or model.speaks
+
+
+def speech_metrics(model: ModelSpec, dataset: DatasetSpec) -> tuple[str, ...]:
+    """The metrics a pair reports (and may gate) besides its dataset's own."""
+    if dataset.task == TTS:
+        return (SIM, DNSMOS)
+    if model.speaks:
+        return (DNSMOS, TEXT_SPEECH_WER)
+    return ()
+
+
+def judge_name(dataset: DatasetSpec, override: str | None = None) -> str:
+    """The judge of a judged pair: --judge, else the dataset's `judge:`, else the default
+    for its language."""
+    name = override or dataset.options.get("judge") or DEFAULT_JUDGES.get(dataset.language)
+    if not name:
+        raise RegistryError(f"dataset {dataset.name!r}: no judge ASR for language "
+                            f"{dataset.language!r}; name one with `judge:` or --judge")
+    return str(name)
 
 
 def _read_yaml(text: str, origin: str, *, lines: bool = False) -> Mapping[Any, Any]:
@@ -171,6 +220,9 @@ def _profile(origin: Where, what: str, metric: str, raw: Any) -> ProfileSpec:
     if raw.get("empty_reference", "error") not in ("error", "drop"):
         raise RegistryError(f"{origin}: {what}: {metric} empty_reference must be error or drop")
     digits = raw.get("round")
+    if raw.get("aggregate", "corpus") not in AGGREGATES:
+        raise RegistryError(f"{origin}: {what}: {metric} aggregate must be one of "
+                            f"{', '.join(AGGREGATES)}")
     return ProfileSpec(
         metric=metric, normalizer=str(raw["normalizer"]), tokenizer=str(raw["tokenizer"]),
         alignment=str(raw["alignment"]),
@@ -179,7 +231,7 @@ def _profile(origin: Where, what: str, metric: str, raw: Any) -> ProfileSpec:
         drop_check=str(raw["drop_check"]) if raw.get("drop_check") else None,
         multilingual_compound_pairs=bool(raw.get("multilingual_compound_pairs", False)),
         abnormal_filter=bool(raw.get("abnormal_filter", False)), round=digits,
-        rtfx=bool(raw.get("rtfx", False)),
+        rtfx=bool(raw.get("rtfx", False)), aggregate=str(raw.get("aggregate", "corpus")),
     )
 
 
@@ -189,10 +241,14 @@ def _protocol(name: str, raw: Any, origin: Where) -> ProtocolSpec:
         raise RegistryError(f"{origin}: {what} must be a mapping of metrics to profiles")
     schema.check_keys(raw, schema.PROTOCOL_KEYS, origin, what)
     profiles = {m: _profile(origin.at(raw, m), what, m, p) for m, p in raw.items()
-                if m != "description"}
+                if m not in ("description", "tasks")}
     if not profiles:
         raise RegistryError(f"{origin}: {what} defines no profile (wer or cer)")
-    return ProtocolSpec(name, str(raw.get("description", "")), profiles)
+    tasks = plain(raw.get("tasks", []))
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise RegistryError(f"{origin.at(raw, 'tasks')}: {what}: tasks must be a list of task "
+                            f"names, not {tasks!r}")
+    return ProtocolSpec(name, str(raw.get("description", "")), profiles, tuple(tasks))
 
 
 def _model(name: str, raw: Any, origin: Where) -> ModelSpec:
@@ -231,6 +287,7 @@ def _check_model(raw: Mapping[Any, Any], engine: str, origin: Where, what: str) 
                                 "WhisperModel.transcribe's arguments)")
     schema.check_block(raw, "chat", origin, what, schema.CHAT_KEYS, schema.CHAT_NUMBERS)
     schema.check_block(raw, "retry", origin, what, schema.RETRY_KEYS, schema.RETRY_NUMBERS)
+    schema.check_block(raw, "speech", origin, what, schema.SPEECH_KEYS)
     schema.check_block(raw, "vllm", origin, what, schema.VLLM_KEYS)
     schema.check_block(raw, "transformers", origin, what, schema.TRANSFORMERS_KEYS,
                        schema.TRANSFORMERS_NUMBERS)
@@ -323,6 +380,9 @@ def profile_for(dataset: DatasetSpec, known: Mapping[str, ProtocolSpec],
         raise RegistryError(f"dataset {dataset.name!r} is gated under protocol {name!r}, which "
                             f"has no {dataset.metric} profile (it has: "
                             f"{', '.join(sorted(protocol.profiles))})")
+    if protocol.tasks and dataset.task not in protocol.tasks:
+        raise RegistryError(f"dataset {dataset.name!r} (task {dataset.task}) is gated under "
+                            f"protocol {name!r}, which scores {', '.join(protocol.tasks)} only")
     return protocol.profiles[dataset.metric]
 
 

@@ -31,7 +31,11 @@ DATASET_KEYS = frozenset({"task", "language", "loader", "path", "metric", "expec
                           "abnormal_limit", "fetch", "protocol", "groups", "long_form"})
 # Options every dataset may carry: its Hugging Face copy, how to get it, Traditional ->
 # Simplified conversion before Chinese scoring.
-COMMON_OPTIONS = frozenset({"hf", "get", "to_simplified"})
+# `judge:` the judge ASR that transcribes a pair's answers when they are speech (a
+# text-to-speech dataset, or a chat model answering it in speech).
+COMMON_OPTIONS = frozenset({"hf", "get", "to_simplified", "judge"})
+# Text-to-speech loaders also read how the target text is given to the model.
+TTS_OPTIONS = frozenset({"text_case"})
 # The options each loader reads (audiogate.datasets.LOADERS names the loaders).
 LOADER_OPTIONS: dict[str, frozenset[str]] = {
     "aishell": frozenset({"split"}),
@@ -45,9 +49,10 @@ LOADER_OPTIONS: dict[str, frozenset[str]] = {
     "tedlium": frozenset({"split"}),
     "tedlium-talks": frozenset({"split"}),
     "earnings": frozenset(),
-    "librispeech-pc-cross-sentence": frozenset({"list", "audio_root"}),
-    "seed-tts": frozenset({"list"}),
-    "tts-manifest": frozenset(),
+    "librispeech-pc-cross-sentence": frozenset({"list", "audio_root"}) | TTS_OPTIONS,
+    "librispeech-tts": TTS_OPTIONS,
+    "seed-tts": frozenset({"list"}) | TTS_OPTIONS,
+    "tts-manifest": TTS_OPTIONS,
 }
 HF_BLOCK_KEYS = frozenset({"path", "expected_samples"}) | LOADER_OPTIONS["hf"]
 
@@ -59,9 +64,11 @@ ENGINE_KEYS: dict[str, frozenset[str]] = {
     "whisper-cpu": frozenset({"weights", "settings"}),
     "openai": frozenset({"endpoint", "served_model_name", "launch", "launch_timeout",
                          "weights", "env", "chat", "sampling", "extra_body", "retry",
-                         "revision", "api_key_env", "stream"}),
+                         "revision", "api_key_env", "stream", "speech"}),
     "vllm": frozenset({"vllm", "weights", "env", "chat", "sampling", "extra_body"}),
     "replay": frozenset(),
+    # the embedded text-to-speech (eSpeak NG): its voice name and words per minute
+    "tts-cpu": frozenset({"voice", "rate"}),
     # weights: a weights.py name, env:VAR or a Hugging Face checkpoint folder; transformers:
     # how it is loaded and batched; generation: generate() arguments (passed through).
     "transformers": frozenset({"weights", "transformers", "generation", "chat"}),
@@ -77,6 +84,8 @@ TRANSFORMERS_KEYS = frozenset({"class", "device", "dtype", "batch_size", "sort_b
 PLUGIN_GROUP = "audiogate.engines"
 CHAT_KEYS = frozenset({"user_role", "audio_chunk_seconds", "assistant_prefix", "system",
                        "max_audios_per_prompt", "min_audio_seconds"})
+# `speech:` of an openai entry: the voice and audio format each request asks for
+SPEECH_KEYS = frozenset({"voice", "format"})
 ANSWER_KEYS = frozenset({"after_think", "json_field"})
 RETRY_KEYS = frozenset({"attempts", "backoff"})
 VLLM_KEYS = frozenset({"mode", "llm", "template", "chat_template"})
@@ -85,10 +94,10 @@ WHISPER_MODEL_SETTINGS = frozenset({"compute_type"})
 
 # --- prompts and protocols --------------------------------------------------------------
 PROMPT_KEYS = frozenset({"turn", "option", "task", "source"})
-PROTOCOL_KEYS = frozenset({"description", "wer", "cer"})
+PROTOCOL_KEYS = frozenset({"description", "wer", "cer", "tasks"})
 PROFILE_KEYS = frozenset({"normalizer", "tokenizer", "alignment", "empty_reference",
                           "drop_references", "drop_check", "multilingual_compound_pairs",
-                          "abnormal_filter", "round", "rtfx"})
+                          "abnormal_filter", "round", "rtfx", "aggregate"})
 
 # --- thresholds.yaml's speed entries (gate/speed_entry.py) ------------------------------
 # `metric: speed` entries: latency, time to first token, RTFx and throughput, each recorded
@@ -127,7 +136,7 @@ DATASET_NUMBERS = {"abnormal_limit": Bound(0, strict=True, unit="percent"),
                    "expected_samples": Bound(1, whole=True)}
 HF_NUMBERS = {"expected_samples": Bound(1, whole=True)}
 MODEL_NUMBERS = {"launch_timeout": SECONDS, "max_audio_seconds": SECONDS,
-                 "batch_size": Bound(1, whole=True)}
+                 "batch_size": Bound(1, whole=True), "rate": Bound(1, whole=True)}
 TRANSFORMERS_NUMBERS = {"batch_size": Bound(1, whole=True)}
 CHAT_NUMBERS = {"audio_chunk_seconds": SECONDS, "max_audios_per_prompt": Bound(1, whole=True),
                 "min_audio_seconds": Bound(0, unit="seconds")}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from audiogate.results.compare import (
     groups,
     present_keys,
 )
+from audiogate.results.listen import Clips, chosen, link_clips, speech_lines
 from audiogate.results.report import (
     HTML_FILENAME,
     Row,
@@ -96,6 +97,7 @@ class PairView:
     comparison: Comparison | None
     keys: list[str]
     notes: list[str]
+    clips: Clips = field(default_factory=Clips)  # what the page plays (results/listen.py)
 
 
 def pair_view(row: Row, samples: Path) -> PairView:
@@ -122,8 +124,13 @@ def pair_view(row: Row, samples: Path) -> PairView:
             if any(u.hypothesis is None for u in base.values()):
                 notes.append("the baseline keeps counts only (recorded before hypotheses were "
                              "kept): re-record it with --update-thresholds to see its words")
+    regressed = [c.id for c in comparison.regressions] if comparison else []
+    clips = link_clips(records, chosen({i: u.rate for i, u in cand.items()}, regressed),
+                       row.result.task, samples.parent.parent)
+    if clips.note():
+        notes.append(str(clips.note()))
     return PairView(records, cand, base, comparison, present_keys(cand, row.result.groups),
-                    notes)
+                    notes, clips)
 
 
 def pair_data(row: Row, view: PairView) -> dict[str, Any]:
@@ -131,6 +138,7 @@ def pair_data(row: Row, view: PairView) -> dict[str, Any]:
     metric, language, protocol = row.result.metric, row.result.language, row.result.score.protocol
     sep = separator(language)
     rank = {c.id: i for i, c in enumerate(view.comparison.changes)} if view.comparison else {}
+    by_id = {r.id: r for r in view.records}
     utts = []
     for uid in sorted(view.cand):
         u = view.cand[uid]
@@ -150,6 +158,9 @@ def pair_data(row: Row, view: PairView) -> dict[str, Any]:
                 item["o"] = encode_ops(text_ops(ref, b.hypothesis, language, protocol), sep)
         if uid in rank:
             item["k"] = rank[uid]
+        item.update(view.clips.links.get(uid, {}))  # a: produced, in: input, p: voice prompt
+        if uid in by_id:
+            item.update(speech_lines(by_id[uid]))
         utts.append(item)
     return {"pair": row.result.pair_id, "metric": metric, "sep": sep, "keys": view.keys,
             "baseline": view.base is not None, "utts": utts}
@@ -287,6 +298,27 @@ def _flagged(row: Row) -> str:
     return "\n".join(out)
 
 
+def _speech_table(result: Any) -> str:
+    """A pair whose answers are speech: its judge, and each speech metric with its interval
+    (whether it passed its own gate is in the pair's reason above)."""
+    if not result.judge and not result.metrics:
+        return ""
+    judge = (result.judge or {}).get("model")
+    out = [f'<p class="judge">Heard by the judge <b>{_e(judge)}</b>; the utterances below '
+           "show its transcripts.</p>" if judge else "",
+           '<table class="speech-metrics"><thead><tr><th>speech metric</th><th>value</th>'
+           "<th>95 % interval</th><th>scored</th><th>errors</th></tr></thead><tbody>"]
+    for name, m in result.metrics.items():
+        interval = m.get("interval") or {}
+        ci = f"[{interval['low']:.2f}, {interval['high']:.2f}]" if interval else ""
+        out.append(f'<tr data-metric="{_e(name)}"><td>{_e(name)}</td>'
+                   f'<td class="num">{_num(m.get("value"))}</td><td class="num">{_e(ci)}</td>'
+                   f'<td class="num">{_e(m.get("scored"))}</td>'
+                   f'<td class="num">{_e(m.get("errors"))}</td></tr>')
+    out.append("</tbody></table>")
+    return "\n".join(x for x in out if x)
+
+
 def _counts(view: PairView, row: Row) -> str:
     c, metric = view.comparison, row.result.metric
     if c is None:
@@ -327,6 +359,7 @@ def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any]
             f"{' · latency p50 ' + _e(speed_cell(row)) if r.speed else ''}</p>")
     for note in [*r.notes, *view.notes]:
         out.append(f'<p class="note">{_e(note)}</p>')
+    out.append(_speech_table(r))
     data = None
     if view.cand:
         data = pair_data(row, view)

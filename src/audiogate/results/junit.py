@@ -19,7 +19,8 @@ SPEED_STATUS_PROPERTY = "audiogate.speed_status"  # the speed gate's finding, wh
 def properties(result: PairResult) -> list[tuple[str, object]]:
     """``audiogate.metric``, ``audiogate.value`` (the gated value), the counts, RTFx, the
     protocol, ``audiogate.value.<protocol>`` for each other protocol, and the pair's speed
-    (``speed_properties``)."""
+    (``speed_properties``); a pair whose answers are speech adds ``audiogate.judge`` and
+    ``audiogate.value.<speech metric>``."""
     found: list[tuple[str, object]] = [
         (f"audiogate.{name}", value) for name, value in (
             ("metric", result.metric), ("value", result.score.value),
@@ -28,6 +29,10 @@ def properties(result: PairResult) -> list[tuple[str, object]]:
             ("protocol", result.score.protocol), ("dropped", result.score.dropped))]
     found += [(f"audiogate.value.{protocol}", other.reported)
               for protocol, other in result.score.others().items()]
+    if result.judge:
+        found.append(("audiogate.judge", result.judge.get("model")))
+    found += [(f"audiogate.value.{name}", summary.get("value"))
+              for name, summary in result.metrics.items()]
     return found + speed_properties(result)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from audiogate.results.listen import summary_lines
 from audiogate.results.report import (
     COLUMN_LEGEND,
     HTML_FILENAME,
@@ -45,6 +46,7 @@ def write_markdown(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any]) 
             md.append(f"  - 95 % interval: [{row.result.interval['low']:.2f}, "
                       f"{row.result.interval['high']:.2f}] ({row.result.interval['method']}, "
                       f"{row.result.interval['n_resamples']} resamples)")
+        md += [f"  - {line}" for line in summary_lines(row.result)]
         for note in row.result.notes:
             md.append(f"  - {note}")
         if row.result.dispatch:

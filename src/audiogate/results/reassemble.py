@@ -17,6 +17,7 @@ from typing import Any
 
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
+from audiogate.gate.speech import averages_per_sample, speech_result
 from audiogate.gate.speed import summarize as summarize_speed
 from audiogate.results.rederive import Scoring
 from audiogate.results.report import Row
@@ -70,6 +71,11 @@ def check(parts: Sequence[Part]) -> list[str]:
             raise ShardMismatch(f"{first.label} and {part.label} ran different engines "
                                 f"(differing: {', '.join(keys)}); their outputs are not one "
                                 "run's")
+        if part.row.result.judge != first.row.result.judge:
+            raise ShardMismatch(f"{first.label} and {part.label} were heard by different judges "
+                                f"({(first.row.result.judge or {}).get('model')} vs "
+                                f"{(part.row.result.judge or {}).get('model')}); their scores "
+                                "are not one run's")
         if part.row.result.answer_rules != first.row.result.answer_rules:
             raise ShardMismatch(f"{first.label} and {part.label} took the answers from the "
                                 "raw outputs by different rules; they are not one run's")
@@ -173,4 +179,8 @@ def rebuild(results: Sequence[PairResult], records: Sequence[SampleRecord], scor
         result.speed = summarize_speed(records, wall_seconds=result.wall_seconds,
                                        complete=False, n_resamples=n_resamples)
         result.measured_on = {**first.measured_on, "shards": len(results)}
+    if first.judge is not None:  # answers in speech: re-derived from the records alone
+        result.judge = first.judge
+        speech_result(result, records, list(first.metrics),
+                      averages_per_sample(spec, scoring.protocols), n_resamples=n_resamples)
     return result

@@ -18,15 +18,19 @@ from typing import Any
 
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
-from audiogate.registry.load import DatasetSpec, ModelSpec, ProtocolSpec
+from audiogate.registry.load import TEXT_SPEECH_WER, DatasetSpec, ModelSpec, ProtocolSpec
 from audiogate.samples import sample_set_fingerprint
 from audiogate.scoring.answer import answer_rules, extract_answer
 from audiogate.scoring.pair import EMPTY_REFERENCE, Outcome, PairScore, SampleRecord, score
 from audiogate.scoring.pair_result import PairResult
+from audiogate.scoring.speech import consistency
 
 # What a record holds besides its texts and what scoring derives from them: carried as is.
+# ``speech`` (a pair whose answers are speech: the clip, the judge's transcript, the
+# written answer, what was measured on the clip) is carried too: the clip's measurements
+# need the clip and its models; what follows from its texts is checked (speech_differences).
 CARRIED = frozenset({"id", "audio_path", "reference", "raw_output", "seconds", "audio_seconds",
-                     "meta", "windows", "flags"})
+                     "meta", "windows", "flags", "speech"})
 # Derived fields a message names specifically (the rest are named field by field).
 NAMED = frozenset({"answer", "error", "substitutions", "deletions", "insertions",
                    "ref_tokens", "score", "excluded", "dropped", "normalized_reference",
@@ -69,8 +73,40 @@ def rescore(records: Sequence[SampleRecord], scoring: Scoring, source: Path
     problems = []
     for old, new in zip(records, fresh, strict=True):
         new.flags = list(old.flags)  # what the output looks like, not a score
-        problems += [f"{source}: sample {old.id}: {p}" for p in record_differences(old, new)]
+        found = record_differences(old, new) + speech_differences(new, scoring)
+        problems += [f"{source}: sample {old.id}: {p}" for p in found]
     return summary, fresh, problems
+
+
+def speech_differences(record: SampleRecord, scoring: Scoring) -> list[str]:
+    """What a spoken answer's record says that its texts do not: the scored output is the
+    judge's transcript, the written answer follows from the written text by the answer
+    rules, and text-speech-wer from the written and the spoken answers."""
+    speech = record.speech
+    if not speech or record.error is not None:
+        return []
+    out = []
+    transcript = speech.get("transcript")
+    if transcript is not None and record.raw_output != transcript:
+        out.append(f"stored output {_text(record.raw_output)} is not the judge's transcript "
+                   f"{_text(transcript)}")
+    if speech.get("written") is not None:
+        written = extract_answer(str(speech["written"]), scoring.answer_rules)
+        if written != speech.get("written_answer"):
+            out.append(f"stored written answer {_text(speech.get('written_answer'))}, but the "
+                       f"answer rules give {_text(written)} from its written text")
+    stored = (speech.get("metrics") or {}).get(TEXT_SPEECH_WER)
+    if stored is not None:
+        try:
+            value, _ = consistency(scoring.spec, str(speech.get("written_answer") or ""),
+                                   record.answer or "")
+        except AudiogateError as exc:
+            out.append(f"stored {TEXT_SPEECH_WER} {_number(stored)}, re-scored: {exc}")
+        else:
+            if value != stored:
+                out.append(f"stored {TEXT_SPEECH_WER} {_number(stored)}, re-scored "
+                           f"{_number(value)}")
+    return out
 
 
 def _outcome(record: SampleRecord, scoring: Scoring) -> Outcome:
@@ -82,7 +118,8 @@ def _outcome(record: SampleRecord, scoring: Scoring) -> Outcome:
         answer = extract_answer(record.raw_output, scoring.answer_rules)
     return Outcome(record.id, record.reference, record.audio_path, record.raw_output, answer,
                    error, seconds=record.seconds, audio_seconds=record.audio_seconds,
-                   meta=dict(record.meta), windows=record.windows, timing=record.timing)
+                   meta=dict(record.meta), windows=record.windows, timing=record.timing,
+                   speech=record.speech)
 
 
 def record_differences(old: SampleRecord, new: SampleRecord) -> list[str]:

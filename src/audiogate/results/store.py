@@ -48,11 +48,12 @@ from typing import Any
 import numpy as np
 
 from audiogate.errors import AudiogateError
-from audiogate.samples import Output, Windows
+from audiogate.samples import Output, ProducedAudio, Windows
 
 # 2: runs, and the run that produced each output; 3: how the engine cut the audio
-# (windows). Older files are migrated in place.
-SCHEMA_VERSION = 3
+# (windows); 4: the speech an engine produced (its clip's hash and format, the clip kept
+# beside the store: results/audio_store.py). Older files are migrated in place.
+SCHEMA_VERSION = 4
 KEY_VERSION = 1  # bump if the key recipe changes: old rows then simply stop matching
 BUSY_TIMEOUT_MS = 60_000
 _CHUNK = 500  # keys per SELECT ... IN (...) (well under SQLite's variable limit)
@@ -72,7 +73,8 @@ CREATE TABLE IF NOT EXISTS outputs (
     audio_seconds REAL,
     created_at    REAL NOT NULL,
     run_id        TEXT,
-    windows       TEXT
+    windows       TEXT,
+    audio         TEXT
 );
 CREATE INDEX IF NOT EXISTS outputs_model_dataset ON outputs (model, dataset);
 CREATE TABLE IF NOT EXISTS runs (
@@ -87,7 +89,7 @@ CREATE INDEX IF NOT EXISTS runs_pair ON runs (model, dataset, identity);
 """
 
 _COLUMNS = ("model, dataset, sample_id, text, error, seconds, audio_seconds, created_at, run_id, "
-            "windows")
+            "windows, audio")
 
 
 class StoreError(AudiogateError):
@@ -132,6 +134,7 @@ class StoredOutput:
     created_at: float = field(default_factory=time.time)  # unix time of the commit
     run_id: str | None = None  # the pair run that produced it (None: before runs existed)
     windows: Windows | None = None  # how the engine cut the audio (Output.windows)
+    audio: dict[str, Any] | None = None  # the speech it produced (ProducedAudio, no bytes)
 
     @classmethod
     def from_output(
@@ -149,6 +152,8 @@ class StoredOutput:
             audio_seconds=audio_seconds,
             run_id=run_id,
             windows=output.windows,
+            audio=None if output.audio is None else
+            {k: v for k, v in output.audio.to_json().items() if k != "path"},
         )
 
     def to_output(self) -> Output:
@@ -156,6 +161,7 @@ class StoredOutput:
         return Output(
             sample_id=self.sample_id, text=self.text, seconds=self.seconds, error=self.error,
             windows=self.windows,
+            audio=None if self.audio is None else ProducedAudio.from_json(self.audio),
         )
 
 
@@ -236,9 +242,10 @@ def _where(model: str | None, dataset: str | None) -> tuple[str, list[str]]:
 
 
 def _row(row: tuple[Any, ...]) -> StoredOutput:
-    *fields, windows = row
+    *fields, windows, audio = row
     return dataclasses.replace(StoredOutput(*fields),
-                               windows=json.loads(windows) if windows else None)
+                               windows=json.loads(windows) if windows else None,
+                               audio=json.loads(audio) if audio else None)
 
 
 class Store:
@@ -304,6 +311,9 @@ class Store:
                 rows = [(2,)]
             if rows == [(2,)]:  # version 2 recorded no windows: its outputs keep NULL
                 conn.execute("ALTER TABLE outputs ADD COLUMN windows TEXT")
+                rows = [(3,)]
+            if rows == [(3,)]:  # version 3 kept no produced speech: its outputs keep NULL
+                conn.execute("ALTER TABLE outputs ADD COLUMN audio TEXT")
                 conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
                 rows = [(SCHEMA_VERSION,)]
             if not rows:
@@ -435,6 +445,7 @@ class Store:
                 float(v.created_at),
                 v.run_id,
                 None if v.windows is None else json.dumps(v.windows),
+                None if v.audio is None else json.dumps(v.audio, sort_keys=True),
             )
             for key, v in items
         ]
@@ -442,7 +453,8 @@ class Store:
             return
         with self._write() as conn:
             conn.executemany(
-                f"INSERT OR REPLACE INTO outputs (key, {_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT OR REPLACE INTO outputs (key, {_COLUMNS}) "
+                f"VALUES ({','.join('?' * (_COLUMNS.count(',') + 2))})",
                 rows,
             )
 

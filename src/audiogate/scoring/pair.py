@@ -7,7 +7,7 @@ error, so a run and a merge's rebuild of the pair list errored samples in the sa
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from audiogate.datasets._text import describe_unknown
@@ -33,6 +33,10 @@ class Outcome:
     meta: dict[str, Any] = field(default_factory=dict)
     windows: list[list[float]] | None = None  # how the engine cut the audio (Output.windows)
     timing: dict[str, Any] | None = None  # Output.timing as JSON (None: nothing measured)
+    # Speech the model produced and what was measured on it (scoring/speech.py): the clip,
+    # the judge and its transcript (which is then ``raw``), the written answer, the
+    # per-sample speech metrics
+    speech: dict[str, Any] | None = None
 
 
 @dataclass
@@ -67,6 +71,7 @@ class SampleRecord:
     # How long this sample took in this run (samples.Timing as JSON, plus its RTFx: audio
     # seconds / latency); None when nothing was measured (reused, replayed, never sent).
     timing: dict[str, Any] | None = None
+    speech: dict[str, Any] | None = None  # produced speech and its measurements (Outcome)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,7 +81,8 @@ class SampleRecord:
         """The record before scoring: identity, raw output, timing, error."""
         return cls(o.sample_id, o.audio_path, o.reference, o.raw, o.answer, error=o.error,
                    seconds=o.seconds, audio_seconds=o.audio_seconds, meta=o.meta,
-                   windows=o.windows, timing=with_rtfx(o.timing, o.audio_seconds))
+                   windows=o.windows, timing=with_rtfx(o.timing, o.audio_seconds),
+                   speech=o.speech)
 
 
 def with_rtfx(timing: dict[str, Any] | None, audio_seconds: float) -> dict[str, Any] | None:
@@ -256,6 +262,10 @@ def summarize_asr(spec: DatasetSpec, records: Sequence[SampleRecord], gating: Te
             else:
                 _count(tallies[scorer.name], counts)
     results = {s.name: tallies[s.name].result(s) for s in (gating, *others)}
+    for scorer in (gating, *others):
+        if scorer.profile.aggregate == "mean":
+            results[scorer.name] = _mean_rate(results[scorer.name], records, scorer,
+                                              gating=scorer is gating)
     main = results[gating.name]
     return PairScore(
         metric=spec.metric, value=main.value, total=len(records), scored=main.scored,
@@ -263,6 +273,21 @@ def summarize_asr(spec: DatasetSpec, records: Sequence[SampleRecord], gating: Te
         protocol=gating.name, dropped=main.dropped, protocols=results,
         answered_value=main.answered_value, uncounted=tallies[gating.name].uncounted,
     )
+
+
+def _mean_rate(found: ProtocolScore, records: Sequence[SampleRecord], scorer: TextScorer, *,
+               gating: bool) -> ProtocolScore:
+    """A protocol that averages per-sample rates (Seed-TTS-Eval's average_wer.py): its
+    value is the mean of the scored samples' rates, not Σ edits / Σ tokens."""
+    if gating:
+        rates = [r.score for r in records if r.error is None and not r.dropped
+                 and not r.excluded and r.score is not None]
+    else:
+        entries = [r.protocols.get(scorer.name, {}) for r in records if r.error is None]
+        rates = [e["score"] for e in entries if e.get("score") is not None
+                 and not e.get("excluded")]
+    value = sum(rates) / len(rates) if rates else None
+    return replace(found, value=value, reported=scorer.reported(value))
 
 
 def _other_entry(scored: Scored, score: float | None, excluded: bool, error: str | None,
@@ -293,7 +318,8 @@ def scorers_for(spec: DatasetSpec, protocols: Mapping[str, ProtocolSpec] | None 
     known = registry.protocols() if protocols is None else protocols
     gating = text_scorer(spec.protocol, profile_for(spec, known), spec)
     others = [text_scorer(name, p.profiles[spec.metric], spec) for name, p in known.items()
-              if name != spec.protocol and spec.metric in p.profiles]
+              if name != spec.protocol and spec.metric in p.profiles
+              and (not p.tasks or spec.task in p.tasks)]
     return gating, others
 
 

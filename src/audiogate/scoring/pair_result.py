@@ -52,6 +52,11 @@ class PairResult:
     # The answer rules (the model entry's `answer:`, or --predictions-from's) that turned each
     # raw output into the scored answer, so a merge can check the answers; None: not kept.
     answer_rules: dict[str, Any] | None = None
+    # A pair whose answers are speech: the judge ASR that transcribed them ({model,
+    # identity}), and its speech metrics (name -> {value, interval, scored, errors, ...},
+    # gate/speech.py)
+    judge: dict[str, Any] | None = None
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def unscored(cls, model: str, dataset: str, task: str, language: str, metric: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from audiogate.errors import RegistryError
 from audiogate.registry.load import DatasetSpec, ProfileSpec
@@ -20,6 +21,10 @@ from audiogate.scoring.open_asr_multilingual import (
     join_compound_regions,
     normalize_open_asr_multilingual,
 )
+from audiogate.scoring.seed_tts import LANGUAGES as SEED_TTS_LANGUAGES
+from audiogate.scoring.seed_tts import EmptyReference, score_pair
+from audiogate.scoring.seed_tts import normalize as normalize_seed_tts
+from audiogate.scoring.seed_tts import words as seed_tts_words
 
 Normalize = Callable[[str], str]
 
@@ -35,6 +40,13 @@ def _open_asr(spec: DatasetSpec) -> Normalize:
     return partial(normalize_open_asr_multilingual, lang=spec.language)
 
 
+def _seed_tts(spec: DatasetSpec) -> Normalize:
+    if spec.language not in SEED_TTS_LANGUAGES:
+        raise RegistryError(f"dataset {spec.name!r}: Seed-TTS-Eval's normalization is for "
+                            f"{' and '.join(SEED_TTS_LANGUAGES)}, not {spec.language!r}")
+    return partial(normalize_seed_tts, lang=spec.language)
+
+
 def _fixed(normalize: Normalize) -> Callable[[DatasetSpec], Normalize]:
     """A normalizer that is the same for every dataset."""
     def build(spec: DatasetSpec) -> Normalize:
@@ -47,11 +59,13 @@ NORMALIZERS: dict[str, Callable[[DatasetSpec], Normalize]] = {
     "ultraeval-chinese": _ultraeval_chinese,
     "open-asr": _open_asr,
     "open-asr-english": _fixed(normalize_open_asr_english),
+    "seed-tts-eval": _seed_tts,  # with tokenizer jiwer: scored by SeedTtsScorer
 }
 TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
     "13a": tokens_of_normalized,
     "zh": zh_tokens_of_normalized,
     "whitespace": str.split,
+    "jiwer": seed_tts_words,  # jiwer's default word split (Seed-TTS-Eval)
 }
 ALIGNMENTS: dict[str, Callable[[list[str], list[str]], Alignment]] = {
     "levenshtein": align,
@@ -106,6 +120,25 @@ class TextScorer:
         return round(value, self.profile.round)
 
 
+@dataclass(frozen=True)
+class SeedTtsScorer(TextScorer):
+    """Seed-TTS-Eval's ``run_wer.py`` per utterance (scoring/seed_tts.py): its text handling
+    differs between the two sides (the transcript is converted to Simplified Chinese, the
+    target text loses its trailing whitespace), so it is not a normalize-both profile."""
+
+    language: str = "en"
+
+    def score(self, reference: str, hypothesis: str) -> Scored:
+        try:
+            found = score_pair(reference, hypothesis, self.language)
+        except EmptyReference:
+            return Scored(self.normalize(reference.rstrip()), self.normalize(hypothesis),
+                          None, empty=True)
+        return Scored(found.normalized_reference, found.normalized_hypothesis,
+                      Alignment(found.hits, found.substitutions, found.deletions,
+                                found.insertions))
+
+
 def _part(kind: str, name: str, known: dict[str, object], protocol: str) -> None:
     if name not in known:
         raise RegistryError(f"protocol {protocol!r}: unknown {kind} {name!r} (known: "
@@ -122,8 +155,10 @@ def text_scorer(name: str, profile: ProfileSpec, spec: DatasetSpec) -> TextScore
     if profile.drop_check is not None:
         _part("normalizer", profile.drop_check, dict(NORMALIZERS), name)
         drop = NORMALIZERS[profile.drop_check](spec)
-    return TextScorer(
-        name=name, profile=profile, normalize=normalize, drop_normalize=drop,
-        tokenize=TOKENIZERS[profile.tokenizer], align=ALIGNMENTS[profile.alignment],
-        join_compounds=profile.multilingual_compound_pairs and spec.language != "en",
-    )
+    parts: dict[str, Any] = {
+        "name": name, "profile": profile, "normalize": normalize, "drop_normalize": drop,
+        "tokenize": TOKENIZERS[profile.tokenizer], "align": ALIGNMENTS[profile.alignment],
+        "join_compounds": profile.multilingual_compound_pairs and spec.language != "en"}
+    if profile.normalizer == "seed-tts-eval":
+        return SeedTtsScorer(**parts, language=spec.language)
+    return TextScorer(**parts)

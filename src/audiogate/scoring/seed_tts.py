@@ -37,7 +37,6 @@ from dataclasses import dataclass
 
 import jiwer
 import numpy as np
-import zhconv
 from zhon.hanzi import punctuation as hanzi_punctuation
 
 from audiogate.errors import AudiogateError
@@ -113,7 +112,11 @@ def _check_language(lang: str) -> None:
 def transcript_text(transcript: str, lang: str) -> str:
     """The judge's raw transcript as run_wer.py scores it (zh: converted to Simplified)."""
     _check_language(lang)
-    return zhconv.convert(transcript, "zh-cn") if lang == "zh" else transcript
+    if lang != "zh":
+        return transcript
+    import zhconv  # imported when used: it loads pkg_resources, which warns on import
+
+    return str(zhconv.convert(transcript, "zh-cn"))
 
 
 def normalize(text: str, lang: str) -> str:

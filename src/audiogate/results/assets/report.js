@@ -258,6 +258,14 @@
       }
       cell.appendChild(line("cand", "this run", opsNode(u.c, data.sep)));
     }
+    if (u.w !== undefined) cell.appendChild(line("written", "written", u.w || "(empty)"));
+    var players = [["a", "produced"], ["in", "input"], ["p", "voice prompt"]]
+      .filter(function (k) { return u[k[0]]; })
+      .map(function (k) {
+        return el("span", { cls: "clip" }, [el("span", { cls: "lbl", text: k[1] }),
+          el("audio", { controls: "", preload: "none", src: u[k[0]], "data-kind": k[0] })]);
+      });
+    if (players.length) cell.appendChild(el("div", { cls: "line listen" }, players));
     tr.appendChild(cell);
     return tr;
   };
