@@ -37,14 +37,16 @@ from audiogate.gate.speech import (
     speech_measured,
     speech_result,
 )
+from audiogate.gate.speed import summarize as summarize_speed
 from audiogate.gate.thresholds import NOT_GATED_STATUS, Change, Measured, Thresholds
 from audiogate.gate.thresholds import load as load_thresholds
 from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
+from audiogate.plugin.speed import record_speed
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec, judged, speech_metrics
 from audiogate.results.decision_row import row as decision_row
-from audiogate.results.junit import STATUS_PROPERTY, properties
+from audiogate.results.junit import SPEED_STATUS_PROPERTY, STATUS_PROPERTY, properties
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
     COLUMN_LEGEND,
@@ -62,6 +64,7 @@ from audiogate.results.report import (
     table,
     write_samples,
 )
+from audiogate.results.speed import LEGEND as SPEED_LEGEND
 from audiogate.results.terminal import LEGEND, compact_table, pair_lines, wrap
 from audiogate.results.writers import write_reports
 from audiogate.runner import PairRun, RunOptions
@@ -289,8 +292,8 @@ class AudiogateSession:
             loaded = load_thresholds(path, self.models, self.datasets, self.protocols)
         except AudiogateError as exc:
             raise pytest.UsageError(str(exc)) from exc
-        if path.exists() and not loaded.entries and not (self.updating or self.no_gate
-                                                         or self.shard is not None):
+        if path.exists() and not (loaded.entries or loaded.speed) and not (
+                self.updating or self.no_gate or self.shard is not None):
             raise pytest.UsageError(
                 f"{path}: the thresholds file has no entries, so nothing would be gated; "
                 "record some with --update-thresholds, or measure without gating with "
@@ -510,6 +513,10 @@ class AudiogateSession:
                 accept_regression=bool(self.config.getoption("accept_regression")))
             self.threshold_changes += [c for r in self.rows
                                        if (c := not_recorded(r.result, r.status)) is not None]
+            self.threshold_changes += record_speed(
+                self.rows, self.thresholds_path, self.report_dir,
+                speed_gated={f"{e.model}/{e.dataset}" for e in self.thresholds.speed},
+                accept_regression=bool(self.config.getoption("accept_regression")))
             refused = [c for c in self.threshold_changes if c.refused] + self.refusals
             if refused and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and didn't
@@ -598,6 +605,8 @@ class AudiogateSession:
             for line in compact_table(rows):
                 tr.write_line(line)
             tr.write_line(LEGEND)
+            if any(r.result.speed for r in rows):
+                tr.write_line(SPEED_LEGEND)
         failing = [r for r in rows if r.status in FAILING]
         for row in rows:
             colour = STATUS_COLOUR.get(row.status, {})
@@ -800,6 +809,10 @@ class Pair:
         s.records[self.id] = records
         result.interval = interval(data, result.metric,
                                    n_resamples=s.config.getoption("bootstrap_resamples"))
+        result.speed = summarize_speed(
+            records, wall_seconds=result.wall_seconds,
+            complete=result.reused == 0 and result.inferred == result.score.total,
+            n_resamples=s.config.getoption("bootstrap_resamples"))
         if judge is not None:
             speech_result(result, records, speech_metrics(self.model, self.dataset),
                           averages_per_sample(self.dataset, s.protocols),
@@ -826,6 +839,8 @@ class Gate:
                            samples_path(s.report_dir, result.model, result.dataset))
         self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
         _mark(self.node, row.status)
+        if row.speed is not None:
+            self.node.user_properties.append((SPEED_STATUS_PROPERTY, row.speed["status"]))
         if row.status in {"fail", "error"}:
             word = "ERROR — " if row.status == "error" else ""
             pytest.fail(f"{result.pair_id}: {word}{row.reason}", pytrace=False)
