@@ -175,7 +175,7 @@ NOT_HERE: dict[str, str] = {
         "needs the user's GPU servers (replicas on 127.0.0.1: tests/engines/test_replicas.py)",
     'pip install -e ".[vllm]"': "vLLM's CUDA build, for a GPU machine",
     "pytest benchmarks -k librispeech-test-clean --model my-model --engine-url "
-    "http://127.0.0.1:8000 --engine-concurrency 8 --rerun --update-thresholds":
+    "http://127.0.0.1:8000 --engine-concurrency 8 --update-thresholds --record-speed":
         "the user's own model on a dedicated GPU box; the same recording of speed runs "
         "against `audiogate serve` in tests/plugin/test_speed_gate.py",
     "pytest benchmarks -k librispeech --model whisper-large-v3-vllm -p no:xdist":

@@ -86,7 +86,7 @@ def speed_entry(project: pytest.Pytester) -> str:
 def test_a_30_percent_slower_server_fails_the_paired_gate_and_the_same_one_passes(
         project: pytest.Pytester, serve: Callable[[float], str]) -> None:
     equal = serve(DELAY)
-    gate(project, equal, "--update-thresholds").assert_outcomes(passed=1)
+    gate(project, equal, "--update-thresholds", "--record-speed").assert_outcomes(passed=1)
     text = speed_entry(project)
     assert "metric: speed" in text and "gate: [limit, paired]" in text
     # the paired test alone decides (the limits' 25 % slack would catch 30 % too, but
@@ -127,7 +127,7 @@ def test_a_30_percent_slower_server_fails_the_paired_gate_and_the_same_one_passe
 def test_speed_measured_on_other_hardware_is_not_comparable(
         project: pytest.Pytester, serve: Callable[[float], str]) -> None:
     url = serve(DELAY)
-    gate(project, url, "--update-thresholds").assert_outcomes(passed=1)
+    gate(project, url, "--update-thresholds", "--record-speed").assert_outcomes(passed=1)
     text = speed_entry(project)
     cpu = next(line for line in text.splitlines() if line.strip().startswith("cpu:"))
     (project.path / "thresholds.yaml").write_text(

@@ -42,7 +42,7 @@ from audiogate.gate.thresholds import NOT_GATED_STATUS, Change, Measured, Thresh
 from audiogate.gate.thresholds import load as load_thresholds
 from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
-from audiogate.plugin.speed import record_speed
+from audiogate.plugin.speed import record_speed, speed_kept
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec, judged, speech_metrics
 from audiogate.results.decision_row import row as decision_row
@@ -110,6 +110,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-thresholds", action="store_true",
                     help="record the measured values of the pairs that ran in the thresholds "
                          "file (the only way audiogate ever writes it)")
+    group.addoption("--record-speed", action="store_true",
+                    help="with --update-thresholds: also record each pair's speed on this "
+                         "machine (a speed entry; every sample inferred again, as --rerun, "
+                         "so the speed is this run's)")
     group.addoption("--require-gate", action="store_true",
                     help="fail pairs that have no recorded threshold for their sample set")
     group.addoption("--no-gate", action="store_true",
@@ -250,6 +254,10 @@ class AudiogateSession:
         if self.no_gate and self.updating:
             raise pytest.UsageError("--no-gate measures without gating; it cannot be combined "
                                     "with --update-thresholds")
+        self.record_speed = bool(config.getoption("record_speed"))
+        if self.record_speed and not self.updating:
+            raise pytest.UsageError("--record-speed records speed entries in the thresholds "
+                                    "file: add --update-thresholds")
         self.shard = _shard_option(config)
         if self.shard is not None and self.updating:
             raise pytest.UsageError("--shard runs a part of each pair, which is never recorded: "
@@ -513,10 +521,13 @@ class AudiogateSession:
                 accept_regression=bool(self.config.getoption("accept_regression")))
             self.threshold_changes += [c for r in self.rows
                                        if (c := not_recorded(r.result, r.status)) is not None]
-            self.threshold_changes += record_speed(
-                self.rows, self.thresholds_path, self.report_dir,
-                speed_gated={f"{e.model}/{e.dataset}" for e in self.thresholds.speed},
-                accept_regression=bool(self.config.getoption("accept_regression")))
+            speed_gated = {f"{e.model}/{e.dataset}" for e in self.thresholds.speed}
+            if self.record_speed:
+                self.threshold_changes += record_speed(
+                    self.rows, self.thresholds_path, self.report_dir, speed_gated=speed_gated,
+                    accept_regression=bool(self.config.getoption("accept_regression")))
+            else:
+                self.threshold_changes += speed_kept(self.rows, speed_gated)
             refused = [c for c in self.threshold_changes if c.refused] + self.refusals
             if refused and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and didn't
@@ -789,7 +800,8 @@ class Pair:
                          options=RunOptions(answers_of=s.predictions_from,
                                             prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
-                                            rerun=s.config.getoption("rerun"),
+                                            rerun=(s.config.getoption("rerun")
+                                                   or s.record_speed),
                                             protocols=s.protocols, judge=judge,
                                             audio_dir=s.audio_dir),
                          on_progress=(lambda done, total, reused: progress.update(

@@ -1,5 +1,6 @@
-"""The plugin's speed duty: recording speed with --update-thresholds (the entry in
-thresholds.yaml and its per-sample latencies beside it)."""
+"""The plugin's speed duty: recording speed with --update-thresholds --record-speed (the
+entry in thresholds.yaml and its per-sample latencies beside it). Speed is recorded only on
+request: it holds for one machine, and a recorded entry gates every later run there."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from audiogate.results.report import Row, read_samples, samples_path
 
 def record_speed(rows: Sequence[Row], thresholds: Path, report_dir: Path, *,
                  speed_gated: set[str], accept_regression: bool) -> list[Change]:
-    """--update-thresholds: each recorded pair's speed, on the hardware it ran on, with its
-    per-sample latencies beside thresholds.yaml. A pair whose speed was not measured in this
-    run (outputs reused from the store, replayed) is not recorded; where thresholds.yaml
-    gates its speed (``speed_gated``: pair ids), the change list says why."""
+    """--update-thresholds --record-speed: each recorded pair's speed, on the hardware it
+    ran on, with its per-sample latencies beside thresholds.yaml. A pair whose speed was not
+    measured in this run (replayed, or partly unanswered) is not recorded; where
+    thresholds.yaml gates its speed (``speed_gated``: pair ids), the change list says why."""
     measured: list[SpeedMeasured] = []
     records_of = {}
     notes: list[Change] = []
@@ -45,3 +46,11 @@ def record_speed(rows: Sequence[Row], thresholds: Path, report_dir: Path, *,
         if not change.refused:
             write_speed_baseline(thresholds.parent / m.baseline, records_of[Path(m.baseline)])
     return changes + notes
+
+
+def speed_kept(rows: Sequence[Row], speed_gated: set[str]) -> list[Change]:
+    """--update-thresholds without --record-speed: a pair's speed entries stay as they are,
+    and the change list says how to record this machine's speed instead."""
+    return [Change("unchanged", f"{row.result.pair_id} speed: entry kept; "
+                                "--record-speed records this run's speed")
+            for row in rows if row.result.pair_id in speed_gated]
