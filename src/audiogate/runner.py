@@ -219,6 +219,8 @@ class PairRun:
             protocol_rtfx=protocol_rtfx(self.dataset, records, self.options.protocols),
             flagged=flagged,
             dispatch=dispatch,
+            measured_on=self._measured_on(dispatch, records),
+            load_seconds=getattr(self.engine, "load_seconds", None),
             answer_rules=dict(self.rules),
         )
         if self.speech is not None:
@@ -242,6 +244,18 @@ class PairRun:
                     for t in (o.reference, o.answer) if t is not None and (v, t) in known}
             o.normalized = mine or None
         return []
+
+    def _measured_on(self, dispatch: dict[str, Any], records: list[SampleRecord]
+                     ) -> dict[str, Any]:
+        """What this run's timings were taken on, with the machine's load average (noise,
+        not part of what must match)."""
+        from audiogate.engines.hardware import host_facts
+        from audiogate.gate.speed import measured_on
+
+        replicas = getattr(getattr(self.engine, "dispatcher", None), "replicas", None) or []
+        host = host_facts([str(r.url) for r in replicas])
+        return {**measured_on(host, self.identity, dispatch, records),
+                "load_1m": host.get("load_1m")}
 
     def _replacements(self) -> list[str]:
         """A user file's entries that replaced a built-in one and decide this pair: the
@@ -344,6 +358,8 @@ class PairRun:
             audio_path=str(sample.audio_path) if sample.audio_path else None,
             raw=output.text, answer=answer, error=output.error, seconds=output.seconds,
             audio_seconds=audio_s, reused=reused, meta=dict(sample.meta), windows=output.windows,
+            # a stored output's time is an earlier run's: never this run's measurement
+            timing=None if reused or output.timing is None else output.timing.to_json(),
             speech=None if self.speech is None else self.speech.record(output),
         )
 

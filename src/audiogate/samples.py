@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,43 @@ class Request:
 
 # [start, end] seconds of each piece of a recording the engine decoded or sent, in order.
 Windows = list[list[float]]
+
+# How a sample's ``latency`` was measured (Timing.method).
+REQUEST = "request"  # served: the request sent -> the last byte of its answer
+STREAM = "stream"  # served, streamed: the same, with the first token's time
+DECODE = "decode"  # in-process: the sample decoded on its own
+BATCH_SHARE = "batch share"  # in-process: its batch's wall time / the batch's size
+REPORTED = "reported"  # an engine audiogate does not own: the seconds its Output said
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long one sample took, measured the same way by every engine, so speed can be
+    summarized and gated whatever produced it. Seconds throughout.
+
+    ``latency``: a served request from sending it to the last byte of its answer (the
+    attempt that answered); an in-process sample's decode time, or its batch's wall time
+    divided by the batch size (as the Open ASR Leaderboard divides it). ``ttft``: a
+    streamed answer's first content token; ``itl``: the mean time between its content
+    chunks after the first (``tokens`` chunks). ``in_flight``: requests (or samples)
+    running at once when this one started, itself included; ``limit``: the most allowed
+    then (the dispatcher's limit; None in-process). ``batch``: samples decoded together.
+    ``windows``: requests a long recording was cut into (their latencies summed).
+    """
+
+    latency: float
+    method: str
+    ttft: float | None = None
+    itl: float | None = None
+    tokens: int | None = None
+    in_flight: int | None = None
+    limit: int | None = None
+    batch: int = 1
+    windows: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        """As a per-sample record keeps it (fields not measured left out)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -98,6 +135,9 @@ class Output:
     # How the engine cut the audio (its own decoding windows, the clip it sent, or the
     # windows audiogate cut): part of the per-sample record, so a diff shows chunking moved.
     windows: Windows | None = None
+    # How long it took (see Timing); None when nothing was measured (replayed predictions,
+    # a sample that never reached the engine).
+    timing: Timing | None = None
     audio: ProducedAudio | None = None  # the speech it produced, if it speaks
 
 

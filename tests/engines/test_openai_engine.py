@@ -151,8 +151,10 @@ def test_step_audio_r1_1_request_is_exactly_the_reference_protocol(
     [body] = server.bodies
     assert body.pop("_path") == "/v1/chat/completions"
     user, assistant = body.pop("messages")
+    # Streamed, as stepaudior1vllm.py's `stream()` (its examples' call) sends it: the same
+    # generation, with the time to the first token measured.
     assert body == {
-        "model": "Step-Audio-R1.1", "stream": False,
+        "model": "Step-Audio-R1.1", "stream": True,
         "temperature": 0.7, "repetition_penalty": 1.0, "stop_token_ids": [151665],
         "skip_special_tokens": False, "max_tokens": 12288,
         "continue_final_message": True, "add_generation_prompt": False,

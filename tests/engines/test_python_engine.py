@@ -81,7 +81,7 @@ class Broken:
         for i, request in enumerate(requests):
             if i == 1:
                 raise RuntimeError("the GPU fell off")
-            yield Output(request.sample.id, "fine", 0.0)
+            yield Output(request.sample.id, "fine", 0.25)  # its own seconds, no timing
 
     def close(self):
         pass
@@ -134,6 +134,14 @@ def test_a_plain_function_is_gated_and_its_errors_are_per_sample(
     assert "too short for this model" in failed["1089-134691-0000"]
     assert result.score.scored == 5 and result.score.errors == 1
     assert all(r.raw_output.startswith("the") for r in records if not r.error)
+    # each call timed as a decode of one sample; the factory's call is the load time
+    assert result.load_seconds is not None and result.load_seconds >= 0
+    for r in records:
+        if r.error:
+            assert r.timing is None
+        else:
+            assert r.timing["method"] == "decode" and r.timing["batch"] == 1
+            assert r.timing["latency"] == r.seconds > 0 and r.timing["in_flight"] == 1
 
 
 def test_batches_are_lists_sorted_by_length_and_answered_in_order(
@@ -150,6 +158,12 @@ def test_batches_are_lists_sorted_by_length_and_answered_in_order(
     assert [r.raw_output.count("the") for r in records] == \
         [1 + round(r.audio_seconds * 16000) // 16000 for r in records]
     assert engine.identity()["batch_size"] == 4
+    # a batch's time divided by its size, as the Open ASR Leaderboard divides it
+    shares = {}
+    for r in records:
+        assert r.timing["method"] == "batch share" and r.timing["latency"] > 0
+        shares.setdefault(r.timing["batch"], set()).add(r.timing["latency"])
+    assert sorted(shares) == [2, 4] and all(len(v) == 1 for v in shares.values())
 
 
 def test_an_answer_function_gets_the_prompt_text(factories: str, tmp_path: Path,
@@ -190,6 +204,9 @@ def test_an_engine_whose_run_raises_fails_the_rest_by_name(factories: str, tmp_p
     result, records, engine = run(spec, shared_data)
     assert engine.identity()["inner"] == {"engine": "broken"}
     assert records[0].raw_output == "fine"
+    assert records[0].timing == {"latency": 0.25, "method": "reported", "batch": 1,
+                                 "windows": 1, "rtfx": records[0].timing["rtfx"]}
+    assert records[1].timing is None  # failed: nothing to time
     errors = [r.error for r in records[1:]]
     assert all("RuntimeError: the GPU fell off" in e for e in errors)
     assert result.score.errors == 5
@@ -256,7 +273,7 @@ try:
 except RegistryError as exc:
     error = str(exc)
 print(json.dumps({"identity": engine.identity(), "texts": [r.raw_output for r in records],
-                  "error": error}))
+                  "error": error, "load_seconds": result.load_seconds}))
 """
 
 
@@ -282,6 +299,7 @@ def test_a_package_adds_an_engine_kind_through_its_entry_point(tmp_path: Path,
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["texts"] == ["hello"] * 6
+    assert found["load_seconds"] >= 0  # how long from_spec took: the plugin's load time
     assert found["identity"]["word"] == "hello"
     assert found["identity"]["plugin"] == {"kind": "echo", "object": "echo_engine",
                                            "distribution": "echo-engine", "version": "2.1.0"}

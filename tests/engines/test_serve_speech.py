@@ -101,6 +101,9 @@ def test_openai_engine_speaks_through_the_server(tts_server: str, speaker: objec
     finally:
         engine.close()
     assert got["fir"].error is None and got["fir"].audio is not None
+    # timed as every served request is, from sending it to the last byte of the clip
+    assert got["fir"].timing is not None and got["fir"].timing.method == "request"
+    assert 0 < got["fir"].timing.latency <= got["fir"].seconds
     assert got["fir"].audio.sha256 == speaker.speak(TEXT).sha256  # type: ignore[attr-defined]
     assert got["uk"].audio is not None and got["uk"].audio.sha256 != got["fir"].audio.sha256
     assert got["bad"].audio is None
@@ -137,3 +140,18 @@ def test_a_chat_answer_in_speech_keeps_both_answers(speaking_chat: str, speaker:
         **body, "modalities": ["text", "audio"], "audio": {"voice": "en-us", "format": "ogg"}})
     assert bad.status_code == 400 and "unsupported audio.format 'ogg'" in \
         bad.json()["error"]["message"]
+
+
+def test_answers_in_speech_are_never_streamed() -> None:
+    """A stream's text chunks carry no audio: an entry answering in speech is sent whole
+    (and timed by its request), and asking it to stream is a registry error."""
+    from dataclasses import replace
+
+    from audiogate.engines.openai_engine import OpenAIEngine
+    from audiogate.errors import RegistryError
+
+    spec = model("whisper-tiny.en-spoken")
+    assert OpenAIEngine(spec, EngineContext(), "http://127.0.0.1:1").stream is False
+    forced = replace(spec, options={**spec.options, "stream": True})
+    with pytest.raises(RegistryError, match="stream applies to written answers"):
+        OpenAIEngine(forced, EngineContext(), "http://127.0.0.1:1")

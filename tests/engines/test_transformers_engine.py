@@ -87,6 +87,13 @@ def test_whisper_batches_give_the_batch_of_one_text(engines: dict[int, Any],
     assert four.score.errors == 0 and four.score.value == one.score.value
     assert four.score.value < 25  # tiny.en on real test-other speech, not noise
     assert all(r.windows == [[0.0, round(r.audio_seconds, 2)]] for r in four_records)
+    # timed per batch, divided by its size (the Open ASR Leaderboard's way), and the load
+    assert four.load_seconds is not None and four.load_seconds > 0
+    assert sorted(r.timing["batch"] for r in four_records) == [2, 2, 4, 4, 4, 4]
+    assert all(r.timing["method"] == "batch share" for r in four_records)
+    assert all(r.timing["method"] == "decode" and r.timing["batch"] == 1 and
+               r.timing["latency"] == r.seconds > 0 for r in one_records)
+    assert len({r.timing["latency"] for r in four_records if r.timing["batch"] == 4}) == 1
 
 
 def test_whisper_long_form_is_transformers_own_and_batch_independent(
@@ -137,6 +144,8 @@ def test_tiny_models_batch_like_one_at_a_time(kind: str, shared_data: Path) -> N
         for dataset in ("librispeech-test-clean", "aishell-1"):
             result, records = _run(spec, engine, dataset, shared_data)
             assert result.metric == "answered" and result.score.value == 100.0
+            assert all(r.timing["batch"] <= batch and r.timing["latency"] > 0
+                       for r in records)
             texts[batch] += [r.raw_output for r in records]
         engine.close()
     assert texts[4] == texts[1] and all(texts[1])

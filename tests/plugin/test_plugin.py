@@ -179,9 +179,8 @@ def test_update_thresholds_records_an_entry_keeping_comments_then_gates(bench: B
     assert data["step-audio-r1.1"]["librispeech-test-clean"] == [
         {"metric": "wer", "value": 2.24, "max": 2.5, "samples": 2620,
          "note": "UltraEval-Audio reference table"}]
-    entries = data[MODEL][DATASET]
-    assert len(entries) == 1
-    entry = entries[0]
+    # the accuracy entry alone: speed is recorded only with --record-speed
+    [entry] = data[MODEL][DATASET]
     assert {"metric", "value", "max", "samples", "sample_set"} <= set(entry)
     assert "min" not in entry  # WER is gated by a one-sided max
     if "baseline" in entry:  # the per-sample baseline goes beside the file, not elsewhere
@@ -203,6 +202,34 @@ def test_update_thresholds_records_an_entry_keeping_comments_then_gates(bench: B
     assert f"  PASS       {DATASET}  WER {measured:.2f}" in out
     assert "NOT GATED" not in out
     assert bench.thresholds_path.read_text(encoding="utf-8") == text
+
+
+def test_record_speed_records_this_machines_speed_and_a_reused_run_says_it_timed_nothing(
+        bench: Bench) -> None:
+    bench.entry(3.0, 50.0)
+    assert bench.run("--record-speed").ret == pytest.ExitCode.USAGE_ERROR  # needs updating
+    bench.run().assert_outcomes(passed=1)  # every output now in the store
+    result = bench.run("--update-thresholds", "--record-speed")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"  new: {PAIR} speed: *"])
+    row = bench.row()
+    assert row["result"]["reused"] == 0 and row["result"]["inferred"] == 6  # all timed again
+    data = YAML(typ="safe").load(bench.thresholds_path.read_text(encoding="utf-8"))
+    [entry, speed] = data[MODEL][DATASET]
+    assert (entry["metric"], speed["metric"]) == ("wer", "speed")
+    assert speed["measured_on"]["engine"] == "whisper-cpu" and speed["samples"] == 6
+    assert (bench.path / speed["baseline"]).is_file()
+
+    # the next run reuses the stored outputs: nothing timed, so speed neither passes nor
+    # fails, and --require-gate makes that a failure naming the command that measures it
+    bench.run().assert_outcomes(passed=1)
+    assert "speed not comparable: 6 of 6 output(s) reused" in bench.row()["reason"]
+    bench.run("--require-gate").assert_outcomes(failed=1)
+    assert "--rerun measures every sample" in bench.row()["reason"]
+    kept = bench.run("--update-thresholds")  # accuracy recorded, the speed entry kept
+    kept.stdout.fnmatch_lines([f"  unchanged: {PAIR} speed: entry kept; --record-speed *"])
+    assert YAML(typ="safe").load(bench.thresholds_path.read_text(encoding="utf-8"))[
+        MODEL][DATASET][1] == speed
 
 
 def test_missing_data_fails_a_gated_pair_and_skips_a_not_gated_one(bench: Bench) -> None:
@@ -372,7 +399,8 @@ def test_xdist_gives_the_same_scores_as_a_serial_run(bench: Bench,
     assert report["verdict"] == "pass"
 
     def without_seconds(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+        strip = ("seconds", "timing")  # how long each took: never the same twice
+        return [{k: v for k, v in r.items() if k not in strip} for r in records]
 
     for row in report["rows"]:
         result = row["result"]

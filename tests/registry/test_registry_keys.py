@@ -136,6 +136,21 @@ def test_nested_blocks_of_audiogate_are_checked(tmp_path: Path, block: str, line
                               f"{closest!r}?)")
 
 
+def test_stream_is_a_served_models_switch_and_a_boolean(tmp_path: Path) -> None:
+    """`stream: true` asks an OpenAI-compatible server for a streamed answer (its first
+    token's time); a misspelling or a string is an error, not the default silently."""
+    spec = registry.models(_file(tmp_path, SERVED.format(extra="  stream: true\n")))
+    assert spec["my-server"].options["stream"] is True
+    message = _model_error(tmp_path, SERVED.format(extra="  steam: true\n"))
+    assert message.startswith("FILE:4: model 'my-server': unknown key 'steam' (did you mean "
+                              "'stream'?)")
+    message = _model_error(tmp_path, SERVED.format(extra="  stream: 'yes'\n"))
+    assert message == "FILE:4: model 'my-server': `stream` must be true or false, not 'yes'"
+    message = _model_error(tmp_path, MODEL.format(extra="  stream: true\n"))
+    assert message.startswith("FILE:4: model 'my-whisper': unknown key 'stream' for engine "
+                              "'whisper-cpu' (a key of openai)")
+
+
 def test_blocks_a_server_interprets_are_passed_through(tmp_path: Path) -> None:
     """`sampling`, `extra_body` (request fields of the server's API), `env` and vLLM's
     `llm` arguments are the server's or vLLM's to accept: passed as written."""

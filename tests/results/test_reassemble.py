@@ -159,3 +159,23 @@ def test_rescoring_names_every_stored_value_that_disagrees(records: list[SampleR
     assert of(right)[0] == "stored error 'empty reference after normalization', re-scored " \
                            "no error"
     assert len(problems) == 5 + len(of(right))
+
+
+def test_merged_shards_keep_every_timing_and_their_speed_is_not_gated(
+        records: list[SampleRecord]) -> None:
+    from audiogate.gate.decide import speed_run
+    from audiogate.gate.speed import summarize as summarize_speed
+    from audiogate.gate.speed_entry import not_timed
+
+    timed = [dataclasses.replace(r, audio_seconds=3.0, timing={
+        "latency": 0.1 + k / 100, "method": "request", "in_flight": 1}) for k, r in
+        enumerate(records)]
+    result, merged = reassemble(parts_of(timed), scoring(), n_resamples=300)
+    assert [r.timing for r in merged] == [r.timing for r in timed]  # carried as recorded
+    # the same numbers as the records summarized at once (no throughput: wall times overlap)
+    assert result.speed == summarize_speed(timed, wall_seconds=3.0, complete=False,
+                                           n_resamples=300)
+    assert result.speed is not None and result.speed["timed"] == len(records) - 1
+    assert result.measured_on["shards"] == N
+    why = not_timed(speed_run(result))
+    assert why is not None and why.startswith("reassembled from shards, which were timed apart")

@@ -17,9 +17,9 @@ EMBEDDED = ("whisper-cpu", "tts-cpu")
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser(
-        "serve", help="serve a whisper-cpu model over /v1/audio/transcriptions and "
-                      "/v1/chat/completions, or a tts-cpu model over /v1/audio/speech "
-                      "(127.0.0.1 only by default)",
+        "serve", help="serve a whisper-cpu model (or recorded predictions, --replay) over "
+                      "/v1/audio/transcriptions and /v1/chat/completions, or a tts-cpu model "
+                      "over /v1/audio/speech (127.0.0.1 only by default)",
     )
     p.add_argument("--model", default="whisper-tiny.en",
                    help="a whisper-cpu or tts-cpu registry entry")
@@ -32,7 +32,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
                    help="the `model` name clients send (default: the registry name)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 = pick a free port (printed)")
+    p.add_argument("--delay", type=_seconds, default=0.0, metavar="SECONDS",
+                   help="add this many seconds to every answer, before its first word (a "
+                        "server slower by a known amount, to prove a speed gate)")
+    p.add_argument("--token-delay", type=_seconds, default=0.0, metavar="SECONDS",
+                   help="add this many seconds between two words of an answer")
+    p.add_argument("--replay", type=Path, default=None, metavar="PREDICTIONS.jsonl",
+                   help="answer with recorded predictions ({id, prediction} lines) instead "
+                        "of a model: each recording of --dataset is known by its audio")
+    p.add_argument("--dataset", default=None, help="with --replay: the dataset whose "
+                   "recordings the predictions answer")
+    p.add_argument("--datasets-file", type=Path, default=None,
+                   help="with --replay: extra dataset registry YAML")
+    p.add_argument("--data-root", type=Path, default=None,
+                   help="with --replay: folder holding the datasets (default: as `audiogate "
+                        "data` finds it)")
     p.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 3600.0 or value != value:
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to 3600, not {text!r}")
+    return value
 
 
 def cannot_listen(host: str, port: int, exc: OSError) -> str:
@@ -50,42 +75,72 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM stops serve_forever cleanly, like Ctrl-C
 
 
+def _replayed(args: argparse.Namespace) -> Any:
+    """The --replay transcriber (its recordings read now) and the name it is served as."""
+    from audiogate.engines.replay_server import ReplayTranscriber
+    from audiogate.paths import default_data_root
+    from audiogate.registry.load import datasets
+    from audiogate.results.store import audio_hash
+
+    if not args.dataset:
+        raise UsageError("--replay needs --dataset: the dataset whose recordings the "
+                         "predictions answer")
+    known = datasets(args.datasets_file)
+    if args.dataset not in known:
+        raise UsageError(f"--dataset {args.dataset}: unknown dataset; registered: "
+                         f"{', '.join(sorted(known))}")
+    root = args.data_root.expanduser() if args.data_root else default_data_root(Path.cwd())
+    return ReplayTranscriber(args.replay.expanduser(), known[args.dataset], root, audio_hash)
+
+
+def _close(started: list[Any]) -> None:
+    for one in started:
+        if one is not None and hasattr(one, "close"):
+            one.close()
+
+
 def run(args: argparse.Namespace) -> int:
     from audiogate.engines import EngineContext, make_engine
     from audiogate.engines.embedded_server import make_server
     from audiogate.registry.load import model as lookup
 
-    spec = lookup(args.model, args.models_file)
-    if spec.engine not in EMBEDDED:
-        raise RegistryError(
-            f"`audiogate serve` serves embedded CPU models (engine whisper-cpu or tts-cpu); "
-            f"{spec.name!r} is engine {spec.engine!r}"
-        )
     speaker_spec = lookup(args.speak_with, args.models_file) if args.speak_with else None
     if speaker_spec is not None and speaker_spec.engine != "tts-cpu":
         raise RegistryError(f"--speak-with {speaker_spec.name}: a tts-cpu entry is needed, not "
                             f"engine {speaker_spec.engine!r}")
     started: list[Any] = []
-    try:
-        # a text-to-speech model only speaks; a transcriber may also speak its answers
-        engine: Any = None if spec.engine == "tts-cpu" else make_engine(spec, EngineContext())
+    engine: Any = None
+    if args.replay is not None:
+        engine = _replayed(args)
         started.append(engine)
+        name = args.served_model_name or "replay"
+        language, root = "en", f"replay:{engine.identity['predictions']}"
+        voice = speaker_spec
+    else:
+        spec = lookup(args.model, args.models_file)
+        if spec.engine not in EMBEDDED:
+            raise RegistryError(
+                f"`audiogate serve` serves embedded CPU models (engine whisper-cpu or "
+                f"tts-cpu); {spec.name!r} is engine {spec.engine!r}"
+            )
+        name = args.served_model_name or spec.name
         voice = spec if spec.engine == "tts-cpu" else speaker_spec
+    try:
+        if args.replay is None:
+            # a text-to-speech model only speaks; a transcriber may also speak its answers
+            engine = None if spec.engine == "tts-cpu" else make_engine(spec, EngineContext())
+            started.append(engine)
+            language, root = spec.languages[0], str(getattr(engine, "model_dir", ""))
         speaker: Any = None if voice is None else make_engine(voice, EngineContext())
         started.append(speaker)
     except BaseException:
-        for one in started:
-            if one is not None:
-                one.close()
+        _close(started)
         raise
-    name = args.served_model_name or spec.name
     try:
-        server = make_server(engine, name, spec.languages[0], args.host, args.port,  # type: ignore[arg-type]
-                             root=str(getattr(engine, "model_dir", "")), speaker=speaker)
+        server = make_server(engine, name, language, args.host, args.port, root=root,
+                             speaker=speaker, delay=args.delay, token_delay=args.token_delay)
     except OSError as exc:
-        for one in started:
-            if one is not None:
-                one.close()
+        _close(started)
         raise UsageError(cannot_listen(args.host, args.port, exc)) from exc
     host, port = str(server.server_address[0]), int(server.server_address[1])
     signal.signal(signal.SIGTERM, _terminate)
@@ -96,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
         print("shutting down", flush=True)
     finally:
         server.server_close()
-        for one in started:
-            if one is not None:
-                one.close()
+        _close(started)
     sys.stdout.flush()
     return 0

@@ -31,8 +31,10 @@ Version 1:
 - ``close()``: free the model or stop the server; called once at the end of the run.
 
 Optional attributes audiogate reads when present: ``reuses_stored_outputs`` (False: the
-identity cannot prove the weights, so outputs are reused only to resume the same run) and
-``last_dispatch`` (a dict for the report).
+identity cannot prove the weights, so outputs are reused only to resume the same run),
+``last_dispatch`` (a dict for the report) and ``load_seconds`` (the model's load time).
+An ``Output`` may carry its ``timing`` (samples.Timing); one that does not is timed by the
+``seconds`` it reports (method ``reported``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from audiogate.paths import cache_home
-from audiogate.samples import Output, Request
+from audiogate.samples import REPORTED, Output, Request, Timing
 
 
 @dataclass(frozen=True)
@@ -90,11 +92,15 @@ class GuardedEngine:
     plugins); ``identity`` (when given) replaces the inner one, which it should contain."""
 
     def __init__(self, inner: Engine, label: str,
-                 identity: dict[str, Any] | None = None) -> None:
+                 identity: dict[str, Any] | None = None, *,
+                 load_seconds: float | None = None) -> None:
         self._inner = inner
         self.label = label
         self.needs_audio = bool(inner.needs_audio)
         self._identity = identity  # what the caller adds around the inner identity
+        # The model's load time: the engine's own, or how long building it took.
+        own = getattr(inner, "load_seconds", None)
+        self.load_seconds = own if isinstance(own, int | float) else load_seconds
 
     def __getattr__(self, name: str) -> Any:  # reuses_stored_outputs, last_dispatch, ...
         if name.startswith("__") or name == "_inner":
@@ -117,7 +123,7 @@ class GuardedEngine:
         try:
             for output in self._inner.run(tracked()):
                 handed.pop(output.sample_id, None)
-                yield output
+                yield reported_timing(output)
         except Exception as exc:
             error = f"{self.label} failed: {type(exc).__name__}: {exc}"
             for sample_id in list(handed):
@@ -128,3 +134,12 @@ class GuardedEngine:
 
     def close(self) -> None:
         self._inner.close()
+
+
+def reported_timing(output: Output) -> Output:
+    """An answered output without a timing, timed by the seconds it reports (an engine
+    audiogate does not own may not measure its samples the way audiogate's own do)."""
+    if output.timing is None and output.error is None and isinstance(
+            output.seconds, int | float) and output.seconds > 0:
+        output.timing = Timing(float(output.seconds), REPORTED)
+    return output

@@ -17,11 +17,19 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from itertools import islice
 
-from audiogate.samples import Output, Request
+from audiogate.samples import BATCH_SHARE, DECODE, Output, Request, Timing
 
 POOL_BATCHES = 4  # batches read ahead: what an interrupted run may have to infer again
 
 InferBatch = Callable[[list[Request]], list[Output]]
+
+
+def batch_timing(seconds: float, size: int) -> Timing:
+    """A sample's timing in a batch of ``size`` that took ``seconds``: the batch's time
+    divided by its size, as the Open ASR Leaderboard divides it (transformers/run_eval.py:
+    runtime / minibatch_size per sample); a batch of one is that sample's decode time."""
+    return Timing(seconds / size, BATCH_SHARE if size > 1 else DECODE, in_flight=size,
+                  batch=size)
 
 
 def audio_length(request: Request) -> int:

@@ -174,6 +174,11 @@ class Dispatcher:
             replica.limits.append(self.fixed if self.fixed is not None else replica.limit)
             return replica
 
+    def in_flight(self) -> int:
+        """Requests in flight now over every replica (a sample's timing records it)."""
+        with self.lock:
+            return sum(r.in_flight for r in self.replicas)
+
     def release(self, replica: Replica) -> None:
         with self.lock:
             replica.in_flight -= 1

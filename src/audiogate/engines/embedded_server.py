@@ -10,10 +10,16 @@ own; it names how this server handles long audio), GET /metrics (requests runnin
 waiting, as vLLM's gauges: what a client's adaptive concurrency reads),
 POST /v1/audio/transcriptions (multipart),
 POST /v1/chat/completions (``input_audio`` parts; several parts are one recording split
-in chunks, so they are concatenated and transcribed once; with ``modalities: ["text",
+in chunks, so they are concatenated and transcribed once; ``stream: true`` answers with
+server-sent events, a word per chunk, as vLLM streams tokens; with ``modalities: ["text",
 "audio"]`` the answer is also spoken, in ``message.audio``, by the server's speaker),
 POST /v1/audio/speech (a text-to-speech model, or the speaker: ``input`` spoken in
 ``voice``, answered as wav, flac, mp3 or OpenAI's raw 24 kHz ``pcm``).
+
+``delay`` / ``token_delay``: seconds added to every answer before its first word, and
+between two words (streamed or not: a request costs the same either way). They make a
+server slower by a known amount, which is how the speed gate is shown to tell a slower
+release from noise.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ import base64
 import binascii
 import io
 import json
+import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,9 +129,12 @@ class ModelServer:
     """The request logic, separate from HTTP so it is easy to reason about."""
 
     def __init__(self, model: Transcriber | None, served_name: str, default_language: str,
-                 root: str = "", speaker: Speaker | None = None) -> None:
+                 root: str = "", speaker: Speaker | None = None, *, delay: float = 0.0,
+                 token_delay: float = 0.0) -> None:
         self.model = model
         self.speaker = speaker  # speaks /v1/audio/speech, and chat answers asked in speech
+        self.delay = delay
+        self.token_delay = token_delay
         self.root = root  # what the served weights are, as vLLM reports its model path
         self.served_name = served_name
         self.default_language = default_language
@@ -152,6 +163,10 @@ class ModelServer:
             self._count(1, -1)
             try:
                 return self.model.transcribe(audio, language)
+            except ApiError:
+                raise
+            except AudiogateError as exc:  # the input is not one the model can answer
+                raise ApiError(400, str(exc)) from exc
             except Exception as exc:  # the model failed on this input: a 500 for this request
                 raise ApiError(500, f"transcription failed: {exc}", "InternalServerError") from exc
             finally:
@@ -182,6 +197,7 @@ class ModelServer:
             raise ApiError(400, f"unsupported response_format {fmt!r}")
         audio = decode_audio(fields["file"])
         text = self._transcribe(audio, language)
+        self._wait(text)
         if fmt == "text":
             return text, fmt
         result: dict[str, Any] = {"text": text}
@@ -189,7 +205,38 @@ class ModelServer:
             result.update(language=language, duration=len(audio) / TARGET_RATE)
         return result, fmt
 
-    def chat(self, body: Any) -> dict[str, Any]:
+    def _wait(self, text: str) -> None:
+        """A whole answer's added time: the delay, and a token delay per word after the
+        first (what a streamed answer spends between its words)."""
+        time.sleep(self.delay + self.token_delay * max(0, len(words(text)) - 1))
+
+    def chat_stream(self, body: Any) -> Iterator[dict[str, Any]]:
+        """The chat answer as OpenAI chunk objects: the role, a word each (``delay`` before
+        the first, ``token_delay`` between two), the finish reason. Errors are raised before
+        the first chunk."""
+        if isinstance(body, dict) and self._spoken_format(body) is not None:
+            raise ApiError(400, "stream: true answers in text only; ask for an answer in "
+                                "speech (modalities audio) without streaming")
+        answer = self.chat(body, wait=False)
+        text = answer["choices"][0]["message"]["content"]
+        head = {"id": answer["id"], "object": "chat.completion.chunk",
+                "created": answer["created"], "model": self.served_name}
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {**head, "choices": [{"index": 0, "delta": delta,
+                                         "finish_reason": finish}]}
+
+        def events() -> Iterator[dict[str, Any]]:
+            yield chunk({"role": "assistant", "content": ""})
+            time.sleep(self.delay)
+            for n, word in enumerate(words(text)):
+                if n:
+                    time.sleep(self.token_delay)
+                yield chunk({"content": word})
+            yield chunk({}, "stop")
+        return events()
+
+    def chat(self, body: Any, *, wait: bool = True) -> dict[str, Any]:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             raise ApiError(400, "body must be a JSON object with a `messages` list")
         self._check_model(body.get("model"))
@@ -207,6 +254,8 @@ class ModelServer:
         spoken = self._spoken_format(body)
         audio = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         text = self._transcribe(audio, language)
+        if wait:
+            self._wait(text)
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if spoken is not None:
             voice, fmt = spoken
@@ -270,8 +319,17 @@ class ModelServer:
         if speed not in (1, 1.0):
             raise ApiError(400, f"speed {speed!r} is not supported (1.0 only)")
         voice = body.get("voice")
-        return encode_speech(self._speak(text, str(voice) if voice else None), fmt), \
-            SPEECH_TYPES[fmt]
+        clip = encode_speech(self._speak(text, str(voice) if voice else None), fmt)
+        self._wait(text)
+        return clip, SPEECH_TYPES[fmt]
+
+
+def words(text: str) -> list[str]:
+    """``text`` in pieces that join back to it exactly: each word with the spaces before it
+    (trailing spaces are the last piece)."""
+    pieces = re.findall(r"\s*\S+", text)
+    tail = text[len("".join(pieces)):]
+    return [*pieces, tail] if tail else pieces
 
 
 def _b64(part: dict[str, Any]) -> bytes:
@@ -282,6 +340,12 @@ def _b64(part: dict[str, Any]) -> bytes:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ApiError(400, f"input_audio.data is not valid base64: {exc}") from exc
+
+
+def _events(events: Iterator[dict[str, Any]]) -> Iterator[str]:
+    for event in events:
+        yield json.dumps(event, ensure_ascii=False)
+    yield "[DONE]"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -304,6 +368,21 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _send_events(self, events: Iterator[dict[str, Any]]) -> None:
+        """Server-sent events in HTTP/1.1 chunks, each written as soon as it is made (so
+        the client sees the first token when it comes), then ``data: [DONE]``."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for event in _events(events):
+            data = f"data: {event}\n\n".encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
     def _error(self, exc: ApiError) -> None:
         self._send(exc.status, {"error": {"message": str(exc), "type": exc.kind,
@@ -344,8 +423,12 @@ class Handler(BaseHTTPRequestHandler):
                     payload = json.loads(body)
                 except ValueError as exc:
                     raise ApiError(400, f"body is not JSON: {exc}") from exc
-                self._send(200, self.app.chat(payload) if path == "/v1/chat/completions"
-                           else self.app.speech(payload))
+                if path == "/v1/audio/speech":
+                    self._send(200, self.app.speech(payload))
+                elif isinstance(payload, dict) and payload.get("stream") is True:
+                    self._send_events(self.app.chat_stream(payload))
+                else:
+                    self._send(200, self.app.chat(payload))
             else:
                 raise ApiError(404, f"no route POST {path}", "NotFoundError")
         except ApiError as exc:
@@ -365,11 +448,13 @@ def server_version() -> str:
 
 def make_server(model: Transcriber | None, served_name: str, default_language: str,
                 host: str = "127.0.0.1", port: int = 0, root: str = "",
-                speaker: Speaker | None = None) -> ThreadingHTTPServer:
+                speaker: Speaker | None = None, *, delay: float = 0.0,
+                token_delay: float = 0.0) -> ThreadingHTTPServer:
     """Bind (port 0 = any free port) and return the server; call serve_forever() on it.
     ``speaker`` answers /v1/audio/speech and chat requests asked in speech."""
-    handler = type("BoundHandler", (Handler,), {"app": ModelServer(
-        model, served_name, default_language, root, speaker)})
+    app = ModelServer(model, served_name, default_language, root, speaker, delay=delay,
+                      token_delay=token_delay)
+    handler = type("BoundHandler", (Handler,), {"app": app})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server

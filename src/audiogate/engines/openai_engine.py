@@ -19,6 +19,7 @@ one errored sample; the run goes on.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import sys
 import threading
@@ -45,7 +46,7 @@ from audiogate.engines.launch import ServerProcess
 from audiogate.errors import EngineError, RegistryError, UsageError
 from audiogate.registry.load import ModelSpec
 from audiogate.registry.schema import CHAT_KEYS
-from audiogate.samples import Output, ProducedAudio, Request, Windows
+from audiogate.samples import REQUEST, STREAM, Output, ProducedAudio, Request, Timing, Windows
 
 ENDPOINTS = {"chat": "/v1/chat/completions", "transcriptions": "/v1/audio/transcriptions",
              "speech": "/v1/audio/speech"}
@@ -180,6 +181,56 @@ def conversation(content: list[dict[str, Any]], chat: ChatSettings) -> list[dict
     return messages
 
 
+class _Clock:
+    """When one attempt's bytes came: sent, each streamed content chunk, the last byte."""
+
+    def __init__(self, sent: float) -> None:
+        self.sent = sent
+        self.tokens: list[float] = []  # arrival of each streamed chunk that carried text
+        self.last = sent
+
+    def timing(self, *, in_flight: int, limit: int) -> Timing:
+        latency = self.last - self.sent
+        if not self.tokens:
+            return Timing(latency, REQUEST, in_flight=in_flight, limit=limit)
+        first, n = self.tokens[0], len(self.tokens)
+        itl = (self.tokens[-1] - first) / (n - 1) if n > 1 else None
+        return Timing(latency, STREAM, ttft=first - self.sent, itl=itl, tokens=n,
+                      in_flight=in_flight, limit=limit)
+
+
+def read_stream(lines: Iterable[str], clock: _Clock) -> str:
+    """The text of a streamed answer (server-sent events of OpenAI's chunk objects), noting
+    when each chunk with text arrived. A reasoning model's ``reasoning_content`` chunks are
+    generated tokens too (they count for the first token's time) but, as in a non-streamed
+    answer, not part of ``content``."""
+    parts: list[str] = []
+    for line in lines:
+        if not line.startswith("data:"):
+            continue  # comments, event names, blank separators
+        data = line[len("data:"):].strip()
+        if data == "[DONE]":
+            break
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise EngineError(f"streamed answer: an event is not JSON: {data[:300]!r}") from exc
+        if not isinstance(chunk, dict):
+            raise EngineError(f"streamed answer: unexpected event {data[:300]!r}")
+        if chunk.get("error"):
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else error
+            raise EngineError(f"streamed answer ended in an error: {str(message)[:500]}")
+        for choice in chunk.get("choices") or []:
+            delta = (choice.get("delta") or {}) if isinstance(choice, dict) else {}
+            content = delta.get("content")
+            if content:
+                parts.append(str(content))
+            if content or delta.get("reasoning_content") or delta.get("reasoning"):
+                clock.tokens.append(time.perf_counter())
+    return "".join(parts)
+
+
 class _Retryable(Exception):
     """A failure worth another attempt (connection lost, 429, 5xx)."""
 
@@ -212,8 +263,18 @@ class OpenAIEngine:
         self.sampling: dict[str, Any] = dict(opts.get("sampling") or {})
         self.extra_body: dict[str, Any] = dict(opts.get("extra_body") or {})
         self.chat = ChatSettings(dict(opts.get("chat") or {}))
-        self.prompts: dict[str, Any] = dict(opts.get("prompts") or {})
         self.speech = speech_settings(spec, self.endpoint)
+        # Streamed answers give the time to the first token; the text is the same. Answers
+        # in speech come whole (a stream's text chunks carry no audio).
+        stream = opts.get("stream", self.endpoint == "chat" and self.speech is None)
+        if not isinstance(stream, bool):
+            raise RegistryError(f"model {spec.name!r}: stream must be true or false, not "
+                                f"{stream!r}")
+        if stream and self.speech is not None:
+            raise RegistryError(f"model {spec.name!r}: stream applies to written answers, "
+                                "not to answers in speech (`speech:`)")
+        self.stream = stream
+        self.prompts: dict[str, Any] = dict(opts.get("prompts") or {})
         if self.endpoint == "speech":
             self.needs_audio = False  # text in, speech out
         retry = dict(opts.get("retry") or {})
@@ -240,6 +301,9 @@ class OpenAIEngine:
         self._down: str | None = None  # why no replica is left
         self._lock = threading.Lock()
         self.last_dispatch: dict[str, Any] = {}  # the last run's dispatch stats
+        # Seconds from launching the server to its first healthy answer (None: it was
+        # started elsewhere, so its load time is not known here).
+        self.load_seconds: float | None = None
         self.revision: str | None = str(opts["revision"]) if opts.get("revision") else None
         # A server cannot prove which weights it loaded: its stored outputs are scored again
         # only to resume an interrupted run, unless the entry pins a revision.
@@ -298,36 +362,57 @@ class OpenAIEngine:
         return sent_windows(audio_chunks(request.audio, self.chat.chunk_seconds))
 
     # -- one request ------------------------------------------------------------------
-    def _post(self, client: httpx.Client, request: Request) -> httpx.Response:
-        path = ENDPOINTS[self.endpoint]
+    def _payload(self, request: Request) -> dict[str, Any]:
+        """The request's httpx arguments, built once before the clock starts (encoding the
+        audio is not the server's time) and reused by every attempt."""
         if self.endpoint == "transcriptions":
             if request.audio is None:
                 raise EngineError(f"sample {request.sample.id}: no audio to transcribe")
             data = {"model": self.model, "language": request.language,
                     "response_format": "json",
                     "temperature": str(self.sampling.get("temperature", 0.0))}
+            if self.stream:
+                data["stream"] = "true"
             data.update({k: str(v) for k, v in self.extra_body.items()})
             files = {"file": ("audio.wav", to_wav_bytes(request.audio), "audio/wav")}
-            return client.post(path, data=data, files=files)
+            return {"data": data, "files": files}
         if self.endpoint == "speech":
             assert self.speech is not None
             from audiogate.engines.speech_wire import request_text
 
             text, voice = request_text(request)
-            return client.post(path, json={**self.speech.speech_body(self.model, text, voice),
-                                           **self.extra_body})
+            return {"json": {**self.speech.speech_body(self.model, text, voice),
+                             **self.extra_body}}
         body: dict[str, Any] = {"model": self.model,
                                 "messages": build_messages(request, self.chat),
-                                "stream": False, **self.sampling, **self.extra_body}
+                                "stream": self.stream, **self.sampling, **self.extra_body}
         if self.speech is not None:
             body.update(self.speech.chat_fields())
-        return client.post(path, json=body)
+        return {"json": body}
 
-    def _attempt(self, replica: Replica, request: Request
-                 ) -> tuple[str | None, ProducedAudio | None]:
+    def _attempt(self, replica: Replica, payload: dict[str, Any]
+                 ) -> tuple[str | None, ProducedAudio | None, _Clock]:
+        """One POST: the written answer, the spoken one, and when its bytes came (sent,
+        first token, last)."""
         url = replica.url
+        clock = _Clock(time.perf_counter())
         try:
-            response = self._post(replica.client, request)
+            with replica.client.stream("POST", ENDPOINTS[self.endpoint], **payload) as response:
+                if response.status_code == 429 or response.status_code >= 500:
+                    response.read()
+                    raise _Retryable(f"HTTP {response.status_code} from {url}: "
+                                     f"{_server_message(response)}")
+                if response.status_code >= 400:
+                    response.read()
+                    message = _server_message(response)
+                    raise EngineError(f"HTTP {response.status_code} from {url}"
+                                      f"{ENDPOINTS[self.endpoint]}: {message}{_hint(message)}")
+                audio: ProducedAudio | None = None
+                if response.headers.get("content-type", "").startswith("text/event-stream"):
+                    text: str | None = read_stream(response.iter_lines(), clock)
+                else:  # one document (a server that ignores `stream` answers with one too)
+                    response.read()
+                    text, audio = self._parse(response)
         except httpx.TimeoutException as exc:
             # No retry: a server that did not answer within the timeout would just
             # cost another full timeout.
@@ -336,14 +421,8 @@ class OpenAIEngine:
         except httpx.TransportError as exc:
             raise _Retryable(f"cannot reach {url}: {type(exc).__name__}: {exc}",
                              connection=True) from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise _Retryable(f"HTTP {response.status_code} from {url}: "
-                             f"{_server_message(response)}")
-        if response.status_code >= 400:
-            message = _server_message(response)
-            raise EngineError(f"HTTP {response.status_code} from {url}"
-                              f"{ENDPOINTS[self.endpoint]}: {message}{_hint(message)}")
-        return self._parse(response)
+        clock.last = time.perf_counter()
+        return text, audio, clock
 
     def _parse(self, response: httpx.Response) -> tuple[str | None, ProducedAudio | None]:
         """(the written answer, the spoken one): a transcription or a chat answer is text,
@@ -375,6 +454,7 @@ class OpenAIEngine:
         started = time.perf_counter()
         delay = self.backoff
         attempt = 0
+        payload: dict[str, Any] | None = None
         while True:
             if self._down is not None:
                 return self._not_sent(request)
@@ -384,12 +464,16 @@ class OpenAIEngine:
             replica = self.dispatcher.pick()
             if replica is None:
                 return self._not_sent(request)
+            in_flight, limit = self.dispatcher.in_flight(), replica.limits[-1]
             try:
-                text, audio = self._attempt(replica, request)
+                if payload is None:
+                    payload = self._payload(request)
+                text, audio, clock = self._attempt(replica, payload)
                 with self._lock:
                     replica.connection_failures = 0
                 return Output(request.sample.id, text, time.perf_counter() - started,
-                              windows=self._sent(request), audio=audio)
+                              windows=self._sent(request), audio=audio,
+                              timing=clock.timing(in_flight=in_flight, limit=limit))
             except _Retryable as exc:
                 if exc.connection and self._replica_down(replica, str(exc)):
                     if self._down is not None:
@@ -610,9 +694,13 @@ def from_spec(spec: ModelSpec, ctx: EngineContext) -> OpenAIEngine:
         return OpenAIEngine(spec, ctx, urls, declared_seqs=declared if launched else None)
     log_dir = ctx.log_dir or ctx.cache_dir / "logs"
     server = launched_server(spec, Path(log_dir) / f"server-{spec.name}.log", ctx.cache_dir)
+    started = time.perf_counter()
     url = server.start()
+    load_seconds = time.perf_counter() - started
     try:
-        return OpenAIEngine(spec, ctx, url, server=server, declared_seqs=declared)
+        engine = OpenAIEngine(spec, ctx, url, server=server, declared_seqs=declared)
+        engine.load_seconds = load_seconds  # launch -> healthy: the model's load time
+        return engine
     except BaseException:
         server.stop()
         raise

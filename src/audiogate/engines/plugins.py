@@ -16,6 +16,7 @@ plugin of the same name.
 
 from __future__ import annotations
 
+import time
 from importlib import metadata
 from typing import Any
 
@@ -50,6 +51,7 @@ def make(entry: metadata.EntryPoint, spec: ModelSpec, ctx: EngineContext) -> Eng
     from_spec = getattr(loaded, "from_spec", loaded)
     if not callable(from_spec):
         raise RegistryError(f"{where}: names neither a module with from_spec nor a function")
+    loading = time.perf_counter()
     try:
         engine = from_spec(spec, ctx)
     except AudiogateError:
@@ -60,4 +62,5 @@ def make(entry: metadata.EntryPoint, spec: ModelSpec, ctx: EngineContext) -> Eng
         raise RegistryError(f"{where}: from_spec returned {type(engine).__name__}, which lacks "
                             "the Engine interface (needs_audio, identity, run, close)")
     identity = {**engine.identity(), "plugin": source, "engine_api": ENGINE_API}
-    return GuardedEngine(engine, f"engine {entry.name!r} ({entry.value})", identity)
+    return GuardedEngine(engine, f"engine {entry.name!r} ({entry.value})", identity,
+                         load_seconds=time.perf_counter() - loading)

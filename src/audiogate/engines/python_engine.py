@@ -32,7 +32,7 @@ from typing import Any
 from audiogate.datasets.audio import TARGET_RATE
 from audiogate.engines import EngineContext
 from audiogate.engines.base import ENGINE_API, Engine, GuardedEngine, is_engine
-from audiogate.engines.batching import run_batched
+from audiogate.engines.batching import batch_timing, run_batched
 from audiogate.engines.weights import WEIGHTS, content_fingerprint, resolve
 from audiogate.errors import RegistryError
 from audiogate.registry.load import ModelSpec
@@ -130,8 +130,9 @@ class CallableEngine:
         bad = next((t for t in texts if not isinstance(t, str)), None)
         if bad is not None:
             raise TypeError(f"returned {type(bad).__name__}, not str")
-        each = (time.perf_counter() - started) / len(batch)
-        return [Output(r.sample.id, t, each) for r, t in zip(batch, texts, strict=True)]
+        timing = batch_timing(time.perf_counter() - started, len(batch))
+        return [Output(r.sample.id, t, timing.latency, timing=timing)
+                for r, t in zip(batch, texts, strict=True)]
 
     def run(self, requests: Iterable[Request]) -> Iterator[Output]:
         return run_batched(requests, self.batch_size, self._infer, self.label,
@@ -144,7 +145,8 @@ class CallableEngine:
             close()
 
 
-def identified(spec: ModelSpec, inner: Engine, fields: dict[str, Any]) -> GuardedEngine:
+def identified(spec: ModelSpec, inner: Engine, fields: dict[str, Any], *,
+               load_seconds: float | None = None) -> GuardedEngine:
     """The user's engine, guarded, its identity inside the entry's fields (checked to be a
     JSON-serializable dict: the store keys outputs on it)."""
     inner_identity = inner.identity()
@@ -157,7 +159,8 @@ def identified(spec: ModelSpec, inner: Engine, fields: dict[str, Any]) -> Guarde
         raise RegistryError(f"model {spec.name!r}: identity() of the factory's engine "
                             f"is not JSON-serializable ({exc})") from exc
     identity = {**fields, "engine_api": ENGINE_API, "inner": dict(inner_identity)}
-    return GuardedEngine(inner, f"{spec.name} ({fields['factory']})", identity)
+    return GuardedEngine(inner, f"{spec.name} ({fields['factory']})", identity,
+                         load_seconds=load_seconds)
 
 
 def from_spec(spec: ModelSpec, ctx: EngineContext) -> GuardedEngine:
@@ -184,10 +187,11 @@ def from_spec(spec: ModelSpec, ctx: EngineContext) -> GuardedEngine:
         call_kwargs["checkpoint"] = str(path)
         fields["checkpoint"] = content_fingerprint(path, ctx.cache_dir)
     label = f"{spec.name} ({options['factory']})"
+    loading = time.perf_counter()
     try:
         made = factory(**call_kwargs)
     except Exception as exc:
         raise RegistryError(f"model {spec.name!r}: factory {options['factory']} failed: "
                             f"{type(exc).__name__}: {exc}") from exc
     inner: Engine = made if is_engine(made) else CallableEngine(made, label, batch_size)
-    return identified(spec, inner, fields)
+    return identified(spec, inner, fields, load_seconds=time.perf_counter() - loading)

@@ -37,7 +37,7 @@ import numpy as np
 
 from audiogate.datasets.audio import TARGET_RATE
 from audiogate.engines import EngineContext, cpu_kernels
-from audiogate.engines.batching import run_batched
+from audiogate.engines.batching import batch_timing, run_batched
 from audiogate.engines.openai_engine import ChatSettings, conversation, sent_windows
 from audiogate.engines.weights import content_fingerprint, resolve
 from audiogate.errors import EngineError, RegistryError
@@ -72,6 +72,7 @@ class TransformersEngine:
         if unknown:
             raise RegistryError(f"model {spec.name!r}: transformers: unknown setting(s) "
                                 f"{sorted(unknown)}; known: {', '.join(sorted(SETTINGS))}")
+        loading = time.perf_counter()
         self.name = spec.name
         self.shape = str(block.get("class", "speech-seq2seq"))
         if self.shape not in CLASSES:
@@ -118,6 +119,7 @@ class TransformersEngine:
         # Read once, while the model is loaded: the identity outlives close().
         self._head_identity = self._head.identity()
         self.effective_batch = self.batch_size if self._head.padding_safe else 1
+        self.load_seconds = time.perf_counter() - loading  # torch's import and the weights
 
     def identity(self) -> dict[str, Any]:
         device = {"type": self.device.type}
@@ -145,8 +147,8 @@ class TransformersEngine:
         started = time.perf_counter()
         with self._torch.inference_mode():
             results = self._head.infer(batch)
-        each = (time.perf_counter() - started) / len(batch)
-        return [Output(r.sample.id, text, each, windows=windows)
+        timing = batch_timing(time.perf_counter() - started, len(batch))
+        return [Output(r.sample.id, text, timing.latency, windows=windows, timing=timing)
                 for r, (text, windows) in zip(batch, results, strict=True)]
 
     def close(self) -> None:

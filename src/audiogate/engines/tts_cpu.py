@@ -24,7 +24,7 @@ from audiogate.engines.speech_audio import produced, wav_bytes
 from audiogate.engines.speech_wire import request_text
 from audiogate.errors import AudiogateError, RegistryError
 from audiogate.registry.load import ModelSpec
-from audiogate.samples import Output, ProducedAudio, Request
+from audiogate.samples import DECODE, Output, ProducedAudio, Request, Timing
 
 KIND = "tts-cpu"
 WORKERS = 2  # texts spoken at once (each in its own short-lived process)
@@ -57,7 +57,9 @@ class EspeakEngine:
         except AudiogateError as exc:
             return Output(request.sample.id, None, time.perf_counter() - started,
                           error=str(exc))
-        return Output(request.sample.id, None, time.perf_counter() - started, audio=audio)
+        seconds = time.perf_counter() - started
+        return Output(request.sample.id, None, seconds, audio=audio,
+                      timing=Timing(seconds, DECODE))
 
     def run(self, requests: Iterable[Request]) -> Iterator[Output]:
         workers = min(WORKERS, os.cpu_count() or 1)

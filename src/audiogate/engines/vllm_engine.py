@@ -29,7 +29,7 @@ from audiogate.engines import EngineContext
 from audiogate.engines.openai_engine import ChatSettings, build_messages, sent_windows
 from audiogate.errors import AudiogateError, RegistryError
 from audiogate.registry.load import ModelSpec
-from audiogate.samples import Output, Request
+from audiogate.samples import BATCH_SHARE, DECODE, Output, Request, Timing
 
 MODES = ("chat", "whisper", "prompt")
 BATCH = 256  # requests handed to vLLM at once (it schedules them itself)
@@ -62,7 +62,9 @@ class VllmEngine:
         self.prompts: dict[str, Any] = dict(spec.options.get("prompts") or {})
         self._version = str(getattr(vllm, "__version__", "?"))
         self._params = vllm.SamplingParams(**self.sampling)
+        loading = time.perf_counter()
         self._llm = vllm.LLM(**self.llm_kwargs)
+        self.load_seconds = time.perf_counter() - loading
         self._whisper: Any = None
         if self.mode == "whisper":
             from audiogate.engines.vllm_whisper import VllmWhisper
@@ -144,11 +146,15 @@ class VllmEngine:
             for request in batch:
                 yield from self._run_batch([request])
             return
+        # The batch's wall time shared out evenly, as the Open ASR Leaderboard does
+        # (transformers/run_eval.py: runtime / minibatch_size per sample).
         each = (time.perf_counter() - started) / len(batch)
         for request, text in zip(batch, texts, strict=True):
             windows = None if self._whisper is None or request.audio is None else \
                 sent_windows(self._whisper.chunks(request.audio))
-            yield Output(request.sample.id, text, each, windows=windows)
+            timing = Timing(each, BATCH_SHARE if len(batch) > 1 else DECODE,
+                            in_flight=len(batch), batch=len(batch))
+            yield Output(request.sample.id, text, each, windows=windows, timing=timing)
 
     def close(self) -> None:
         self._llm = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -21,7 +22,7 @@ from audiogate.engines.features import BLOCK_FRAMES, BlockedFeatures
 from audiogate.engines.weights import content_fingerprint, resolve
 from audiogate.errors import RegistryError
 from audiogate.registry.load import ModelSpec
-from audiogate.samples import Output, Request, Windows
+from audiogate.samples import DECODE, Output, Request, Timing, Windows
 
 # Greedy, deterministic decoding; no conditioning on previous text (one utterance each).
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -56,12 +57,16 @@ class WhisperCpuEngine:
         self.model_dir = model_dir
         self.settings = {**DEFAULT_SETTINGS, **settings}
         self.workers = workers or cpu_workers()
+        self._running = 0  # clips decoding now (their timings record it)
+        self._count = threading.Lock()
+        loading = time.perf_counter()
         self._model = WhisperModel(
             str(model_dir), device="cpu", compute_type=self.settings["compute_type"],
             cpu_threads=max(1, cpu_threads() // self.workers), num_workers=self.workers,
         )
         # Features in blocks: a one-hour clip peaks at ~3 GB otherwise (see features.py).
         self._model.feature_extractor = BlockedFeatures(self._model.feature_extractor)
+        self.load_seconds = time.perf_counter() - loading
         self._version = _faster_whisper_version()
         self._ctranslate2 = _version("ctranslate2")
         # numpy's FFT makes the log-mel features: 2.3 and 2.4 differ in the last bit of a few
@@ -117,6 +122,9 @@ class WhisperCpuEngine:
                 for seek in seeks]
 
     def _one(self, request: Request) -> Output:
+        with self._count:
+            self._running += 1
+            in_flight = self._running
         started = time.perf_counter()
         try:
             text, windows = self.transcribe_long(request.audio, request.language,
@@ -124,7 +132,12 @@ class WhisperCpuEngine:
         except Exception as exc:  # a failed clip is one errored sample, not a crashed run
             return Output(request.sample.id, None, time.perf_counter() - started,
                           error=f"whisper-cpu failed: {exc}")
-        return Output(request.sample.id, text, time.perf_counter() - started, windows=windows)
+        finally:
+            with self._count:
+                self._running -= 1
+        seconds = time.perf_counter() - started
+        return Output(request.sample.id, text, seconds, windows=windows,
+                      timing=Timing(seconds, DECODE, in_flight=in_flight))
 
     def run(self, requests: Iterable[Request]) -> Iterator[Output]:
         if self.workers == 1:

@@ -21,7 +21,7 @@ from audiogate.engines.base import Engine
 from audiogate.engines.windowing import Span, WindowSettings
 from audiogate.errors import RegistryError
 from audiogate.registry.load import ModelSpec
-from audiogate.samples import Output, Request
+from audiogate.samples import Output, Request, Timing
 
 SEPARATOR = "@window"  # sub-request ids: <sample id>@window<index>
 
@@ -55,7 +55,27 @@ class _Recording:
                           windows=windows)
         texts = [o.text or "" for o in ordered]
         return Output(sample_id, windowing.stitch(texts, self.request.language), seconds,
-                      windows=windows)
+                      windows=windows, timing=joined_timing([o.timing for o in ordered]))
+
+
+def joined_timing(parts: list[Timing | None]) -> Timing | None:
+    """One recording's timing from its windows' requests: their latencies summed (the
+    recording's cost, however many ran at once), the first window's time to first token,
+    inter-token time averaged over every gap; None unless every window was timed."""
+    if not parts or any(p is None for p in parts):
+        return None
+    timed = [p for p in parts if p is not None]
+    if len(timed) == 1:
+        return timed[0]
+    gaps = [(p.itl, (p.tokens or 1) - 1) for p in timed if p.itl is not None]
+    weight = sum(n for _, n in gaps)
+    return Timing(
+        latency=sum(p.latency for p in timed), method=timed[0].method, ttft=timed[0].ttft,
+        itl=sum(i * n for i, n in gaps) / weight if weight else None,
+        tokens=sum(p.tokens for p in timed if p.tokens) or None,
+        in_flight=max((p.in_flight for p in timed if p.in_flight is not None), default=None),
+        limit=max((p.limit for p in timed if p.limit is not None), default=None),
+        batch=max(p.batch for p in timed), windows=sum(p.windows for p in timed))
 
 
 class WindowedEngine:

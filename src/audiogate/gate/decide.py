@@ -16,6 +16,8 @@ from pathlib import Path
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import baseline_ids, paired_verdict, per_sample, read_baseline
 from audiogate.gate.speech import gate_metrics, judge_of, judged_entries
+from audiogate.gate.speed_entry import FAIL as SPEED_FAIL
+from audiogate.gate.speed_entry import NOT_COMPARABLE, SpeedRun, SpeedVerdict, judge_speed
 from audiogate.gate.thresholds import (
     NOT_GATED_STATUS,
     NOT_RECORDED,
@@ -53,6 +55,7 @@ class Decision:
     reason: str
     entry: Entry | None = None
     refused: str | None = None  # an update refused because it would loosen the gate
+    speed: SpeedVerdict | None = None  # the speed gate's finding (None: no speed entry)
 
     @property
     def threshold(self) -> str | None:
@@ -134,7 +137,37 @@ def decide(result: PairResult, records: Sequence[SampleRecord], thresholds: Thre
                                           rules.accept_regression)
     if status == NOT_GATED_STATUS and rules.require_gate:
         status, reason = "fail", f"--require-gate: {reason}"
-    return Decision(status, _with_details(status, reason, result), entry, refused)
+    speed = judge_speed(thresholds.speed_for(result.model, result.dataset),
+                        speed_run(result), records, root, rules.n_resamples)
+    status, reason = with_speed(status, reason, speed, rules)
+    return Decision(status, _with_details(status, reason, result), entry, refused, speed)
+
+
+def speed_run(result: PairResult) -> SpeedRun:
+    """What the speed gate judges of a pair's result."""
+    return SpeedRun(result.speed, result.measured_on, result.score.total, result.sample_set,
+                    result.reused, merged="shards" in result.measured_on,
+                    engine=result.engine.get("engine"))
+
+
+def with_speed(status: str, reason: str, speed: SpeedVerdict | None, rules: GateRules
+               ) -> tuple[str, str]:
+    """The pair's status and reason with its speed gate's finding: a slower run fails the
+    pair; a run not comparable with the recorded speed neither passes nor fails on it (a
+    failure under --require-gate). While recording, the finding is said and the recording
+    decides (a slower speed is a loosening, refused unless accepted)."""
+    if speed is None:
+        return status, reason
+    if speed.status == SPEED_FAIL and not rules.updating:
+        if status in {"fail", "error"}:
+            return status, f"{reason}; speed {speed.reason}"
+        return "fail", f"speed {speed.reason}; {reason}"
+    if speed.status == NOT_COMPARABLE:
+        text = f"speed not comparable: {speed.reason}"
+        if rules.require_gate and not rules.updating and status not in {"fail", "error"}:
+            return "fail", f"--require-gate: {text}; {reason}"
+        return status, f"{reason}; {text}"
+    return status, f"{reason}; speed: {speed.reason}"
 
 
 def shard_reason(shard: str, samples: int) -> str:

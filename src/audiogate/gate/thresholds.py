@@ -31,7 +31,6 @@ within 0-100, the limit on the lenient side of `value`, counts non-negative inte
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from audiogate.errors import ThresholdsError
+from audiogate.gate.speed_entry import parse_speed_entry
+from audiogate.gate.yaml_fields import count as _count
+from audiogate.gate.yaml_fields import finite as _finite
+from audiogate.gate.yaml_fields import line as _line
 from audiogate.registry.load import (
     ANSWERED,
     DNSMOS,
@@ -54,6 +57,7 @@ from audiogate.registry.load import (
     judged,
     speech_metrics,
 )
+from audiogate.registry.schema import SPEED, SPEED_ENTRY_KEYS, closest
 
 ENTRY_KEYS = {"metric", "value", "max", "min", "samples", "sample_set", "max_errors", "note",
               "excluded", "max_excluded", "protocol",
@@ -113,10 +117,15 @@ class Verdict:
 class Thresholds:
     """The validated file, indexed by (model, dataset)."""
 
-    def __init__(self, path: Path, entries: list[Entry]) -> None:
+    def __init__(self, path: Path, entries: list[Entry], speed: list[Any] | None = None
+                 ) -> None:
         self.path = path
         self.entries = entries
+        self.speed: list[Any] = list(speed or [])  # speed_entry.SpeedEntry, `metric: speed`
         self.used: set[tuple[str, str]] = set()
+
+    def speed_for(self, model: str, dataset: str) -> list[Any]:
+        return [e for e in self.speed if e.model == model and e.dataset == dataset]
 
     def for_pair(self, model: str, dataset: str) -> list[Entry]:
         return [e for e in self.entries if e.model == model and e.dataset == dataset]
@@ -137,15 +146,6 @@ def _yaml() -> YAML:
     return yaml
 
 
-def _line(node: Any, key: Any = None) -> int:
-    try:
-        if key is not None:
-            return int(node.lc.key(key)[0]) + 1
-        return int(node.lc.line) + 1
-    except (AttributeError, KeyError, TypeError):
-        return 0
-
-
 def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, DatasetSpec],
          protocols: Collection[str] | None = None) -> Thresholds:
     """Read and validate; any problem raises ThresholdsError naming file, line and key.
@@ -163,6 +163,7 @@ def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, Dat
     if not isinstance(data, CommentedMap):
         raise ThresholdsError(f"{path}: expected a mapping of model names at the top level")
     entries: list[Entry] = []
+    speed = []
     for model, per_dataset in data.items():
         where = f"{path}:{_line(data, model)}"
         if model not in models:
@@ -177,9 +178,12 @@ def load(path: Path, models: Mapping[str, ModelSpec], datasets: Mapping[str, Dat
             if not isinstance(items, CommentedSeq):
                 raise ThresholdsError(f"{where}: {model}/{dataset} must be a list of entries")
             for item in items:
+                if isinstance(item, CommentedMap) and item.get("metric") == SPEED:
+                    speed.append(parse_speed_entry(path, model, datasets[dataset], item))
+                    continue
                 entries.append(_entry(path, model, datasets[dataset], item, protocols,
                                       models[model]))
-    return Thresholds(path, entries)
+    return Thresholds(path, entries, speed)
 
 
 def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
@@ -196,12 +200,14 @@ def _entry(path: Path, model: str, spec: DatasetSpec, item: Any,
     unknown = set(item) - ENTRY_KEYS
     if unknown:
         key = sorted(unknown)[0]
+        hint = (" (a key of speed entries: add `metric: speed` to gate speed)"
+                if key in SPEED_ENTRY_KEYS else closest(key, ENTRY_KEYS))
         raise ThresholdsError(f"{path}:{_line(item, key)}: {model}/{spec.name}: unknown key "
-                              f"{key!r} (allowed: {', '.join(sorted(ENTRY_KEYS))})")
+                              f"{key!r}{hint} (allowed: {', '.join(sorted(ENTRY_KEYS))})")
     metric = item.get("metric")
     if metric not in LOWER_IS_BETTER:
         raise ThresholdsError(f"{where}: unknown metric {metric!r} (known: "
-                              f"{', '.join(LOWER_IS_BETTER)})")
+                              f"{', '.join([*LOWER_IS_BETTER, SPEED])})")
     extra = speech_metrics(model_spec, spec) if model_spec is not None else ()
     if metric not in (spec.metric, ANSWERED, *extra):
         also = f"; this pair also reports {', '.join(extra)}" if extra else ""
@@ -290,16 +296,6 @@ def _judge(item: Any, metric: str, spec: DatasetSpec, model: ModelSpec | None,
     return raw
 
 
-def _finite(raw: Any, where: str) -> float:
-    """A finite number; booleans (`true` reads as 1.0) and strings are refused."""
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise ThresholdsError(f"{where} must be a number, not {raw!r}")
-    value = float(raw)
-    if not math.isfinite(value):
-        raise ThresholdsError(f"{where} must be a finite number, not {raw!r}")
-    return value
-
-
 def _score(raw: Any, metric: str, where: str) -> float:
     """A metric value: WER/CER >= 0 (may exceed 100 with insertions), accuracy 0-100,
     speaker similarity -1..1, DNSMOS 1..5."""
@@ -315,13 +311,6 @@ def _score(raw: Any, metric: str, where: str) -> float:
     if not LOWER_IS_BETTER[metric] and not 0.0 <= value <= 100.0:
         raise ThresholdsError(f"{where} must be within 0-100 for {metric}, not {value:g}")
     return value
-
-
-def _count(raw: Any, where: str) -> int:
-    """A non-negative integer (a count of samples)."""
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-        raise ThresholdsError(f"{where} must be a non-negative integer, not {raw!r}")
-    return int(raw)
 
 
 @dataclass(frozen=True)

@@ -37,14 +37,16 @@ from audiogate.gate.speech import (
     speech_measured,
     speech_result,
 )
+from audiogate.gate.speed import summarize as summarize_speed
 from audiogate.gate.thresholds import NOT_GATED_STATUS, Change, Measured, Thresholds
 from audiogate.gate.thresholds import load as load_thresholds
 from audiogate.gate.thresholds import update as update_thresholds
 from audiogate.paths import DATA_ROOT_ENV, cache_home, default_data_root
+from audiogate.plugin.speed import record_speed, speed_kept
 from audiogate.registry import load as registry
 from audiogate.registry.load import DatasetSpec, ModelSpec, judged, speech_metrics
 from audiogate.results.decision_row import row as decision_row
-from audiogate.results.junit import STATUS_PROPERTY, properties
+from audiogate.results.junit import SPEED_STATUS_PROPERTY, STATUS_PROPERTY, properties
 from audiogate.results.progress import Progress
 from audiogate.results.report import (
     COLUMN_LEGEND,
@@ -62,6 +64,7 @@ from audiogate.results.report import (
     table,
     write_samples,
 )
+from audiogate.results.speed import LEGEND as SPEED_LEGEND
 from audiogate.results.terminal import LEGEND, compact_table, pair_lines, wrap
 from audiogate.results.writers import write_reports
 from audiogate.runner import PairRun, RunOptions
@@ -108,6 +111,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-thresholds", action="store_true",
                     help="record the measured values of the pairs that ran in the thresholds "
                          "file (the only way audiogate ever writes it)")
+    group.addoption("--record-speed", action="store_true",
+                    help="with --update-thresholds: also record each pair's speed on this "
+                         "machine (a speed entry; every sample inferred again, as --rerun, "
+                         "so the speed is this run's)")
     group.addoption("--require-gate", action="store_true",
                     help="fail pairs that have no recorded threshold for their sample set")
     group.addoption("--no-gate", action="store_true",
@@ -264,6 +271,10 @@ class AudiogateSession:
         if self.no_gate and self.updating:
             raise pytest.UsageError("--no-gate measures without gating; it cannot be combined "
                                     "with --update-thresholds")
+        self.record_speed = bool(config.getoption("record_speed"))
+        if self.record_speed and not self.updating:
+            raise pytest.UsageError("--record-speed records speed entries in the thresholds "
+                                    "file: add --update-thresholds")
         self.shard = _shard_option(config)
         if self.shard is not None and self.updating:
             raise pytest.UsageError("--shard runs a part of each pair, which is never recorded: "
@@ -308,8 +319,8 @@ class AudiogateSession:
             loaded = load_thresholds(path, self.models, self.datasets, self.protocols)
         except AudiogateError as exc:
             raise pytest.UsageError(str(exc)) from exc
-        if path.exists() and not loaded.entries and not (self.updating or self.no_gate
-                                                         or self.shard is not None):
+        if path.exists() and not (loaded.entries or loaded.speed) and not (
+                self.updating or self.no_gate or self.shard is not None):
             raise pytest.UsageError(
                 f"{path}: the thresholds file has no entries, so nothing would be gated; "
                 "record some with --update-thresholds, or measure without gating with "
@@ -529,6 +540,13 @@ class AudiogateSession:
                 accept_regression=bool(self.config.getoption("accept_regression")))
             self.threshold_changes += [c for r in self.rows
                                        if (c := not_recorded(r.result, r.status)) is not None]
+            speed_gated = {f"{e.model}/{e.dataset}" for e in self.thresholds.speed}
+            if self.record_speed:
+                self.threshold_changes += record_speed(
+                    self.rows, self.thresholds_path, self.report_dir, speed_gated=speed_gated,
+                    accept_regression=bool(self.config.getoption("accept_regression")))
+            else:
+                self.threshold_changes += speed_kept(self.rows, speed_gated)
             refused = [c for c in self.threshold_changes if c.refused] + self.refusals
             if refused and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED  # asked to record, and didn't
@@ -617,6 +635,8 @@ class AudiogateSession:
             for line in compact_table(rows):
                 tr.write_line(line)
             tr.write_line(LEGEND)
+            if any(r.result.speed for r in rows):
+                tr.write_line(SPEED_LEGEND)
         failing = [r for r in rows if r.status in FAILING]
         for row in rows:
             colour = STATUS_COLOUR.get(row.status, {})
@@ -799,7 +819,8 @@ class Pair:
                          options=RunOptions(answers_of=s.predictions_from,
                                             prompt=s.config.getoption("prompt"),
                                             lenient=s.config.getoption("mmau_lenient"),
-                                            rerun=s.config.getoption("rerun"),
+                                            rerun=(s.config.getoption("rerun")
+                                                   or s.record_speed),
                                             protocols=s.protocols, judge=judge,
                                             audio_dir=s.audio_dir,
                                             scoring_workers=scoring_workers(s.config),
@@ -825,6 +846,10 @@ class Pair:
             s.shown[self.id] = runner.shown
         result.interval = interval(data, result.metric,
                                    n_resamples=s.config.getoption("bootstrap_resamples"))
+        result.speed = summarize_speed(
+            records, wall_seconds=result.wall_seconds,
+            complete=result.reused == 0 and result.inferred == result.score.total,
+            n_resamples=s.config.getoption("bootstrap_resamples"))
         if judge is not None:
             speech_result(result, records, speech_metrics(self.model, self.dataset),
                           averages_per_sample(self.dataset, s.protocols),
@@ -851,6 +876,8 @@ class Gate:
                            samples_path(s.report_dir, result.model, result.dataset))
         self.node.user_properties.append((RESULT_PROPERTY, json.dumps(row.to_json())))
         _mark(self.node, row.status)
+        if row.speed is not None:
+            self.node.user_properties.append((SPEED_STATUS_PROPERTY, row.speed["status"]))
         if row.status in {"fail", "error"}:
             word = "ERROR — " if row.status == "error" else ""
             pytest.fail(f"{result.pair_id}: {word}{row.reason}", pytrace=False)

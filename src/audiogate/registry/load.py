@@ -280,6 +280,7 @@ def _check_model(raw: Mapping[Any, Any], engine: str, origin: Where, what: str) 
                                 f"{', '.join(sorted(known))}")
     schema.check_keys(raw, known, origin, what)
     schema.check_numbers(raw, schema.MODEL_NUMBERS, origin, what)
+    schema.check_booleans(raw, schema.MODEL_BOOLEANS, origin, what)
     settings = schema.faster_whisper_settings()
     schema.check_block(raw, "settings", origin, what, settings, schema.WHISPER_NUMBERS,
                        known_as="faster-whisper accepts (compute_type and "

@@ -64,7 +64,7 @@ ENGINE_KEYS: dict[str, frozenset[str]] = {
     "whisper-cpu": frozenset({"weights", "settings"}),
     "openai": frozenset({"endpoint", "served_model_name", "launch", "launch_timeout",
                          "weights", "env", "chat", "sampling", "extra_body", "retry",
-                         "revision", "api_key_env", "speech"}),
+                         "revision", "api_key_env", "stream", "speech"}),
     "vllm": frozenset({"vllm", "weights", "env", "chat", "sampling", "extra_body"}),
     "replay": frozenset(),
     # the embedded text-to-speech (eSpeak NG): its voice name and words per minute
@@ -98,6 +98,21 @@ PROTOCOL_KEYS = frozenset({"description", "wer", "cer", "tasks"})
 PROFILE_KEYS = frozenset({"normalizer", "tokenizer", "alignment", "empty_reference",
                           "drop_references", "drop_check", "multilingual_compound_pairs",
                           "abnormal_filter", "round", "rtfx", "aggregate"})
+
+# --- thresholds.yaml's speed entries (gate/speed_entry.py) ------------------------------
+# `metric: speed` entries: latency, time to first token, RTFx and throughput, each recorded
+# with what it was measured on.
+SPEED = "speed"
+SPEED_VALUES = ("latency_p50", "latency_p90", "latency_p99", "ttft_p50", "ttft_p90",
+                "ttft_p99", "rtfx", "throughput")
+SPEED_LIMITS = ("max_latency_p50", "max_latency_p90", "max_latency_p99", "max_ttft_p50",
+                "max_ttft_p90", "max_ttft_p99", "min_rtfx", "min_throughput")
+SPEED_ENTRY_KEYS = frozenset({"metric", "samples", "sample_set", "measured_on", "gate",
+                              "baseline", "margin", "confidence", "note", *SPEED_VALUES,
+                              *SPEED_LIMITS})
+# What a speed entry was measured on: all must match for a run's speed to be comparable.
+MEASURED_ON_KEYS = frozenset({"cpu", "cpus", "gpu", "gpu_count", "server", "server_hardware",
+                              "engine", "engine_version", "concurrency", "batch_size"})
 
 
 @dataclass(frozen=True)
@@ -183,6 +198,19 @@ def check_keys(node: Mapping[Any, Any], known: Collection[str], where: Where, wh
             raise RegistryError(f"{where.at(node, key)}: {what}: unknown key {plain(key)!r}"
                                 f"{closest(key, known)}; {known_as}: "
                                 f"{', '.join(sorted(known))}")
+
+
+MODEL_BOOLEANS = ("stream",)
+
+
+def check_booleans(node: Mapping[Any, Any], keys: Collection[str], where: Where,
+                   what: str) -> None:
+    """Each of ``keys`` present in ``node`` is true or false (not "yes", not 1)."""
+    for key in keys:
+        raw = node.get(key)
+        if raw is not None and not isinstance(plain(raw), bool):
+            raise RegistryError(f"{where.at(node, key)}: {what}: `{key}` must be true or "
+                                f"false, not {plain(raw)!r}")
 
 
 def check_numbers(node: Mapping[Any, Any], bounds: Mapping[str, Bound], where: Where,

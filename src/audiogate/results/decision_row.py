@@ -25,4 +25,5 @@ def row(result: PairResult, decision: Decision, thresholds: Thresholds, samples:
         reason += worst_regressed(baseline, samples, result.metric, result.language,
                                   result.groups, protocol=result.score.protocol)
     return Row(result, decision.status, reason, decision.threshold, decision.recorded,
-               decision.limit, str(baseline) if baseline else None)
+               decision.limit, str(baseline) if baseline else None,
+               decision.speed.to_json() if decision.speed is not None else None)

@@ -39,6 +39,7 @@ from audiogate.results.report import (
     samples_path,
 )
 from audiogate.results.report import verdict as run_verdict
+from audiogate.results.speed import speed_cell, speed_html
 from audiogate.scoring.edit_ops import EQUAL, EditOp, separator, text_ops
 from audiogate.scoring.pair import SampleRecord
 
@@ -359,7 +360,8 @@ def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any]
             f'{_e(ci)}{" · limit " + _e(row.threshold) if row.threshold else ""}'
             f'{" · Δ " + _e(cells["delta"]) if cells["delta"] else ""}'
             f" · {_e(cells['samples'])} samples, {_e(cells['excluded'])} excluded, "
-            f"{_e(cells['errors'])} errors</p>")
+            f"{_e(cells['errors'])} errors"
+            f"{' · latency p50 ' + _e(speed_cell(row)) if r.speed else ''}</p>")
     for note in [*r.notes, *view.notes]:
         out.append(f'<p class="note">{_e(note)}</p>')
     out.append(_speech_table(r))
@@ -374,6 +376,7 @@ def _pair_section(n: int, row: Row, view: PairView) -> tuple[str, dict[str, Any]
         out.append(f'<div class="utts" data-src="data-{n}"><noscript>The utterance list needs '
                    "JavaScript; the per-sample JSONL has the same records.</noscript></div>")
         out.append(_group_tables(r.metric, view))
+    out.append(speed_html(row, view.records))
     out.append(_flagged(row))
     out.append(_bad_samples(r.metric, view))
     out.append("</section>")

@@ -8,15 +8,19 @@ status).
 
 from __future__ import annotations
 
+from typing import Any
+
 from audiogate.scoring.pair_result import PairResult
 
 STATUS_PROPERTY = "audiogate.status"
+SPEED_STATUS_PROPERTY = "audiogate.speed_status"  # the speed gate's finding, when gated
 
 
 def properties(result: PairResult) -> list[tuple[str, object]]:
     """``audiogate.metric``, ``audiogate.value`` (the gated value), the counts, RTFx, the
-    protocol, and ``audiogate.value.<protocol>`` for each other protocol; a pair whose
-    answers are speech adds ``audiogate.judge`` and ``audiogate.value.<speech metric>``."""
+    protocol, ``audiogate.value.<protocol>`` for each other protocol, and the pair's speed
+    (``speed_properties``); a pair whose answers are speech adds ``audiogate.judge`` and
+    ``audiogate.value.<speech metric>``."""
     found: list[tuple[str, object]] = [
         (f"audiogate.{name}", value) for name, value in (
             ("metric", result.metric), ("value", result.score.value),
@@ -29,4 +33,30 @@ def properties(result: PairResult) -> list[tuple[str, object]]:
         found.append(("audiogate.judge", result.judge.get("model")))
     found += [(f"audiogate.value.{name}", summary.get("value"))
               for name, summary in result.metrics.items()]
-    return found
+    return found + speed_properties(result)
+
+
+def speed_properties(result: PairResult) -> list[tuple[str, Any]]:
+    """``audiogate.latency_p50`` … for JUnit XML: seconds, RTFx, samples per second, and the
+    engine's model load time."""
+    speed = result.speed
+    out: list[tuple[str, Any]] = []
+    if result.load_seconds is not None:
+        out.append(("audiogate.load_seconds", round(result.load_seconds, 3)))
+    if not speed:
+        return out
+    for kind in ("latency", "ttft"):
+        block = speed.get(kind) or {}
+        for q in ("p50", "p90", "p99"):
+            if q in block:
+                out += [(f"audiogate.{kind}_{q}", round(block[q]["estimate"], 6)),
+                        (f"audiogate.{kind}_{q}_low", round(block[q]["low"], 6)),
+                        (f"audiogate.{kind}_{q}_high", round(block[q]["high"], 6))]
+    for name in ("rtfx", "throughput"):
+        block = speed.get(name)
+        if block:
+            out += [(f"audiogate.speed_{name}", round(block["estimate"], 4)),
+                    (f"audiogate.speed_{name}_low", round(block["low"], 4)),
+                    (f"audiogate.speed_{name}_high", round(block["high"], 4))]
+    out.append(("audiogate.timed", speed["timed"]))
+    return out

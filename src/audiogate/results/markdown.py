@@ -21,6 +21,7 @@ from audiogate.results.report import (
     table,
     verdict,
 )
+from audiogate.results.speed import speed_lines
 
 
 def write_markdown(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any]) -> Path:
@@ -50,6 +51,7 @@ def write_markdown(rows: Sequence[Row], report_dir: Path, meta: dict[str, Any]) 
             md.append(f"  - {note}")
         if row.result.dispatch:
             md.append(f"  - {dispatch_line(row.result.dispatch)}")
+        md += [f"  - {line}" for line in speed_lines(row)]
         for sample_id, error in row.result.error_samples[:20]:
             md.append(f"  - error `{sample_id}`: {error}")
         if row.result.score.breakdown:

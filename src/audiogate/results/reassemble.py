@@ -18,6 +18,7 @@ from typing import Any
 from audiogate.errors import AudiogateError
 from audiogate.gate.paired import interval, per_sample
 from audiogate.gate.speech import averages_per_sample, speech_result
+from audiogate.gate.speed import summarize as summarize_speed
 from audiogate.results.rederive import Scoring
 from audiogate.results.report import Row
 from audiogate.samples import sample_set_fingerprint
@@ -161,6 +162,23 @@ def rebuild(results: Sequence[PairResult], records: Sequence[SampleRecord], scor
     )
     result.interval = interval(per_sample(records, result.metric), result.metric,
                                n_resamples=n_resamples)
+    if len(results) == 1:
+        # One run's records: its speed is summarized from their timings as the run did, on
+        # what the run says it was measured on, so the gate re-derives its speed verdict.
+        result.speed = summarize_speed(
+            records, wall_seconds=result.wall_seconds,
+            complete=result.reused == 0 and result.inferred == score.total,
+            n_resamples=n_resamples)
+        result.measured_on = dict(first.measured_on)
+        result.load_seconds = first.load_seconds
+    else:
+        # Shards' timings summarized as one set (no throughput: the shards' wall times
+        # overlap or ran apart); ``shards`` in measured_on makes the speed gate say "not
+        # comparable": shards timed on other machines, or side by side on one, are not one
+        # run's latencies, so a merge of shards is never speed-gated.
+        result.speed = summarize_speed(records, wall_seconds=result.wall_seconds,
+                                       complete=False, n_resamples=n_resamples)
+        result.measured_on = {**first.measured_on, "shards": len(results)}
     if first.judge is not None:  # answers in speech: re-derived from the records alone
         result.judge = first.judge
         speech_result(result, records, list(first.metrics),

@@ -118,7 +118,8 @@ def _outcome(record: SampleRecord, scoring: Scoring) -> Outcome:
         answer = extract_answer(record.raw_output, scoring.answer_rules)
     return Outcome(record.id, record.reference, record.audio_path, record.raw_output, answer,
                    error, seconds=record.seconds, audio_seconds=record.audio_seconds,
-                   meta=dict(record.meta), windows=record.windows, speech=record.speech)
+                   meta=dict(record.meta), windows=record.windows, timing=record.timing,
+                   speech=record.speech)
 
 
 def record_differences(old: SampleRecord, new: SampleRecord) -> list[str]:

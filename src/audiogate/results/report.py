@@ -50,6 +50,8 @@ class Row:
     recorded: float | None = None
     limit: float | None = None
     baseline: str | None = None  # the entry's per-sample baseline file, when it names one
+    # The speed gate's finding ({status, reason, checks, line}); None: no speed entry.
+    speed: dict[str, Any] | None = None
 
     def cells(self) -> dict[str, str]:
         r, s = self.result, self.result.score
@@ -81,14 +83,14 @@ class Row:
     def to_json(self) -> dict[str, Any]:
         return {"result": self.result.to_json(), "status": self.status, "reason": self.reason,
                 "threshold": self.threshold, "recorded": self.recorded, "limit": self.limit,
-                "baseline": self.baseline}
+                "baseline": self.baseline, "speed": self.speed}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Row:
         status = LEGACY_STATUS.get(data["status"], data["status"])
         return cls(PairResult.from_json(data["result"]), status, data["reason"],
                    data.get("threshold"), data.get("recorded"), data.get("limit"),
-                   data.get("baseline"))
+                   data.get("baseline"), data.get("speed"))
 
 
 def _value(value: float | None) -> str:

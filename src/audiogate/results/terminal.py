@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 
 from audiogate.results.report import Row
+from audiogate.results.speed import speed_cell
 
 WIDTH = 120
 INDENT = "    "
@@ -29,14 +30,15 @@ def status_word(status: str) -> str:
     return status.upper()
 
 
-def _numbers(row: Row) -> tuple[str, ...]:
+def _numbers(row: Row, timed: bool = False) -> tuple[str, ...]:
     c = row.cells()
     score = "—" if row.result.score.value is None else \
         f"{row.result.score.metric.upper()} {c['performance']}"
     s = row.result.score
     samples = ", ".join([c["samples"]] + [f"{n} {word}" for n, word in (
         (s.errors, "errored"), (s.excluded, "excluded")) if n]) if s.total else ""
-    return score, c["95% CI"], c["threshold"], c["delta"], samples
+    speed = (speed_cell(row),) if timed else ()
+    return score, c["95% CI"], c["threshold"], c["delta"], *speed, samples
 
 
 def compact_table(rows: Sequence[Row], width: int = WIDTH) -> list[str]:
@@ -44,8 +46,10 @@ def compact_table(rows: Sequence[Row], width: int = WIDTH) -> list[str]:
     a line per pair: status, dataset, score, interval, limit, Δ, samples. A dataset name too
     long for its column gets a line of its own, so no line is wider than ``width``."""
     ordered = sorted(rows, key=lambda r: (r.result.model, r.result.task, r.result.dataset))
-    numbers = [_numbers(r) for r in ordered]
-    widths = [max([len(h)] + [len(n[i]) for n in numbers]) for i, h in enumerate(HEAD)]
+    timed = any(r.result.speed for r in ordered)  # the latency column, when something was timed
+    head = (*HEAD[:-1], "latency", HEAD[-1]) if timed else HEAD
+    numbers = [_numbers(r, timed) for r in ordered]
+    widths = [max([len(h)] + [len(n[i]) for n in numbers]) for i, h in enumerate(head)]
     rest = sum(widths) + 2 * len(widths)
     budget = width - 2 - STATUS_WIDTH - 2 - rest
     name_width = min(max([len(r.result.dataset) for r in ordered] + [7]), max(budget, 7))
@@ -60,9 +64,9 @@ def compact_table(rows: Sequence[Row], width: int = WIDTH) -> list[str]:
         if row.result.model != model:
             model = row.result.model
             if len(model) < lead:
-                lines.append((model.ljust(lead) + "  " + columns(HEAD)).rstrip())
+                lines.append((model.ljust(lead) + "  " + columns(head)).rstrip())
             else:
-                lines += [model, (" " * lead + "  " + columns(HEAD)).rstrip()]
+                lines += [model, (" " * lead + "  " + columns(head)).rstrip()]
         start = "  " + status_word(row.status).ljust(STATUS_WIDTH) + "  "
         name = row.result.dataset
         if len(name) > name_width:

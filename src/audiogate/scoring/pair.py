@@ -35,6 +35,7 @@ class Outcome:
     reused: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
     windows: list[list[float]] | None = None  # how the engine cut the audio (Output.windows)
+    timing: dict[str, Any] | None = None  # Output.timing as JSON (None: nothing measured)
     # Speech the model produced and what was measured on it (scoring/speech.py): the clip,
     # the judge and its transcript (which is then ``raw``), the written answer, the
     # per-sample speech metrics
@@ -79,6 +80,9 @@ class SampleRecord:
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
     windows: list[list[float]] | None = None  # [start, end] s the engine decoded or sent
     flags: list[str] = field(default_factory=list)  # abnormal output (looping, truncated)
+    # How long this sample took in this run (samples.Timing as JSON, plus its RTFx: audio
+    # seconds / latency); None when nothing was measured (reused, replayed, never sent).
+    timing: dict[str, Any] | None = None
     speech: dict[str, Any] | None = None  # produced speech and its measurements (Outcome)
 
     def to_json(self) -> dict[str, Any]:
@@ -92,7 +96,17 @@ class SampleRecord:
         """The record before scoring: identity, raw output, timing, error."""
         return cls(o.sample_id, o.audio_path, o.reference, o.raw, o.answer, error=o.error,
                    seconds=o.seconds, audio_seconds=o.audio_seconds, meta=o.meta,
-                   windows=o.windows, speech=o.speech)
+                   windows=o.windows, timing=with_rtfx(o.timing, o.audio_seconds),
+                   speech=o.speech)
+
+
+def with_rtfx(timing: dict[str, Any] | None, audio_seconds: float) -> dict[str, Any] | None:
+    """A sample's timing with its RTFx (audio seconds per second of latency)."""
+    if timing is None:
+        return None
+    latency = float(timing.get("latency") or 0.0)
+    rtfx = round(audio_seconds / latency, 4) if latency > 0 and audio_seconds > 0 else None
+    return {**timing, "rtfx": rtfx}
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(SampleRecord))

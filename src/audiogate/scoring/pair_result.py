@@ -42,6 +42,13 @@ class PairResult:
     # How a served engine sent the requests: its limit of requests in flight over the run
     # (min / median / max), the largest server queue seen, the replicas' shares.
     dispatch: dict[str, Any] = field(default_factory=dict)
+    # Speed (gate/speed.py): latency / time-to-first-token percentiles, RTFx and throughput
+    # with bootstrap intervals, from the per-sample timings; None when nothing was timed.
+    speed: dict[str, Any] | None = None
+    # What the timings were measured on: CPU / GPU model and count (or a remote server's
+    # declared hardware), engine and version, concurrency, batch size, the load average.
+    measured_on: dict[str, Any] = field(default_factory=dict)
+    load_seconds: float | None = None  # the engine's model load time (once per engine)
     # The answer rules (the model entry's `answer:`, or --predictions-from's) that turned each
     # raw output into the scored answer, so a merge can check the answers; None: not kept.
     answer_rules: dict[str, Any] | None = None
