@@ -38,6 +38,22 @@ def tone(index: int, seconds: float = 1.0) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * (BASE_HZ + STEP_HZ * index) * t)).astype(np.float32)
 
 
+def write_mmau_tones(root: Path, items: list[dict[str, Any]], right: int) -> list[bool]:
+    """MMAU's layout under ``root`` for ``items``: each clip a tone of an option's index,
+    the first ``right`` items' the correct option, the rest the next one; returns whether
+    each written answer is correct by the official rule."""
+    written = []
+    for n, item in enumerate(items):
+        answer = [c.strip() for c in item["choices"]].index(item["answer"].strip())
+        index = answer if n < right else (answer + 1) % len(item["choices"])
+        path = root / item["audio_id"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, tone(index), RATE, subtype="PCM_16")
+        written.append(mmau_correct(item["choices"][index], item["answer"], item["choices"]))
+    (root / "mmau-test-mini.json").write_text(json.dumps(items))
+    return written
+
+
 def heard_index(wav: bytes) -> int:
     audio, rate = sf.read(io.BytesIO(wav), dtype="float32")
     spectrum = np.abs(np.fft.rfft(audio))
@@ -118,15 +134,7 @@ def test_mmau_chat_run_scores_and_gates(pytester: pytest.Pytester, shared_data: 
     items = json.loads((shared_data / "mmau-test-mini" / "mmau-test-mini.json").read_text())
     chosen = [it for it in items if len(it["choices"]) >= 3][:10]
     root = pytester.path / "data" / "mmau-test-mini"
-    expected = []
-    for n, item in enumerate(chosen):
-        right = [c.strip() for c in item["choices"]].index(item["answer"].strip())
-        index = right if n < 7 else (right + 1) % len(item["choices"])  # 7 right, 3 wrong
-        path = root / item["audio_id"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, tone(index), RATE, subtype="PCM_16")
-        expected.append(mmau_correct(item["choices"][index], item["answer"], item["choices"]))
-    (root / "mmau-test-mini.json").write_text(json.dumps(chosen))
+    expected = write_mmau_tones(root, chosen, right=7)  # 7 right, 3 wrong
     want = 100 * sum(expected) / len(expected)
     assert want == 70.0
 

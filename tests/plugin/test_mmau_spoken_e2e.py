@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import soundfile as sf
-from test_mmau_chat_e2e import RATE, heard_index, tone
+from test_mmau_chat_e2e import heard_index, write_mmau_tones
 
 from audiogate.engines import EngineContext, make_engine
 from audiogate.registry import load as registry
@@ -114,15 +113,7 @@ def test_mmau_answered_in_speech_is_scored_as_written(pytester: pytest.Pytester,
     chosen = [it for it in items if len(it["choices"]) >= 3 and all(
         re.fullmatch(r"[A-Za-z ]{3,20}", c) for c in it["choices"])][:8]
     root = pytester.path / "data" / "mmau-test-mini"
-    written = []
-    for n, item in enumerate(chosen):
-        right = [c.strip() for c in item["choices"]].index(item["answer"].strip())
-        index = right if n < 6 else (right + 1) % len(item["choices"])  # 6 right, 2 wrong
-        path = root / item["audio_id"]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(path, tone(index), RATE, subtype="PCM_16")
-        written.append(mmau_correct(item["choices"][index], item["answer"], item["choices"]))
-    (root / "mmau-test-mini.json").write_text(json.dumps(chosen))
+    written = write_mmau_tones(root, chosen, right=6)  # 6 right, 2 wrong
     assert 100 * sum(written) / len(written) == 75.0
 
     pytester.makeconftest('pytest_plugins = ["audiogate.plugin", "fixtures.gate"]\n')

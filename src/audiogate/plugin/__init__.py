@@ -866,7 +866,9 @@ class Gate:
 
     def check(self, result: PairResult) -> None:
         s = self.session
-        records = s.records.get(result.pair_id, [])
+        # the gate is the records' last reader: the reports read the per-sample file, so a
+        # large pair's records are not held twice while they are written
+        records = s.records.pop(result.pair_id, [])
         decision = decide(result, records, s.thresholds, s.gate_rules,
                           record_hint=s.record_hint(result.model, result.dataset),
                           recorded_ids=s.recorded_ids)
