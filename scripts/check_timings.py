@@ -3,8 +3,9 @@
 
 Every answered sample must have a latency; with ``--ttft``, every answered sample of a
 served pair (engine openai: chat pairs, and transcription entries with ``stream: true``)
-must also have its time to first token. Exit status 1 names the pair
-and the first sample without them. CI's vLLM tier runs it on the real servers' reports.
+whose answer has text must also have its time to first token (an empty answer streams no
+token). Exit status 1 names the pair and the first sample without them. CI's vLLM tier
+runs it on the real servers' reports.
 
 usage: scripts/check_timings.py [--ttft] REPORT_DIR...
 """
@@ -35,7 +36,7 @@ def check(folder: Path, ttft: bool) -> list[str]:
             if not timing.get("latency"):
                 problems.append(f"{folder}: {pair}: sample {r.id} has no latency")
                 break
-            if ttft and streamed and timing.get("ttft") is None:
+            if ttft and streamed and (r.raw_output or "").strip() and timing.get("ttft") is None:
                 problems.append(f"{folder}: {pair}: sample {r.id} has no time to first token")
                 break
         speed = result.get("speed") or {}

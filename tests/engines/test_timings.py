@@ -83,6 +83,25 @@ def test_a_streamed_chat_answer_is_the_whole_answer_with_its_first_token_time(
         assert s.timing.batch == 1 and s.timing.windows == 1
 
 
+def test_a_streamed_empty_answer_is_streamed_without_a_first_token() -> None:
+    """A model may answer nothing (a window of silence): the stream carries no token, so
+    there is no time to first token, and the sample is still known to have streamed."""
+
+    class Silent:
+        def transcribe(self, audio: Any, language: str) -> str:
+            return ""
+
+    httpd = make_server(Silent(), "m", "en", delay=0.05)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        [out] = send(chat_entry(), f"http://127.0.0.1:{httpd.server_address[1]}", 1)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert out.text == "" and out.timing.method == "stream"
+    assert out.timing.ttft is None and out.timing.latency >= 0.05
+
+
 def test_stream_setting_must_be_a_boolean(server: str) -> None:
     from audiogate.errors import RegistryError
 
@@ -120,6 +139,10 @@ def test_windows_sum_their_latencies_and_keep_the_first_token_time() -> None:
                                                                      / 15),
                             tokens=17, in_flight=3, limit=4, batch=1, windows=2)
     assert joined_timing([a, None]) is None
+    # a first window that answered nothing: the recording's first token comes in the next
+    silent = Timing(0.5, "stream", in_flight=1, limit=4)
+    assert joined_timing([silent, b]).ttft == pytest.approx(0.5 + 0.5)  # type: ignore[union-attr]
+    assert joined_timing([silent, silent]).ttft is None  # type: ignore[union-attr]
 
 
 def test_replayed_predictions_are_served_by_their_audio(shared_data: Path, tmp_path: Path

@@ -186,13 +186,15 @@ class _Clock:
 
     def __init__(self, sent: float) -> None:
         self.sent = sent
+        self.streamed = False  # the answer came as server-sent events
         self.tokens: list[float] = []  # arrival of each streamed chunk that carried text
         self.last = sent
 
     def timing(self, *, in_flight: int, limit: int) -> Timing:
         latency = self.last - self.sent
-        if not self.tokens:
-            return Timing(latency, REQUEST, in_flight=in_flight, limit=limit)
+        if not self.tokens:  # one document, or a stream without text: no first token
+            return Timing(latency, STREAM if self.streamed else REQUEST,
+                          in_flight=in_flight, limit=limit)
         first, n = self.tokens[0], len(self.tokens)
         itl = (self.tokens[-1] - first) / (n - 1) if n > 1 else None
         return Timing(latency, STREAM, ttft=first - self.sent, itl=itl, tokens=n,
@@ -409,6 +411,7 @@ class OpenAIEngine:
                                       f"{ENDPOINTS[self.endpoint]}: {message}{_hint(message)}")
                 audio: ProducedAudio | None = None
                 if response.headers.get("content-type", "").startswith("text/event-stream"):
+                    clock.streamed = True
                     text: str | None = read_stream(response.iter_lines(), clock)
                 else:  # one document (a server that ignores `stream` answers with one too)
                     response.read()

@@ -60,8 +60,10 @@ class _Recording:
 
 def joined_timing(parts: list[Timing | None]) -> Timing | None:
     """One recording's timing from its windows' requests: their latencies summed (the
-    recording's cost, however many ran at once), the first window's time to first token,
-    inter-token time averaged over every gap; None unless every window was timed."""
+    recording's cost, however many ran at once); its time to first token the first
+    window with text's, after the latencies of the windows before it (a window may answer
+    nothing); inter-token time averaged over every gap; None unless every window was
+    timed."""
     if not parts or any(p is None for p in parts):
         return None
     timed = [p for p in parts if p is not None]
@@ -69,8 +71,11 @@ def joined_timing(parts: list[Timing | None]) -> Timing | None:
         return timed[0]
     gaps = [(p.itl, (p.tokens or 1) - 1) for p in timed if p.itl is not None]
     weight = sum(n for _, n in gaps)
+    first = next((n for n, p in enumerate(timed) if p.ttft is not None), None)
+    ttft = None if first is None else \
+        sum(p.latency for p in timed[:first]) + (timed[first].ttft or 0.0)
     return Timing(
-        latency=sum(p.latency for p in timed), method=timed[0].method, ttft=timed[0].ttft,
+        latency=sum(p.latency for p in timed), method=timed[0].method, ttft=ttft,
         itl=sum(i * n for i, n in gaps) / weight if weight else None,
         tokens=sum(p.tokens for p in timed if p.tokens) or None,
         in_flight=max((p.in_flight for p in timed if p.in_flight is not None), default=None),
