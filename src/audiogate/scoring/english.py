@@ -53,7 +53,7 @@ def _number_normalizer() -> EnglishNumberNormalizer:
     return EnglishNumberNormalizer()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def without_symbols(s: str) -> str:
     """The package's symbol and diacritic removal (keeping numeric symbols), memoized: every
     protocol built on Whisper's pipeline reaches this step with the same text for almost
@@ -61,7 +61,7 @@ def without_symbols(s: str) -> str:
     return str(remove_symbols_and_diacritics(s, keep=".%$¢€£"))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def standard_numbers(s: str) -> str:
     """The package's number normalizer, memoized for the same reason."""
     return str(_number_normalizer()(s))
@@ -137,10 +137,12 @@ def _tokenizer() -> Tokenizer13a:
     return Tokenizer13a()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def normalize_english(text: str) -> str:
-    """UltraEval-Audio's English normalization (cached: references repeat across runs and
-    protocols, and the number normalizer is the slowest step of scoring)."""
+    """UltraEval-Audio's English normalization (cached: a text comes back within a pair, and
+    the number normalizer is the slowest step of scoring). The caches here are small
+    windows: a scoring worker keeps its own, and the texts of earlier runs come from the
+    store's normalization cache."""
     return _normalizer()(text)
 
 

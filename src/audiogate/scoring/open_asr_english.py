@@ -109,7 +109,7 @@ def _normalizer() -> OpenAsrEnglishNormalizer:
     return OpenAsrEnglishNormalizer()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def normalize_open_asr_english(text: str) -> str:
     """The leaderboard's normalized text (its exact return value; may keep NFKD capitals)."""
     return str(_normalizer()(text))

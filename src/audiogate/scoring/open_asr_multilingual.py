@@ -36,7 +36,7 @@ def _spell(match: re.Match[str], *, lang: str) -> str:
         return match.group()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def normalize_open_asr_multilingual(text: str, lang: str) -> str:
     """The leaderboard's multilingual normalization of ``text`` in language ``lang``."""
     s = _SPACES.sub(" ", _NOT_WORD.sub("", str(_basic()(text)))).strip()

@@ -15,6 +15,7 @@ door gives it the cores left per xdist worker.
 from __future__ import annotations
 
 import atexit
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +26,9 @@ from typing import Any
 PARALLEL_MIN = 2_000
 #: Chunks per worker: a few, so a worker that got the long utterances does not hold the rest.
 CHUNKS_PER_WORKER = 4
+#: The most samples in one chunk: a worker holds one chunk and its records at a time, so a
+#: very large pair costs each worker this much memory, not its share of the pair.
+CHUNK_MAX = 1_000
 
 _pool: Executor | None = None
 _pool_workers = 0
@@ -61,8 +65,9 @@ atexit.register(shutdown)
 
 
 def chunks(items: Sequence[Any], workers: int) -> list[Sequence[Any]]:
-    """``items`` cut into consecutive chunks, ``CHUNKS_PER_WORKER`` per worker."""
-    size = max(1, -(-len(items) // (workers * CHUNKS_PER_WORKER)))
+    """``items`` cut into consecutive chunks, ``CHUNKS_PER_WORKER`` per worker or more
+    (at most ``CHUNK_MAX`` items each)."""
+    size = max(1, min(CHUNK_MAX, -(-len(items) // (workers * CHUNKS_PER_WORKER))))
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
@@ -75,6 +80,17 @@ def map_chunks(function: Callable[..., list[Any]], items: Sequence[Any], workers
         yield from function(items, *args)
         return
     parts = chunks(items, workers)
-    for result in _executor(workers).map(function, parts, *([arg] * len(parts)
-                                                             for arg in args)):
+    starting = _pool is None or _pool_workers != workers
+    executor = _executor(workers)
+    if starting:
+        # The workers fork on the first submit. With the parent's objects frozen, a
+        # worker's garbage collector never writes to them, so the pages that hold the
+        # pair stay shared with the parent instead of being copied into every worker.
+        gc.freeze()
+    try:
+        results = executor.map(function, parts, *([arg] * len(parts) for arg in args))
+    finally:
+        if starting:
+            gc.unfreeze()
+    for result in results:
         yield from result
